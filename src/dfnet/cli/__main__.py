@@ -1,0 +1,3 @@
+from dfnet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Reading and writing images and hole masks, with clear errors for bad files.
+
+Conventions: images are ``uint8`` arrays of shape (H, W, 3) in RGB order; hole masks are
+``bool`` arrays of shape (H, W) with ``True`` = hole (white in a mask file).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dfnet.files import atomic_write_bytes
+
+DEFAULT_MAX_PIXELS = 100_000_000  # about 10,000 x 10,000; configurable everywhere it is used
+MASK_THRESHOLD = 127
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+
+class ImageLoadError(ValueError):
+    """An input that cannot be used as an image or mask (one-line, user-facing message)."""
+
+
+@dataclass
+class LoadedImage:
+    """An RGB image plus what is needed to save a result the way the input was stored."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    format: str | None = None
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    source: str = "<array>"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as PIL reports sizes."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def _describe(source: ImageSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, bytes):
+        return "<uploaded bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, refusing empty, truncated, non-image and oversized input."""
+    name = _describe(source)
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.is_file():
+                raise ImageLoadError(f"{name}: no such file")
+            if path.stat().st_size == 0:
+                raise ImageLoadError(f"{name}: empty file (0 bytes)")
+            data: bytes | str = str(path)
+        else:
+            if len(source) == 0:
+                raise ImageLoadError(f"{name}: empty file (0 bytes)")
+            data = source
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        except UnidentifiedImageError:
+            raise ImageLoadError(f"{name}: not a recognised image file") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageLoadError(
+                f"{name}: image is too large (declared size exceeds Pillow's limit)"
+            ) from None
+        except OSError as err:
+            raise ImageLoadError(f"{name}: cannot read image ({err})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"{name}: image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+        )
+    if width == 0 or height == 0:
+        raise ImageLoadError(f"{name}: image has zero size")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageLoadError(f"{name}: corrupt or truncated image ({err})") from None
+    return image
+
+
+def _to_uint8(image: Image.Image) -> Image.Image:
+    """Bring 16/32-bit and float single-channel images to 8 bits per channel."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        arr = np.asarray(image, dtype=np.float64)
+        top = 1.0 if arr.max() <= 1.0 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return image
+
+
+def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Load any image as RGB uint8 (EXIF orientation applied), keeping alpha, EXIF and ICC profile."""
+    if isinstance(source, np.ndarray):
+        return LoadedImage(rgb=as_rgb_array(source))
+    image = open_image(source, max_pixels)
+    fmt, info = image.format, dict(image.info)
+    exif = image.info.get("exif")
+    icc = image.info.get("icc_profile")
+    image = ImageOps.exif_transpose(image)
+    if exif is not None:  # the pixels are now upright: store orientation = 1 on save
+        exif_obj = image.getexif()
+        exif_obj[0x0112] = 1
+        exif = exif_obj.tobytes()
+    image = _to_uint8(image)
+    alpha = None
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(image.getchannel("A")).copy()
+    if image.mode == "CMYK" and icc is not None:
+        icc = None  # a CMYK profile does not describe the RGB pixels we produce
+    rgb = np.asarray(image.convert("RGB")).copy()
+    return LoadedImage(rgb, alpha, fmt, exif, icc, _describe(source), info)
+
+
+def as_rgb_array(array: np.ndarray) -> np.ndarray:
+    """Validate a numpy image: uint8 (H, W, 3) RGB; grayscale (H, W) is expanded."""
+    if array.dtype != np.uint8:
+        raise ImageLoadError(f"numpy images must be uint8, got {array.dtype}")
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ImageLoadError(f"numpy images must have shape (H, W, 3), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageLoadError("image has zero size")
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+def mask_from_image(image: Image.Image, threshold: int = MASK_THRESHOLD) -> np.ndarray:
+    """Hole mask (True = hole) from a mask picture: white = hole; RGBA with empty colour uses alpha."""
+    image = _to_uint8(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        colour = rgba[:, :, :3]
+        if colour.max() == colour.min():  # colour carries nothing: the alpha channel is the mask
+            return rgba[:, :, 3] > threshold
+    gray = np.asarray(image.convert("L"))
+    return gray > threshold
+
+
+def resize_mask(hole_mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a boolean mask to (width, height)."""
+    if (hole_mask.shape[1], hole_mask.shape[0]) == tuple(size):
+        return hole_mask
+    image = Image.fromarray(hole_mask.astype(np.uint8) * 255, "L").resize(size, Image.Resampling.NEAREST)
+    return np.asarray(image) > MASK_THRESHOLD
+
+
+def load_mask(
+    source: ImageSource,
+    size: tuple[int, int] | None = None,
+    invert: bool = False,
+    threshold: int = MASK_THRESHOLD,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Load a hole mask (True = hole) from a file, bytes, PIL image or array; resize to ``size`` (w, h)."""
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 3:
+            arr = arr[:, :, 0] if arr.shape[2] in (1, 3) else arr[:, :, 3]
+        if arr.ndim != 2:
+            raise ImageLoadError(f"mask arrays must be (H, W), got {source.shape}")
+        hole = arr > (0.5 if arr.dtype in (np.bool_, np.float32, np.float64) else threshold)
+    else:
+        hole = mask_from_image(ImageOps.exif_transpose(open_image(source, max_pixels)), threshold)
+    if invert:
+        hole = ~hole
+    if size is not None:
+        hole = resize_mask(hole, size)
+    return hole
+
+
+def hole_ratio(hole_mask: np.ndarray) -> float:
+    """Fraction of pixels that are hole."""
+    return float(np.count_nonzero(hole_mask)) / max(hole_mask.size, 1)
+
+
+def mask_to_image(hole_mask: np.ndarray) -> Image.Image:
+    """A white-on-black PNG-ready picture of a hole mask."""
+    return Image.fromarray(hole_mask.astype(np.uint8) * 255, "L")
+
+
+_FORMAT_BY_SUFFIX = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def encode_image(
+    rgb: np.ndarray, fmt: str = "PNG", like: LoadedImage | None = None, quality: int = 95
+) -> bytes:
+    """Encode an RGB array (re-attaching the source's alpha, EXIF and ICC profile) to bytes."""
+    image = Image.fromarray(rgb, "RGB")
+    fmt = fmt.upper()
+    if like is not None and like.alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        image = Image.merge("RGBA", (*image.split(), Image.fromarray(like.alpha, "L")))
+    kwargs: dict = {}
+    if like is not None:
+        if like.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+            kwargs["exif"] = like.exif
+        if like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+            kwargs["icc_profile"] = like.icc_profile
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    if fmt == "JPEG":
+        kwargs["subsampling"] = 0 if quality >= 90 else 2
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def format_for_path(path: str | os.PathLike, default: str = "PNG") -> str:
+    return _FORMAT_BY_SUFFIX.get(Path(path).suffix.lower(), default)
+
+
+def save_image(
+    path: str | os.PathLike, rgb: np.ndarray, like: LoadedImage | None = None, quality: int = 95
+) -> None:
+    """Write an image atomically in the format its suffix names, keeping ``like``'s metadata."""
+    atomic_write_bytes(path, encode_image(rgb, format_for_path(path), like, quality))
