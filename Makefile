@@ -13,8 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# Until the default pretrained model ships, the demo runs an untrained network (the output is not a real completion).
 demo: $(VENV)/.installed
-	$(VENV)/bin/dfnet inpaint examples/photo.png examples/mask.png -o out/demo.png --save-alpha --save-raw
+	$(PY) scripts/make_random_model.py out/untrained.safetensors
+	$(VENV)/bin/dfnet inpaint examples/photo.png examples/mask.png -o out/demo.png --model out/untrained.safetensors --save-alpha --save-raw
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

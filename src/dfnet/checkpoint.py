@@ -186,6 +186,10 @@ def _read_safetensors(path: Path) -> tuple[StateDict, DFNetConfig | None]:
 
 
 def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch's zip format nor a pickle
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint or safetensors file")
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -193,7 +197,7 @@ def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
         raise CheckpointError(
             f"{path}: refused to load: the file holds objects other than tensors ({first[:160]})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as err:
+    except Exception as err:  # the weights-only unpickler raises many kinds on garbage input
         raise CheckpointError(
             f"{path}: not a PyTorch checkpoint ({str(err).splitlines()[0][:160]})"
         ) from None

@@ -1,0 +1,181 @@
+"""Weights files: released layout round trip, RGB/BGR + mask-convention parity, safe and clear loading."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import randomize_batchnorm
+from reference_dfnet import ReferenceDFNet, released_test_composite
+
+from dfnet.checkpoint import (
+    CheckpointError,
+    config_from_released,
+    convert_official,
+    load_model,
+    project_key_to_released,
+    project_to_released,
+    released_key_to_project,
+    save_model,
+    save_released,
+)
+from dfnet.inference import Inpainter
+from dfnet.model import DFNet, DFNetConfig
+
+OFFICIAL_KEYS = Path("/work/shared/reference/official-state-dict.txt")
+
+
+def _official_listing() -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for line in OFFICIAL_KEYS.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, shape = line.split(" ", 1)
+        shapes[name] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+    return shapes
+
+
+@pytest.mark.skipif(not OFFICIAL_KEYS.exists(), reason="reference listing not available")
+def test_released_key_mapping_matches_published_state_dict():
+    model = DFNet()
+    released = project_to_released(model.state_dict(), model.config)
+    listing = _official_listing()
+    assert {k: tuple(v.shape) for k, v in released.items()} == listing
+
+
+def test_key_renaming_is_a_bijection():
+    for key in DFNet().state_dict():
+        assert released_key_to_project(project_key_to_released(key)) == key
+
+
+@pytest.fixture
+def released_file(tmp_path, tiny_model) -> Path:
+    """A randomly initialised narrow network saved exactly as the released code would save it."""
+    path = tmp_path / "model_places2.pth"
+    save_released(tiny_model, path)
+    return path
+
+
+def test_released_file_loads_into_independent_reference_strictly(released_file):
+    state = torch.load(released_file, weights_only=True)
+    reference = ReferenceDFNet(base=8)
+    reference.load_state_dict(state, strict=True)
+    assert config_from_released(state) == DFNetConfig(width=0.125)
+
+
+def test_convert_then_load_gives_identical_outputs(released_file, tmp_path, tiny_model):
+    converted = tmp_path / "converted.safetensors"
+    convert_official(released_file, converted)
+    image, hole = torch.rand(1, 3, 256, 256), (torch.rand(1, 1, 256, 256) > 0.8).float()
+    with torch.no_grad():
+        expected = tiny_model.complete(image, hole)
+        for path in (converted, released_file):  # both the converted file and the .pth used directly
+            torch.testing.assert_close(load_model(path).complete(image, hole), expected, rtol=0, atol=1e-6)
+
+
+def test_composite_matches_released_test_script_within_one_level(released_file, photo_256, hole_256):
+    reference = ReferenceDFNet(base=8).eval()
+    reference.load_state_dict(torch.load(released_file, weights_only=True))
+    known_u8 = np.where(hole_256, 0, 255).astype(np.uint8)  # released masks: white = known
+    released_bgr = released_test_composite(reference, photo_256[:, :, ::-1].copy(), known_u8)
+    ours = Inpainter.from_pretrained(released_file, device="cpu").complete_array(photo_256, hole_256).result
+    diff = np.abs(ours.astype(int) - released_bgr[:, :, ::-1].astype(int))
+    assert diff.max() <= 1
+    assert np.array_equal(ours[~hole_256], photo_256[~hole_256])  # known pixels bit-identical
+
+
+def test_safetensors_round_trip_keeps_config_and_weights(tmp_path):
+    config = DFNetConfig(width=0.125, fusion_layers=(0, 1, 2), alpha_channels=1, fusion="mask")
+    model = randomize_batchnorm(DFNet(config)).eval()
+    path = tmp_path / "m.safetensors"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.config == config
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_half_precision_file_loads_as_float32_close_to_original(tmp_path, tiny_model):
+    path = tmp_path / "half.safetensors"
+    save_model(tiny_model, path, half=True)
+    loaded = load_model(path)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    image, hole = torch.rand(1, 3, 256, 256), (torch.rand(1, 1, 256, 256) > 0.8).float()
+    with torch.no_grad():
+        assert (loaded.complete(image, hole) - tiny_model.complete(image, hole)).abs().max() < 2e-2
+
+
+def test_training_checkpoint_layout_loads(tmp_path, tiny_model):
+    ckpt = {
+        "state_dict": {f"model.{k}": v for k, v in tiny_model.state_dict().items()},
+        "dfnet_config": tiny_model.config.to_dict(),
+        "global_step": 7,
+    }
+    path = tmp_path / "last.ckpt"
+    torch.save(ckpt, path)
+    assert load_model(path).config == tiny_model.config
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/dfnet-pwned-by-test",))
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path):
+    marker = Path("/tmp/dfnet-pwned-by-test")
+    marker.unlink(missing_ok=True)
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"en_0.encode.0.conv.1.weight": _Exploit()}, f)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_model(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"", "empty"),
+        (b"this is not a checkpoint at all", "not a PyTorch checkpoint"),
+        (b"\x89PNG\r\n\x1a\n", "not"),
+    ],
+)
+def test_garbage_files_get_one_line_errors(tmp_path, content, match):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_model(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_other_architecture_is_rejected(tmp_path):
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="no DFNet config"):
+        load_model(tmp_path / "other.pth")
+    state = {f"model.{k}": v for k, v in DFNet(DFNetConfig(width=0.125)).state_dict().items()}
+    torch.save({"state_dict": state, "dfnet_config": DFNetConfig(width=0.25).to_dict()}, tmp_path / "x.ckpt")
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        load_model(tmp_path / "x.ckpt")
+
+
+def test_non_finite_weights_are_rejected(tmp_path, tiny_model):
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    state["decoder.3.conv.conv.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in state.items()},
+            "dfnet_config": tiny_model.config.to_dict(),
+        },
+        tmp_path / "nan.ckpt",
+    )
+    with pytest.raises(CheckpointError, match="NaN or Inf"):
+        load_model(tmp_path / "nan.ckpt")

@@ -1,0 +1,160 @@
+"""The DFNet architecture: released size, shapes of every variant, the fusion formula, input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dfnet.model import DFNet, DFNetConfig, FusionBlock, blend, composite, count_parameters, same_padding
+
+
+def test_default_network_has_released_parameter_count():
+    model = DFNet()
+    assert count_parameters(model) == 32_880_504
+    assert len(model.state_dict()) == 215
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,expected", [(7, 2, (2, 3)), (5, 2, (1, 2)), (3, 2, (0, 1)), (3, 1, (1, 1)), (1, 1, (0, 0))]
+)
+def test_same_padding_is_tensorflow_style(kernel, stride, expected):
+    assert same_padding(kernel, stride) == expected
+
+
+def test_stride2_same_conv_matches_explicit_asymmetric_padding():
+    torch.manual_seed(0)
+    model = DFNet(DFNetConfig(width=0.125))
+    conv = model.encoder[0].conv
+    x = torch.rand(1, 4, 32, 32)
+    expected = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (2, 3, 2, 3)), conv.conv.weight, conv.conv.bias, stride=2
+    )
+    torch.testing.assert_close(conv(x), expected)
+    assert conv(x).shape[-2:] == (16, 16)
+
+
+VARIANTS = [
+    DFNetConfig(width=0.125),
+    DFNetConfig(width=0.125, alpha_channels=1),
+    DFNetConfig(width=0.125, fusion="mask"),
+    DFNetConfig(width=0.125, fusion="none", fusion_layers=(0,)),
+    DFNetConfig(width=0.125, fusion_layers=(0,)),
+    DFNetConfig(width=0.125, fusion_layers=(0, 1, 2)),
+    DFNetConfig(width=0.125, fusion_layers=tuple(range(8))),
+]
+
+
+@pytest.mark.parametrize(
+    "config", VARIANTS, ids=lambda c: f"{c.fusion}-a{c.alpha_channels}-f{len(c.fusion_layers)}"
+)
+@pytest.mark.parametrize("size", [256, 512])
+def test_variant_shapes(config, size):
+    model = DFNet(config).eval()
+    image = torch.rand(2, 3, size, size)
+    hole = (torch.rand(2, 1, size, size) > 0.7).float()
+    with torch.no_grad():
+        out = model(image, hole)
+    assert len(out.results) == len(out.alphas) == len(out.raws) == len(config.fusion_layers)
+    for layer, result, alpha, raw in zip(
+        config.fusion_layers, out.results, out.alphas, out.raws, strict=True
+    ):
+        side = size // 2**layer
+        assert result.shape == raw.shape == (2, 3, side, side)
+        expected_alpha = 3 if config.fusion == "learned" and config.alpha_channels == 3 else 1
+        assert alpha.shape == (2, expected_alpha, side, side)
+        assert 0 <= float(result.min()) and float(result.max()) <= 1
+    with torch.no_grad():
+        final = model.complete(image, hole)
+    torch.testing.assert_close(final, out.results[0])
+
+
+def test_width_multiplier_scales_channels():
+    assert DFNetConfig(width=0.5).encoder_channels() == [32, 64, 128, 256, 256, 256, 256, 256]
+    assert count_parameters(DFNet(DFNetConfig(width=0.5))) < count_parameters(DFNet()) / 3
+
+
+def test_blend_formula_on_hand_made_tensors():
+    alpha = torch.tensor([[[[0.0, 0.25], [0.5, 1.0]]]])
+    raw = torch.full((1, 1, 2, 2), 0.8)
+    masked = torch.tensor([[[[0.4, 0.4], [0.0, 0.2]]]])
+    expected = torch.tensor([[[[0.4, 0.25 * 0.8 + 0.75 * 0.4], [0.5 * 0.8, 0.8]]]])
+    torch.testing.assert_close(blend(alpha, raw, masked), expected)
+
+
+def test_fusion_block_learned_uses_formula_with_its_own_alpha():
+    torch.manual_seed(1)
+    block = FusionBlock(feature_channels=8, kind="learned", alpha_channels=3, hidden=32).eval()
+    features = torch.randn(1, 8, 16, 16)
+    masked = torch.rand(1, 3, 32, 32)  # resized to 16x16 inside the block
+    result, alpha, raw = block(features, masked, torch.zeros(1, 1, 32, 32))
+    scaled = torch.nn.functional.interpolate(masked, size=(16, 16), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(raw, torch.sigmoid(block.to_raw(features)))
+    torch.testing.assert_close(alpha, block.alpha_net(torch.cat([scaled, raw], 1)))
+    torch.testing.assert_close(result, alpha * raw + (1 - alpha) * scaled)
+
+
+def test_mask_fusion_keeps_known_pixels_and_takes_raw_in_hole():
+    block = FusionBlock(feature_channels=4, kind="mask", alpha_channels=3, hidden=32)
+    hole = torch.zeros(1, 1, 8, 8)
+    hole[..., 2:5, 3:6] = 1
+    masked = torch.rand(1, 3, 8, 8) * (1 - hole)
+    result, alpha, raw = block(torch.randn(1, 4, 8, 8), masked, hole)
+    torch.testing.assert_close(alpha, hole)
+    torch.testing.assert_close(result, torch.where(hole.bool(), raw, masked))
+
+
+def test_none_fusion_is_plain_unet_output():
+    block = FusionBlock(feature_channels=4, kind="none", alpha_channels=3, hidden=32)
+    features = torch.randn(1, 4, 8, 8)
+    result, _, raw = block(features, torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+    torch.testing.assert_close(result, torch.sigmoid(block.to_raw(features)))
+    assert block.alpha_net is None and torch.equal(result, raw)
+
+
+def test_network_never_sees_hole_pixels(tiny_model):
+    image = torch.rand(1, 3, 256, 256)
+    hole = torch.zeros(1, 1, 256, 256)
+    hole[..., 100:150, 80:200] = 1
+    other = torch.where(hole.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_model.complete(image, hole), tiny_model.complete(other, hole))
+
+
+def test_composite_takes_known_pixels_from_input():
+    image, result = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    hole = torch.zeros(1, 1, 4, 4)
+    hole[..., 1, 2] = 1
+    out = composite(image, result, hole)
+    assert out.sum() == 3 and torch.all(out[..., 1, 2] == 1)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 128, 128), (1, 3, 256, 300), (1, 3, 257, 256)])
+def test_bad_sizes_raise_clear_value_error(tiny_model, shape):
+    with pytest.raises(ValueError, match="multiples of 256"):
+        tiny_model(torch.rand(shape), torch.zeros(shape[0], 1, *shape[2:]))
+
+
+def test_bad_channels_and_mismatched_mask_raise(tiny_model):
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        tiny_model(torch.rand(1, 4, 256, 256), torch.zeros(1, 1, 256, 256))
+    with pytest.raises(ValueError, match="differ"):
+        tiny_model(torch.rand(1, 3, 256, 256), torch.zeros(1, 1, 512, 256))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"fusion_layers": (1, 2)}, "layer 0"),
+        ({"fusion_layers": (0, 8)}, "0..7"),
+        ({"alpha_channels": 2}, "1 or 3"),
+        ({"fusion": "soft"}, "fusion must be"),
+    ],
+)
+def test_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DFNetConfig(**kwargs)
+
+
+def test_config_round_trips_through_dict():
+    config = DFNetConfig(width=0.25, fusion_layers=(0, 1, 2), alpha_channels=1, fusion="mask")
+    assert DFNetConfig.from_dict(config.to_dict()) == config
