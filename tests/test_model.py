@@ -62,7 +62,7 @@ def test_variant_shapes(config, size):
         assert result.shape == raw.shape == (2, 3, side, side)
         expected_alpha = 3 if config.fusion == "learned" and config.alpha_channels == 3 else 1
         assert alpha.shape == (2, expected_alpha, side, side)
-        assert 0 <= float(result.min()) and float(result.max()) <= 1
+        assert float(result.min()) >= 0 and float(result.max()) <= 1
     with torch.no_grad():
         final = model.complete(image, hole)
     torch.testing.assert_close(final, out.results[0])
