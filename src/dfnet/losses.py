@@ -1,0 +1,197 @@
+"""DFNet's multi-scale training losses, as defined in Section 3.3 of the paper.
+
+For the fusion results ``Î_k`` (finest first, ``k = 0`` is full resolution) and the target ``I``
+resized to each result's size (``I_k``, area interpolation: an exact box average for the power-of-two
+factors DFNet uses, so each pixel of ``I_k`` is the mean of the pixels it covers):
+
+- ``l1_k = mean |I_k - Î_k|`` over channels, height, width and batch.
+- ``perceptual_k = Σ_j mean |φ_j(I_k) - φ_j(Î_k)|``, ``φ_j`` the VGG16 pool1, pool2, pool3 outputs
+  (ImageNet normalisation applied inside the VGG).
+- ``style_k = Σ_j mean |G_j(I_k) - G_j(Î_k)|`` with the Gram matrix ``G = F Fᵀ / (C·H·W)`` of the
+  (C, H·W) feature matrix ``F`` of each image.
+- ``tv_k`` on the **prediction** only: ``mean |Î[h, w] - Î[h-1, w]| + mean |Î[h, w] - Î[h, w-1]|``, i.e.
+  the mean absolute difference of each pixel to its top neighbour (over the pixels that have one)
+  plus the same to its left neighbour. (The released code computes it on the target, where it has
+  no gradient; and it swaps prediction and target in the VGG terms. Neither defect is reproduced.)
+
+``structure = λ_l1 · mean_{k<p} l1_k`` and ``texture = mean_{k<q} (λ_p·perceptual_k + λ_s·style_k +
+λ_tv·tv_k)``; the total is their sum, and a part whose scale count is zero is left out.
+
+Precision: the VGG terms (features, Gram matrices and their differences) are always computed in
+float32 with autocast disabled. Gram entries sum H·W products, which overflows float16 at 512×512,
+and the style weight (240) amplifies any rounding; the cost is small next to DFNet itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dfnet.vgg import VGG16Features
+
+ResizeMode = Literal["area", "bilinear"]
+LOSS_TERMS = ("total", "structure", "texture", "l1", "perceptual", "style", "tv")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and scale sets; the defaults are the paper's final model, λ = (6, 0.1, 240, 0.1), (6, 3)."""
+
+    lambda_l1: float = 6.0
+    lambda_perceptual: float = 0.1
+    lambda_style: float = 240.0
+    lambda_tv: float = 0.1
+    structure_scales: int = 6  # p: the structure loss uses the p finest fusion results
+    texture_scales: int = 3  # q: the texture loss uses the q finest fusion results
+    target_resize: ResizeMode = "area"
+
+    def __post_init__(self) -> None:
+        if self.structure_scales < 0 or self.texture_scales < 0:
+            raise ValueError(
+                f"loss scale counts (p, q) must be >= 0, got ({self.structure_scales}, {self.texture_scales})"
+            )
+        if self.structure_scales == 0 and self.texture_scales == 0:
+            raise ValueError("loss (p, q) = (0, 0) leaves nothing to train")
+        if self.target_resize not in ("area", "bilinear"):
+            raise ValueError(f"target_resize must be 'area' or 'bilinear', got {self.target_resize!r}")
+        if min(self.lambda_l1, self.lambda_perceptual, self.lambda_style, self.lambda_tv) < 0:
+            raise ValueError("loss weights must be >= 0")
+
+    @property
+    def needs_vgg(self) -> bool:
+        """Whether the texture loss (and so VGG16) is used at all."""
+        return self.texture_scales > 0 and (self.lambda_perceptual > 0 or self.lambda_style > 0)
+
+    def check_scales(self, available: int) -> None:
+        """Raise ValueError unless p and q fit a network with ``available`` fusion blocks."""
+        if max(self.structure_scales, self.texture_scales) > available:
+            raise ValueError(
+                f"loss (p, q) = ({self.structure_scales}, {self.texture_scales}) needs that many fusion results, "
+                f"but the model has {available} fusion block(s) (model.fusion_layers)"
+            )
+
+
+def resize_target(target: Tensor, size: Sequence[int], mode: ResizeMode = "area") -> Tensor:
+    """The target at a fusion result's size: area (box average) or antialiased bilinear."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(target.shape[-2:]) == size:
+        return target
+    if mode == "area":
+        return F.interpolate(target, size=size, mode="area")
+    return F.interpolate(target, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def l1_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error over every element."""
+    return (prediction - target).abs().mean()
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Per-image Gram matrix F Fᵀ / (C·H·W) of (N, C, H, W) features, shape (N, C, C)."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def perceptual_loss(prediction_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
+    """Sum over layers of the mean absolute difference between features."""
+    return sum(l1_loss(p, t) for p, t in zip(prediction_features, target_features, strict=True))
+
+
+def style_loss(prediction_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
+    """Sum over layers of the mean absolute difference between Gram matrices."""
+    return sum(
+        l1_loss(gram_matrix(p), gram_matrix(t))
+        for p, t in zip(prediction_features, target_features, strict=True)
+    )
+
+
+def total_variation_loss(prediction: Tensor) -> Tensor:
+    """Mean |pixel - top neighbour| plus mean |pixel - left neighbour| of a prediction (N, C, H, W)."""
+    vertical = (prediction[..., 1:, :] - prediction[..., :-1, :]).abs().mean()
+    horizontal = (prediction[..., :, 1:] - prediction[..., :, :-1]).abs().mean()
+    return vertical + horizontal
+
+
+class DFNetLoss(nn.Module):
+    """Structure + texture loss over DFNet's multi-scale results; returns every term for logging."""
+
+    def __init__(self, config: LossConfig | None = None, vgg: VGG16Features | None = None) -> None:
+        super().__init__()
+        self.config = config = config or LossConfig()
+        if config.needs_vgg and vgg is None:
+            raise ValueError(
+                "the texture loss needs a VGG16Features network (see dfnet.vgg.load_vgg16_features)"
+            )
+        self.vgg = vgg if config.needs_vgg else None
+
+    def structure_terms(self, results: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
+        """Mean over the p finest scales of the L1 loss (unweighted)."""
+        p = self.config.structure_scales
+        return torch.stack([l1_loss(results[k].float(), targets[k]) for k in range(p)]).mean()
+
+    def texture_terms(self, results: Sequence[Tensor], targets: Sequence[Tensor]) -> dict[str, Tensor]:
+        """Mean over the q finest scales of the perceptual, style and TV losses (unweighted)."""
+        cfg = self.config
+        perceptual, style, tv = [], [], []
+        for k in range(cfg.texture_scales):
+            prediction = results[k].float()
+            tv.append(total_variation_loss(prediction))
+            if self.vgg is None:
+                continue
+            with torch.autocast(prediction.device.type, enabled=False):
+                with torch.no_grad():
+                    target_features = [f.float() for f in self.vgg(targets[k])]
+                prediction_features = [f.float() for f in self.vgg(prediction)]
+                perceptual.append(perceptual_loss(prediction_features, target_features))
+                style.append(style_loss(prediction_features, target_features))
+        zero = results[0].new_zeros((), dtype=torch.float32)
+        return {
+            "perceptual": torch.stack(perceptual).mean() if perceptual else zero,
+            "style": torch.stack(style).mean() if style else zero,
+            "tv": torch.stack(tv).mean(),
+        }
+
+    def forward(self, results: Sequence[Tensor], target: Tensor) -> dict[str, Tensor]:
+        """All loss terms for ``results`` (finest first) against the full-resolution ``target``.
+
+        Keys: ``total`` (to minimise), ``structure`` and ``texture`` (weighted), ``l1``,
+        ``perceptual``, ``style`` and ``tv`` (unweighted means over their scale sets; 0 when unused).
+        """
+        cfg = self.config
+        cfg.check_scales(len(results))
+        needed = max(cfg.structure_scales, cfg.texture_scales)
+        target = target.detach().float()  # ground truth: never a source of gradient
+        targets = [resize_target(target, results[k].shape[-2:], cfg.target_resize) for k in range(needed)]
+        zero = target.new_zeros(())
+        terms = {"l1": zero, "perceptual": zero, "style": zero, "tv": zero}
+        structure = texture = zero
+        if cfg.structure_scales:
+            terms["l1"] = self.structure_terms(results, targets)
+            structure = cfg.lambda_l1 * terms["l1"]
+        if cfg.texture_scales:
+            terms.update(self.texture_terms(results, targets))
+            texture = (
+                cfg.lambda_perceptual * terms["perceptual"]
+                + cfg.lambda_style * terms["style"]
+                + cfg.lambda_tv * terms["tv"]
+            )
+        return {"total": structure + texture, "structure": structure, "texture": texture, **terms}
+
+
+__all__ = [
+    "LOSS_TERMS",
+    "DFNetLoss",
+    "LossConfig",
+    "gram_matrix",
+    "l1_loss",
+    "perceptual_loss",
+    "resize_target",
+    "style_loss",
+    "total_variation_loss",
+]
