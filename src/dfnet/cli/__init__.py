@@ -16,6 +16,7 @@ from dfnet.cli.common import CLIError
 SUBCOMMANDS = [
     "inpaint",
     "convert",
+    "eval",
 ]
 
 
