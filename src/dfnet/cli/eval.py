@@ -1,0 +1,118 @@
+"""`dfnet eval` (score a method per hole-ratio bin) and `dfnet eval-compare` (merge reports)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dfnet.cli.common import CLIError
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dfnet.evaluation import EvalConfig, evaluate, make_method, report_paths
+    from dfnet.inference import resolve_device
+
+    if args.size <= 0 or args.batch_size <= 0 or args.bpe_band <= 0:
+        raise CLIError("--size, --batch-size and --bpe-band must be positive")
+    config = EvalConfig(
+        images=Path(args.images),
+        masks=Path(args.masks),
+        out=Path(args.out),
+        size=args.size,
+        pairing=args.pairing,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        bpe_band=args.bpe_band,
+        device=args.device,
+        fid_weights=args.fid_weights,
+        lpips_weights=args.lpips_weights,
+        vgg_weights=args.vgg_weights,
+        save_images=args.save_images,
+        limit=args.limit,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    method = make_method(args.method, resolve_device(args.device), args.model, args.name)
+    multiple = getattr(getattr(method, "model", None), "config", None)
+    if multiple is not None and args.size % multiple.size_multiple:
+        raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
+    report = evaluate(method, config)
+    paths = report_paths(config.out, method.name)
+    if report is not None:
+        fid = report["settings"].get("fid")
+        if isinstance(fid, str):
+            print(f"warning: {fid}", file=sys.stderr)
+        print(f"{paths['md']}: {method.name} on {report['settings']['num_pairs']} pairs")
+    print(f"{config.out / 'table.md'}: comparison of every report in {config.out}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from dfnet.evaluation import markdown_table, read_reports, write_comparison
+
+    reports = read_reports(args.reports)
+    names = [r["method"]["name"] for r in reports]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        print(f"warning: several reports are named {', '.join(duplicates)}", file=sys.stderr)
+    if args.out:
+        write_comparison(reports, args.out)
+        print(f"{args.out}: {len(reports)} methods")
+    else:
+        sys.stdout.write(markdown_table(reports))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM)",
+        description="Complete every image/mask pair with a method and write Table-1-style reports to --out.",
+    )
+    p.add_argument("--images", required=True, help="directory of ground-truth images (searched recursively)")
+    p.add_argument(
+        "--masks", required=True, help="directory of mask images (white = hole) or a mask index.csv"
+    )
+    p.add_argument("--method", required=True, choices=["dfnet", "telea", "ns"], help="method to evaluate")
+    p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
+    p.add_argument("--name", help="name of the method in reports (default: the --method value)")
+    p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
+    p.add_argument(
+        "--size", type=int, default=512, help="evaluation size: resize + centre crop (default 512)"
+    )
+    p.add_argument(
+        "--pairing",
+        choices=["cycle", "every-bin", "all"],
+        default="cycle",
+        help="cycle: image i with mask i mod M; every-bin: each image once per bin; all: every image x mask",
+    )
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="image-loading processes (0 = in the main process)")
+    p.add_argument("--bpe-band", type=int, default=3, help="BPE band width in pixels (default 3)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--fid-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)"
+    )
+    p.add_argument("--lpips-weights", type=Path, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS")
+    p.add_argument(
+        "--vgg-weights", type=Path, help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)"
+    )
+    p.add_argument(
+        "--save-images",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=0,
+        metavar="N",
+        help="save composites and input/result/truth grids under OUT/NAME/ (all pairs, or the first N)",
+    )
+    p.add_argument("--limit", type=int, help="evaluate only the first N pairs (a quick look)")
+    p.add_argument("--force", action="store_true", help="re-run even if OUT/NAME.json exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_eval)
+
+    c = sub.add_parser("eval-compare", help="merge evaluation reports into one Table-1-style Markdown table")
+    c.add_argument("reports", nargs="+", help="report JSON files written by dfnet eval")
+    c.add_argument("--out", help="Markdown file to write (default: print)")
+    c.set_defaults(func=_compare)
