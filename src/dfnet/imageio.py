@@ -155,9 +155,11 @@ def mask_from_image(image: Image.Image, threshold: int = MASK_THRESHOLD) -> np.n
     image = _to_uint8(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"))
-        colour = rgba[:, :, :3]
-        if colour.max() == colour.min():  # colour carries nothing: the alpha channel is the mask
-            return rgba[:, :, 3] > threshold
+        colour, alpha = rgba[:, :, :3], rgba[:, :, 3]
+        # colour carries nothing but alpha does: the alpha channel is the mask (a plain opaque
+        # black picture stays "no hole")
+        if colour.max() == colour.min() and alpha.max() != alpha.min():
+            return alpha > threshold
     gray = np.asarray(image.convert("L"))
     return gray > threshold
 
