@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     "inpaint",
     "convert",
     "eval",
+    "serve",
     "masks",
 ]
 

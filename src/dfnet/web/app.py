@@ -1,0 +1,460 @@
+"""The web app: ``POST /api/inpaint``, ``GET /api/health``, ``GET /api/model`` and the painting page.
+
+A request to ``/api/inpaint`` first meets ``InpaintGate``, a small ASGI layer that refuses a wrong
+content type (415), takes a queue slot without waiting (503 when every slot is taken), and reads the
+body up to the upload limit (413) before FastAPI parses the form. So at most ``queue_size`` bodies
+are in memory at once. Decoding, inference and encoding then run in a worker thread so the event
+loop keeps answering (``/api/health`` stays responsive during inference). Nothing from a request is
+stored after its response; logs carry sizes and timings, never image content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, UnidentifiedImageError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dfnet.imageio import ImageLoadError, LoadedImage, encode_image, hole_ratio, load_image, load_mask
+from dfnet.strategies import STRATEGIES
+
+log = logging.getLogger("dfnet.web")
+
+STATIC_DIR = Path(__file__).with_name("static")
+INPAINT_PATH = "/api/inpaint"
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+ALLOWED_PART_TYPES = ("", "application/octet-stream")  # besides image/*: what clients send for unknown files
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+MB = 1024 * 1024
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits that keep the server's memory bounded; every one is a ``dfnet serve`` option."""
+
+    max_upload_bytes: int = 32 * MB  # whole request body: image + mask + form overhead
+    max_pixels: int = 25_000_000  # about 5000 x 5000; decoded size, checked before decoding
+    queue_size: int = 4  # inpaint requests admitted at once (running + waiting); more get 503
+    worker_threads: int = 1  # threads running inference; the rest of the admitted requests wait
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if int(value) < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+class InpainterLike(Protocol):
+    """What the server needs from ``dfnet.inference.Inpainter``."""
+
+    def inpaint(
+        self, image: Any, hole_mask: np.ndarray, strategy: str = "auto", return_details: bool = False
+    ) -> Any: ...
+
+    def describe(self) -> dict: ...
+
+
+class ApiError(Exception):
+    """A request the server refuses, with the HTTP status and a one-line message for the page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class QueueSlots:
+    """A counting semaphore that never waits: admission control for inpaint requests."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._semaphore = threading.Semaphore(size)
+        self._lock = threading.Lock()
+        self._in_use = 0
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free; return False at once otherwise."""
+        if not self._semaphore.acquire(blocking=False):
+            return False
+        with self._lock:
+            self._in_use += 1
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_use -= 1
+        self._semaphore.release()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error body every endpoint uses: ``{"detail": message}``."""
+    return JSONResponse({"detail": message}, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _upload_limit_message(limit: int) -> str:
+    return f"upload too large: image and mask together may be at most {limit / MB:g} MB"
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out an already-read body once, then defers to the real one."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+class InpaintGate:
+    """ASGI layer in front of ``POST /api/inpaint``: content type (415), queue slot (503), body size (413)."""
+
+    def __init__(self, app: ASGIApp, settings: ServerSettings, slots: QueueSlots) -> None:
+        self.app = app
+        self.settings = settings
+        self.slots = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != INPAINT_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._check_headers(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if not self.slots.try_acquire():
+            busy = error_response(
+                503,
+                "server busy: too many images are being inpainted, try again shortly",
+                {"Retry-After": "2"},
+            )
+            await busy(scope, receive, send)
+            return
+        try:
+            body = await read_body(receive, self.settings.max_upload_bytes)
+            if body is None:
+                await error_response(413, _upload_limit_message(self.settings.max_upload_bytes))(
+                    scope, receive, send
+                )
+                return
+            await self.app(scope, replay(body, receive), send)
+        finally:
+            self.slots.release()
+
+    def _check_headers(self, scope: Scope) -> JSONResponse | None:
+        """A 415 or 413 response decided from the headers alone, or None."""
+        content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        if content_type != "multipart/form-data":
+            return error_response(
+                415,
+                f"expected multipart/form-data with 'image' and 'mask' files, got {content_type or 'no content type'}",
+            )
+        length = _header(scope, b"content-length")
+        if length.isdigit() and int(length) > self.settings.max_upload_bytes:
+            return error_response(413, _upload_limit_message(self.settings.max_upload_bytes))
+        return None
+
+
+def sniff_upload(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of an uploaded image from its header; 415 for non-images, 413 for too many pixels."""
+    if not data:
+        raise ApiError(400, f"{field}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+                width, height = image.size
+    except UnidentifiedImageError:
+        raise ApiError(415, f"{field}: not a supported image (use {', '.join(ALLOWED_FORMATS)})") from None
+    except Image.DecompressionBombError:
+        raise ApiError(413, f"{field}: image dimensions are too large") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ApiError(400, f"{field}: cannot read image ({err})") from None
+    if width * height > max_pixels:
+        raise ApiError(
+            413, f"{field}: {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+        )
+    return width, height
+
+
+def check_part_type(upload: UploadFile, field: str) -> None:
+    """Refuse (415) a form part whose declared type is not an image."""
+    declared = (upload.content_type or "").split(";")[0].strip().lower()
+    if not declared.startswith("image/") and declared not in ALLOWED_PART_TYPES:
+        raise ApiError(415, f"{field}: expected an image file, got {declared}")
+
+
+def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int) -> tuple[LoadedImage, np.ndarray]:
+    """Decode the uploads into an RGB image and a hole mask of the same size, or raise ApiError."""
+    sniff_upload(image_bytes, "image", max_pixels)
+    sniff_upload(mask_bytes, "mask", max_pixels)
+    try:
+        loaded = load_image(image_bytes, max_pixels=max_pixels)
+        hole = load_mask(mask_bytes, max_pixels=max_pixels)
+    except ImageLoadError as err:
+        raise ApiError(400, str(err).replace("<uploaded bytes>", "upload")) from None
+    image_size, mask_size = loaded.size, (hole.shape[1], hole.shape[0])  # after EXIF rotation
+    if image_size != mask_size:
+        raise ApiError(
+            400,
+            f"mask is {mask_size[0]}x{mask_size[1]} but the image is {image_size[0]}x{image_size[1]}: "
+            "they must be the same size",
+        )
+    if not hole.any():
+        raise ApiError(400, "mask has no hole: paint the area to fill (white = hole)")
+    return loaded, hole
+
+
+def array_to_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 or [0, 1] float picture shaped (H, W), (H, W, 1) or (H, W, 3)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = (np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(array, "L" if array.ndim == 2 else "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class InpaintOutcome:
+    """Encoded PNGs of one request plus what the log and the JSON answer report about it."""
+
+    width: int
+    height: int
+    hole_ratio: float
+    elapsed_ms: float
+    result_png: bytes
+    alpha_png: bytes | None = None
+    raw_png: bytes | None = None
+
+
+def run_inpaint(
+    inpainter: InpainterLike,
+    image_bytes: bytes,
+    mask_bytes: bytes,
+    strategy: str,
+    details: tuple[bool, bool],
+    max_pixels: int,
+) -> InpaintOutcome:
+    """Decode, inpaint and encode one request (runs in a worker thread)."""
+    start = time.perf_counter()
+    loaded, hole = decode_inputs(image_bytes, mask_bytes, max_pixels)
+    want_alpha, want_raw = details
+    try:
+        done = inpainter.inpaint(loaded.rgb, hole, strategy=strategy, return_details=want_alpha or want_raw)
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+    except MemoryError:
+        raise ApiError(503, "not enough memory for this image; try a smaller one") from None
+    result = done.result if (want_alpha or want_raw) else done
+    outcome = InpaintOutcome(
+        width=loaded.size[0],
+        height=loaded.size[1],
+        hole_ratio=hole_ratio(hole),
+        elapsed_ms=0.0,
+        result_png=encode_image(np.asarray(result), "PNG", like=loaded),
+        alpha_png=array_to_png(done.alpha) if want_alpha else None,
+        raw_png=array_to_png(done.raw) if want_raw else None,
+    )
+    outcome.elapsed_ms = (time.perf_counter() - start) * 1000.0
+    return outcome
+
+
+async def run_in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` in the worker pool; if the request is cancelled, still wait for the worker to finish
+    so the queue slot is only freed once the memory it guards is."""
+    future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def outcome_response(outcome: InpaintOutcome, as_json: bool, strategy: str) -> Response:
+    """The PNG itself, or JSON with base64 PNGs (``result`` and, when asked for, ``alpha`` / ``raw``)."""
+    headers = {**NO_STORE, "X-DFNet-Elapsed-Ms": f"{outcome.elapsed_ms:.0f}"}
+    if not as_json:
+        return Response(outcome.result_png, media_type="image/png", headers=headers)
+    body: dict[str, Any] = {
+        "width": outcome.width,
+        "height": outcome.height,
+        "hole_ratio": outcome.hole_ratio,
+        "strategy": strategy,
+        "elapsed_ms": round(outcome.elapsed_ms, 1),
+        "media_type": "image/png",
+        "result": base64.b64encode(outcome.result_png).decode("ascii"),
+    }
+    for name, png in (("alpha", outcome.alpha_png), ("raw", outcome.raw_png)):
+        if png is not None:
+            body[name] = base64.b64encode(png).decode("ascii")
+    return JSONResponse(body, headers=headers)
+
+
+def to_json_safe(value: Any) -> Any:
+    """``describe()`` output made JSON-safe (devices, dtypes and paths become strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Unreadable image, size mismatch (both sizes given) or a mask with no hole"},
+    413: {"description": "Upload larger than the byte limit, or image over the pixel limit"},
+    415: {"description": "Not multipart/form-data, or a part that is not a supported image"},
+    503: {"description": "Queue full: too many requests in flight (see Retry-After)"},
+}
+
+
+def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None) -> FastAPI:
+    """The FastAPI app serving ``inpainter`` under ``settings`` (defaults: ``ServerSettings()``)."""
+    settings = settings or ServerSettings()
+    slots = QueueSlots(settings.queue_size)
+    executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="dfnet-inference")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    app = FastAPI(
+        title="dfnet",
+        summary="Fill the holes of an image with DFNet (Deep Fusion Network for Image Completion)",
+        version=_package_version(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.slots = slots
+    app.add_middleware(InpaintGate, settings=settings, slots=slots)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, err: ApiError) -> JSONResponse:
+        return error_response(err.status, err.message)
+
+    @app.post(
+        INPAINT_PATH,
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}, "application/json": {}}}, **ERROR_RESPONSES},
+    )
+    async def inpaint(
+        image: UploadFile = File(description="the picture (PNG, JPEG, WebP, BMP, TIFF or GIF)"),
+        mask: UploadFile = File(description="hole mask, same size as the image, white = hole"),
+        strategy: str = Form("auto", description="how to handle sizes that are not multiples of 256"),
+        return_format: Literal["png", "json"] = Form(
+            "png", alias="return", description="png: the result PNG; json: base64 PNGs plus sizes and timing"
+        ),
+        alpha: bool = Form(False, description="json only: include DFNet's alpha map"),
+        raw: bool = Form(False, description="json only: include DFNet's raw completion"),
+    ) -> Response:
+        """Inpaint the white area of ``mask`` in ``image``; known pixels come back bit-identical."""
+        check_part_type(image, "image")
+        check_part_type(mask, "mask")
+        image_bytes, mask_bytes = await image.read(), await mask.read()
+        as_json = return_format == "json"
+        details = (alpha and as_json, raw and as_json)
+        try:
+            outcome = await run_in_worker(
+                executor,
+                run_inpaint,
+                inpainter,
+                image_bytes,
+                mask_bytes,
+                strategy,
+                details,
+                settings.max_pixels,
+            )
+        except ApiError as err:
+            log.info("inpaint refused: %d %s", err.status, err.message)
+            raise
+        log.info(
+            "inpaint %dx%d hole %.1f%% strategy=%s in %.0f ms",
+            outcome.width,
+            outcome.height,
+            100.0 * outcome.hole_ratio,
+            strategy,
+            outcome.elapsed_ms,
+        )
+        return outcome_response(outcome, as_json, strategy)
+
+    @app.get("/api/health")
+    async def health() -> dict[str, Any]:
+        """Liveness plus how many inpaint requests are in flight."""
+        return {"status": "ok", "in_flight": slots.in_use, "queue_size": settings.queue_size}
+
+    @app.get("/api/model")
+    async def model() -> dict[str, Any]:
+        """The model being served (``Inpainter.describe()``), the size strategies and the server's limits."""
+        return {
+            "strategies": list(STRATEGIES),
+            **to_json_safe(inpainter.describe()),
+            "limits": asdict(settings),
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _package_version() -> str:
+    from dfnet import __version__
+
+    return __version__
