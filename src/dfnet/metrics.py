@@ -34,10 +34,10 @@ FeatureFn = Callable[[Tensor], Tensor]
 
 
 def as_float_images(images: Tensor) -> Tensor:
-    """uint8 images -> float in [0, 1]; float images are returned as float32."""
+    """uint8 images -> float32 in [0, 1]; float32/float64 images are kept, other floats become float32."""
     if images.dtype == torch.uint8:
         return images.float() / 255.0
-    return images.float()
+    return images if images.dtype in (torch.float32, torch.float64) else images.float()
 
 
 def as_hole_mask(hole_mask: Tensor) -> Tensor:
