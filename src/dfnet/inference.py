@@ -1,20 +1,39 @@
-"""Inpainting with a trained DFNet: numpy/PIL in, numpy/PIL out, known pixels untouched.
+"""Inpainting for people who want results: PIL, numpy or paths in, the same kind out, any size.
 
-``Inpainter`` wraps a model, a device and a precision. It converts between uint8 RGB arrays and
-tensors and guarantees that every known pixel of the result is bit-identical to the input.
+``Inpainter`` wraps a DFNet (or an exported ONNX model) with a device and a precision and runs the
+any-resolution strategies of :mod:`dfnet.strategies`. Known pixels of every result are
+bit-identical to the input, whatever the resolution, strategy, precision or engine.
+
+>>> inpainter = Inpainter.from_pretrained("model.safetensors", device="cpu")
+>>> result = inpainter.inpaint("photo.png", "mask.png")            # PIL image
+>>> done = inpainter.inpaint(rgb, hole_mask, return_details=True)   # numpy: Completion(result, raw, alpha)
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from PIL import Image
 
-from dfnet.checkpoint import load_model
+from dfnet.checkpoint import CheckpointError, load_model
+from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
+from dfnet.strategies import Completion, Filled, Network, run_strategy
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+DEFAULT_WORKING_SIZE = 512
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+ENGINES = ("torch", "onnxruntime")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+__all__ = ["Completion", "Inpainter", "merge_panels", "resolve_device", "resolve_precision"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -28,58 +47,356 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def image_to_tensor(rgb: np.ndarray, device: torch.device) -> Tensor:
-    """uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float() / 255.0
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' means fp16 autocast on CUDA and fp32 elsewhere; others are checked and kept."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision
 
 
-def mask_to_tensor(hole_mask: np.ndarray, device: torch.device) -> Tensor:
-    """bool (H, W) -> float (1, 1, H, W), 1 = hole."""
-    return torch.from_numpy(np.ascontiguousarray(hole_mask)).to(device)[None, None].float()
+def working_size_of(path: str | os.PathLike) -> int | None:
+    """The training resolution recorded in a safetensors file's metadata ('working_size'), if any."""
+    if Path(path).suffix != ".safetensors":
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            value = (f.metadata() or {}).get("working_size")
+    except Exception:  # an unreadable file is reported by load_model, not here
+        return None
+    return int(value) if value else None
 
 
-def tensor_to_image(x: Tensor) -> np.ndarray:
-    """float (1, C, H, W) in [0, 1] -> uint8 (H, W, C), rounded to nearest."""
-    return (x[0].float().clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).cpu().numpy()
+def guess_working_size(path: str | os.PathLike) -> int:
+    """Recorded working size, else 256 for a CelebA model (by file name) and 512 otherwise."""
+    recorded = working_size_of(path)
+    if recorded:
+        return recorded
+    return 256 if "celeba" in Path(path).name.lower() else DEFAULT_WORKING_SIZE
 
 
-@dataclass
-class Completion:
-    """A completed image and, when asked for, DFNet's alpha map and raw completion."""
+def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, Path]:
+    """(display name, file) for 'default' or a path; the default model may not be bundled."""
+    if str(name_or_path) == "default":
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(
+                "the default model is not bundled with this installation; pass the path of a weights file "
+                "(.safetensors, training checkpoint or released .pth)"
+            )
+        return "default", DEFAULT_MODEL
+    path = Path(name_or_path)
+    return path.stem, path
 
-    result: np.ndarray
-    raw: np.ndarray | None = None
-    alpha: np.ndarray | None = None
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and outputs of the public API
+# ---------------------------------------------------------------------------------------------
+def _read_image(image: Any) -> tuple[str, LoadedImage, np.ndarray | None]:
+    """(kind, loaded image, numpy alpha to give back) for a PIL image, numpy array, path or file bytes."""
+    if isinstance(image, np.ndarray):
+        extra = image[:, :, 3].copy() if image.ndim == 3 and image.shape[2] == 4 else None
+        return "numpy", load_image(image), extra
+    if isinstance(image, Image.Image):
+        return "pil", load_image(image), None
+    if isinstance(image, (str, os.PathLike, bytes)):
+        return "path", load_image(image), None
+    raise TypeError(f"image must be a PIL image, a numpy array, a path or bytes, got {type(image).__name__}")
 
 
-def paste_known(result: np.ndarray, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
-    """Copy every known pixel of ``rgb`` into ``result`` so known pixels are bit-identical."""
-    return np.where(hole_mask[:, :, None], result, rgb)
+def _read_mask(hole_mask: Any) -> np.ndarray:
+    """Hole mask (True = hole) from PIL, numpy (bool, 0/255, or 0/1 uint8) or a path."""
+    is_uint8 = isinstance(hole_mask, np.ndarray) and hole_mask.dtype == np.uint8 and hole_mask.size > 0
+    if is_uint8 and hole_mask.max() == 1:  # a 0/1 mask would otherwise read as all known
+        hole_mask = hole_mask.astype(bool)
+    if not isinstance(hole_mask, (np.ndarray, Image.Image, str, os.PathLike, bytes)):
+        raise TypeError(
+            f"hole_mask must be a PIL image, a numpy array, a path or bytes, got {type(hole_mask).__name__}"
+        )
+    return load_mask(hole_mask)
 
 
-class Inpainter:
-    """A DFNet ready to inpaint images."""
+def _check_sizes(rgb: np.ndarray, hole: np.ndarray) -> None:
+    if rgb.shape[:2] != hole.shape:
+        raise ValueError(
+            f"mask size {hole.shape[1]}x{hole.shape[0]} differs from image size {rgb.shape[1]}x{rgb.shape[0]}"
+        )
 
-    def __init__(self, model: DFNet, device: str | torch.device = "auto") -> None:
-        self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
 
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> Inpainter:
-        """Load weights from safetensors, a project checkpoint or a released ``.pth``."""
-        return cls(load_model(path), device)
+def _as_kind(array: np.ndarray, kind: str, loaded: LoadedImage, extra_alpha: np.ndarray | None) -> Any:
+    """Give a uint8 (H, W, 3) result back in the caller's kind, re-attaching any alpha channel."""
+    if kind == "numpy":
+        return array if extra_alpha is None else np.dstack([array, extra_alpha])
+    image = Image.fromarray(array, "RGB")
+    if loaded.alpha is not None:
+        image.putalpha(Image.fromarray(loaded.alpha, "L"))
+    return image
 
-    @property
-    def size_multiple(self) -> int:
-        return self.model.config.size_multiple
+
+def _details_as_kind(array: np.ndarray | None, kind: str) -> Any:
+    if array is None or kind == "numpy":
+        return array
+    return Image.fromarray(array, "RGB")
+
+
+def merge_panels(rgb: np.ndarray, hole_mask: np.ndarray, completion: Completion) -> np.ndarray:
+    """Input with white holes, raw completion, alpha map and result side by side (uint8 arrays)."""
+    holed = np.where(hole_mask[:, :, None], np.uint8(255), rgb)
+    panels = [holed, completion.raw, completion.alpha, completion.result]
+    return np.concatenate([p for p in panels if p is not None], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines: torch and ONNX Runtime behind the same Network interface
+# ---------------------------------------------------------------------------------------------
+class _TorchEngine:
+    """Runs a DFNet on a device under a precision, in chunks of ``batch_size``."""
+
+    def __init__(self, model: DFNet, device: torch.device, precision: str) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.precision = precision
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
 
     @torch.inference_mode()
-    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray, details: bool = False) -> Completion:
-        """Inpaint one uint8 RGB array whose sides are multiples of ``size_multiple``."""
-        image = image_to_tensor(rgb, self.device)
-        hole = mask_to_tensor(hole_mask, self.device)
-        result, alpha, raw = self.model.complete_with_details(image, hole)
-        out = paste_known(tensor_to_image(composite(image, result, hole)), rgb, hole_mask)
+    def __call__(self, images: np.ndarray, holes: np.ndarray, details: bool) -> Filled:
+        image = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2)
+        hole = torch.from_numpy(np.ascontiguousarray(holes)).to(self.device)[:, None].float()
+        with self._autocast():
+            result, alpha, raw = self.model.complete_with_details(image, hole)
+        result = composite(image, result.float(), hole)
+
+        def to_numpy(x: torch.Tensor) -> np.ndarray:
+            return x.float().expand(-1, 3, -1, -1).permute(0, 2, 3, 1).cpu().numpy()
+
         if not details:
-            return Completion(out)
-        return Completion(out, tensor_to_image(raw), tensor_to_image(alpha.expand(-1, 3, -1, -1)))
+            return Filled(to_numpy(result))
+        return Filled(to_numpy(result), to_numpy(raw), to_numpy(alpha))
+
+
+class _OnnxEngine:
+    """Runs an exported model (see :mod:`dfnet.export`) with ONNX Runtime on CPU."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as err:
+            raise CheckpointError(
+                f"{path}: not a loadable ONNX model ({str(err).splitlines()[0][:160]})"
+            ) from None
+        names = [i.name for i in self.session.get_inputs()]
+        if names != ["image", "hole_mask"]:
+            raise CheckpointError(
+                f"{path}: expected inputs (image, hole_mask) from dfnet export, found {names}"
+            )
+        self.metadata = self.session.get_modelmeta().custom_metadata_map
+        self.fixed_size = tuple(self.session.get_inputs()[0].shape[2:4])
+
+    def __call__(self, images: np.ndarray, holes: np.ndarray, details: bool) -> Filled:
+        if details:
+            raise ValueError(
+                "the onnxruntime engine computes only the result; use engine='torch' for raw and alpha"
+            )
+        if all(isinstance(s, int) for s in self.fixed_size) and images.shape[1:3] != self.fixed_size:
+            raise ValueError(
+                f"this ONNX model takes only {self.fixed_size[1]}x{self.fixed_size[0]} inputs, not "
+                f"{images.shape[2]}x{images.shape[1]}; export it with a dynamic size (the default)"
+            )
+        feed = {
+            "image": np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32),
+            "hole_mask": np.ascontiguousarray(holes[:, None], dtype=np.float32),
+        }
+        (result,) = self.session.run(["result"], feed)
+        return Filled(result.transpose(0, 2, 3, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The public API
+# ---------------------------------------------------------------------------------------------
+class Inpainter:
+    """A DFNet ready to inpaint images of any size with a named strategy."""
+
+    def __init__(
+        self,
+        model: DFNet,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        *,
+        name: str = "model",
+        source: str | None = None,
+        working_size: int = DEFAULT_WORKING_SIZE,
+        batch_size: int = 8,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model = model
+        self.engine = "torch"
+        self.name, self.source = name, source
+        self.config = model.config.to_dict()
+        self.size_multiple = model.config.size_multiple
+        self.working_size = working_size
+        self.batch_size = batch_size
+        self._run: Any = _TorchEngine(model, self.device, self.precision)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike = "default",
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        engine: str = "torch",
+        *,
+        working_size: int | None = None,
+        batch_size: int = 8,
+    ) -> Inpainter:
+        """Load "default" (the bundled model), a .safetensors, a training checkpoint, a released .pth or,
+        with ``engine="onnxruntime"``, an exported .onnx file."""
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        name, path = _resolve_source(name_or_path)
+        if engine == "onnxruntime":
+            return cls._from_onnx(name, path, device, precision, working_size, batch_size)
+        if path.suffix == ".onnx":
+            raise CheckpointError(f"{path}: ONNX models run with engine='onnxruntime' (--engine onnxruntime)")
+        model = load_model(path)
+        size = working_size or guess_working_size(path)
+        return cls(
+            model, device, precision, name=name, source=str(path), working_size=size, batch_size=batch_size
+        )
+
+    @classmethod
+    def _from_onnx(
+        cls, name: str, path: Path, device: Any, precision: str, working_size: int | None, batch_size: int
+    ) -> Inpainter:
+        if str(device) not in ("auto", "cpu"):
+            raise ValueError(f"the onnxruntime engine runs on the CPU only, got device={device!r}")
+        if precision not in ("auto", "fp32"):
+            raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such ONNX file")
+        engine = _OnnxEngine(path)
+        meta = engine.metadata
+        self = cls.__new__(cls)
+        self.device, self.precision, self.model, self.engine = (
+            torch.device("cpu"),
+            "fp32",
+            None,
+            "onnxruntime",
+        )
+        self.name, self.source = name, str(path)
+        self.config = json.loads(meta.get("config", "{}"))
+        self.size_multiple = int(meta.get("size_multiple", 256))
+        self.working_size = working_size or int(meta.get("working_size", DEFAULT_WORKING_SIZE))
+        self.batch_size = batch_size
+        self._run = engine
+        return self
+
+    def describe(self) -> dict:
+        """What runs: name, source file, architecture, device, precision, engine and sizes (for GET /api/model)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "config": self.config,
+            "device": str(self.device),
+            "precision": self.precision,
+            "engine": self.engine,
+            "working_size": self.working_size,
+            "size_multiple": self.size_multiple,
+        }
+
+    def network(self, batch_size: int | None = None) -> Network:
+        """The strategies' view of this model: a chunked completion function plus its sizes."""
+        chunk = max(1, batch_size or self.batch_size)
+
+        def run(images: np.ndarray, holes: np.ndarray, details: bool) -> Filled:
+            parts = [
+                self._run(images[i : i + chunk], holes[i : i + chunk], details)
+                for i in range(0, len(images), chunk)
+            ]
+            if len(parts) == 1:
+                return parts[0]
+            fields = zip(*((p.result, p.raw, p.alpha) for p in parts), strict=True)
+            return Filled(*(None if f[0] is None else np.concatenate(f) for f in fields))
+
+        return Network(run, self.size_multiple, self.working_size)
+
+    def complete_arrays(
+        self,
+        images: np.ndarray,
+        holes: np.ndarray,
+        strategy: str = "auto",
+        details: bool = False,
+        batch_size: int | None = None,
+        **strategy_options: Any,
+    ) -> Completion:
+        """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out."""
+        return run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
+
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray, details: bool = False) -> Completion:
+        """Inpaint one uint8 RGB array with the 'auto' strategy (numpy in, numpy out)."""
+        done = self.complete_arrays(rgb[None], hole_mask[None], details=details)
+        return Completion(*(None if a is None else a[0] for a in (done.result, done.raw, done.alpha)))
+
+    def inpaint(
+        self,
+        image: ImageSource,
+        hole_mask: ImageSource,
+        strategy: str = "auto",
+        return_details: bool = False,
+        **strategy_options: Any,
+    ) -> Any:
+        """Fill the holes of one image; returns the input's kind (PIL for PIL and paths, numpy for numpy).
+
+        An empty mask returns the input unchanged. With ``return_details`` returns
+        ``Completion(result, raw, alpha)``, all three of the input's kind and size.
+        """
+        return self.inpaint_batch([image], [hole_mask], strategy, return_details, **strategy_options)[0]
+
+    def inpaint_batch(
+        self,
+        images: Sequence[ImageSource],
+        hole_masks: Sequence[ImageSource] | ImageSource,
+        strategy: str = "auto",
+        return_details: bool = False,
+        batch_size: int | None = None,
+        **strategy_options: Any,
+    ) -> list[Any]:
+        """Fill many images of one size with batched network calls; one mask may serve them all."""
+        if not isinstance(hole_masks, (list, tuple)):
+            hole_masks = [hole_masks] * len(images)
+        if len(hole_masks) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(hole_masks)} masks")
+        if not images:
+            return []
+        inputs = [_read_image(im) for im in images]
+        holes = [_read_mask(m) for m in hole_masks]
+        for (_, loaded, _), hole in zip(inputs, holes, strict=True):
+            _check_sizes(loaded.rgb, hole)
+        shapes = {loaded.rgb.shape for _, loaded, _ in inputs}
+        if len(shapes) > 1:
+            raise ValueError(f"inpaint_batch needs images of one size, got {sorted(s[:2] for s in shapes)}")
+        done = self.complete_arrays(
+            np.stack([loaded.rgb for _, loaded, _ in inputs]),
+            np.stack(holes),
+            strategy,
+            return_details,
+            batch_size,
+            **strategy_options,
+        )
+        outputs = []
+        for i, (kind, loaded, extra) in enumerate(inputs):
+            result = _as_kind(done.result[i], kind, loaded, extra)
+            if not return_details:
+                outputs.append(result)
+                continue
+            raw, alpha = _details_as_kind(done.raw[i], kind), _details_as_kind(done.alpha[i], kind)
+            outputs.append(Completion(result, raw, alpha))
+        return outputs

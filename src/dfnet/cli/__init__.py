@@ -15,6 +15,7 @@ from dfnet.cli.common import CLIError
 
 SUBCOMMANDS = [
     "inpaint",
+    "export",
     "convert",
     "eval",
     "serve",

@@ -1,51 +1,306 @@
-"""`dfnet inpaint`: fill the holes of an image."""
+"""`dfnet inpaint`: fill the holes of one image or of every image in a folder."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from dfnet.cli.common import CLIError
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from dfnet.imageio import LoadedImage
+    from dfnet.inference import Inpainter
+    from dfnet.strategies import Completion
+
+STRATEGY_CHOICES = ("auto", "original", "resize", "crop")
+HOLE_WARNING_RATIO = 0.5
+
+
+@dataclass
+class Job:
+    """One image to inpaint: where it comes from, its mask (None: not found) and where it goes."""
+
+    image: Path
+    mask: Path | None
+    output: Path
+
+
+@dataclass
+class Loaded:
+    """A job whose image and mask have been read."""
+
+    job: Job
+    image: LoadedImage
+    hole: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairing inputs, masks and outputs
+# ---------------------------------------------------------------------------------------------
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (no sub-folders, no hidden files), sorted by name."""
+    from dfnet.imageio import IMAGE_EXTENSIONS
+
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def find_mask(image: Path, mask_dir: Path) -> Path | None:
+    """The mask for ``image`` in ``mask_dir``: same stem (any image suffix), else STEM_mask."""
+    candidates = {p.stem: p for p in list_images(mask_dir) if p != image}
+    return candidates.get(image.stem) or candidates.get(image.stem + "_mask")
+
+
+def output_for(image: Path, output: Path, many: bool) -> Path:
+    """Where the result of ``image`` goes: inside ``output`` when it is a folder, else ``output`` itself."""
+    if many or output.is_dir() or str(output).endswith(("/", "\\")):
+        return output / image.name
+    return output
+
+
+def collect_jobs(image_arg: str, mask_arg: str, output_arg: str) -> list[Job]:
+    """Pair images with masks (by file stem for a mask folder, or one mask for all) and outputs."""
+    image_path, mask_path, output = Path(image_arg), Path(mask_arg), Path(output_arg)
+    if not image_path.exists():
+        raise CLIError(f"{image_path}: no such file or folder")
+    if not mask_path.exists():
+        raise CLIError(f"{mask_path}: no such file or folder")
+    many = image_path.is_dir()
+    images = list_images(image_path) if many else [image_path]
+    if mask_path.is_dir() and mask_path.resolve() == (image_path.resolve() if many else None):
+        images = [p for p in images if not p.stem.endswith("_mask")]  # masks kept beside their images
+    if not images:
+        raise CLIError(f"{image_path}: no images found (looked for .png, .jpg, .webp, ...)")
+    if many and output.exists() and output.resolve() == image_path.resolve():
+        raise CLIError(f"{output}: the output folder is the input folder; results would overwrite the inputs")
+    jobs = []
+    for image in images:
+        mask = find_mask(image, mask_path) if mask_path.is_dir() else mask_path
+        jobs.append(Job(image, mask, output_for(image, output, many)))
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+def parse_options(pairs: list[str]) -> dict[str, int | float]:
+    """KEY=VALUE strategy options with numeric values (e.g. max_side=768, context=2.5)."""
+    options: dict[str, int | float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = int(value)
+        except ValueError:
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise CLIError(f"--set {key}: {value!r} is not a number") from None
+    return options
+
+
+def load_job(job: Job, invert: bool, resize_mask: bool) -> Loaded:
+    """Read one image and its mask; the mask must have the image's size unless ``resize_mask``."""
+    from dfnet.imageio import load_image, load_mask
+
+    if job.mask is None:
+        raise ValueError(f"no mask named {job.image.stem}.* or {job.image.stem}_mask.* found")
+    image = load_image(job.image)
+    hole = load_mask(job.mask, size=image.size if resize_mask else None, invert=invert)
+    if hole.shape != image.rgb.shape[:2]:
+        raise ValueError(
+            f"mask {job.mask.name} is {hole.shape[1]}x{hole.shape[0]} but the image is "
+            f"{image.size[0]}x{image.size[1]} (use --resize-mask to scale masks)"
+        )
+    return Loaded(job, image, hole)
+
+
+def batches(loaded: list[Loaded], size: int) -> list[list[Loaded]]:
+    """Consecutive runs of same-sized images, at most ``size`` long."""
+    groups: list[list[Loaded]] = []
+    for item in loaded:
+        if groups and len(groups[-1]) < size and groups[-1][0].image.rgb.shape == item.image.rgb.shape:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def save_outputs(item: Loaded, done: Completion, args: argparse.Namespace) -> None:
+    """Write the result (format and metadata of the input) and any requested extras as PNG."""
+    from dfnet.imageio import save_image
+    from dfnet.inference import merge_panels
+
+    out = item.job.output
+    save_image(out, done.result, like=item.image, quality=args.quality)
+    extras = {"raw": done.raw if args.save_raw else None, "alpha": done.alpha if args.save_alpha else None}
+    if args.merge:
+        extras["merged"] = merge_panels(item.image.rgb, item.hole, done)
+    for suffix, array in extras.items():
+        if array is not None:
+            save_image(out.with_name(f"{out.stem}_{suffix}.png"), array)
+
+
+def _error_text(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if isinstance(err, ValueError) else f"{type(err).__name__}: {text}"
+
 
 def _inpaint(args: argparse.Namespace) -> int:
-    from dfnet.imageio import hole_ratio, load_image, load_mask, save_image
+    from tqdm import tqdm
+
+    from dfnet.imageio import hole_ratio
     from dfnet.inference import Inpainter
 
-    inpainter = Inpainter.from_pretrained(args.model, device=args.device)
-    image = load_image(args.image)
-    hole = load_mask(args.mask, size=image.size, invert=args.invert_mask)
-    ratio = hole_ratio(hole)
-    if ratio > 0.5:
-        print(
-            f"warning: {ratio:.0%} of the mask is hole; is it inverted? (see --invert-mask)", file=sys.stderr
+    options = parse_options(args.set)
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    details = args.save_raw or args.save_alpha or args.merge
+    if details and args.engine == "onnxruntime":
+        raise CLIError(
+            "--save-raw, --save-alpha and --merge need --engine torch (ONNX models output the result only)"
         )
-    m = inpainter.size_multiple
-    h, w = image.rgb.shape[:2]
-    if h % m or w % m:
-        raise CLIError(f"{args.image}: {w}x{h} is not a multiple of {m} on both sides")
-    done = inpainter.complete_array(image.rgb, hole, details=args.save_raw or args.save_alpha)
-    out = Path(args.output)
-    save_image(out, done.result, like=image)
-    if args.save_raw:
-        save_image(out.with_name(out.stem + "_raw.png"), done.raw)
-    if args.save_alpha:
-        save_image(out.with_name(out.stem + "_alpha.png"), done.alpha)
-    print(f"{out}: inpainted {ratio:.1%} hole")
-    return 0
+    jobs = collect_jobs(args.image, args.mask, args.output)
+    precision = "fp16" if args.half else args.precision
+    inpainter = Inpainter.from_pretrained(
+        args.model, device=args.device, precision=precision, engine=args.engine
+    )
+    failures: list[tuple[Path, str]] = []
+    started = time.perf_counter()
+    bar = tqdm(total=len(jobs), unit="image", file=sys.stderr, disable=args.no_progress)
+
+    def fail(job: Job, err: BaseException) -> None:
+        failures.append((job.image, _error_text(err)))
+        bar.update(1)
+
+    pending: list[Loaded] = []
+    for job in jobs:
+        try:
+            pending.append(load_job(job, args.invert_mask, args.resize_mask))
+        except (ValueError, OSError) as err:
+            fail(job, err)
+            continue
+        ratio = hole_ratio(pending[-1].hole)
+        if ratio > HOLE_WARNING_RATIO:
+            bar.write(
+                f"warning: {job.image.name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)"
+            )
+        if len(pending) >= args.batch_size:
+            _run_batches(inpainter, pending, args, options, details, bar, fail)
+            pending = []
+    _run_batches(inpainter, pending, args, options, details, bar, fail)
+    bar.close()
+    return _summary(len(jobs), failures, time.perf_counter() - started, args.output)
+
+
+def _run_batches(
+    inpainter: Inpainter,
+    pending: list[Loaded],
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    details: bool,
+    bar: tqdm,
+    fail: Callable[[Job, BaseException], None],
+) -> None:
+    """Inpaint and save loaded jobs in same-size batches; a failing batch fails only its images."""
+    for group in batches(pending, args.batch_size):
+        try:
+            done = inpainter.complete_arrays(
+                np.stack([g.image.rgb for g in group]),
+                np.stack([g.hole for g in group]),
+                args.strategy,
+                details,
+                args.batch_size,
+                **options,
+            )
+        except (ValueError, RuntimeError, MemoryError) as err:
+            if "no option" in str(err) or "unknown strategy" in str(err):
+                raise  # a usage error: the same for every image
+            for g in group:
+                fail(g.job, err)
+            continue
+        for i, item in enumerate(group):
+            try:
+                save_outputs(item, _pick(done, i), args)
+            except (ValueError, OSError) as err:
+                fail(item.job, err)
+                continue
+            bar.update(1)
+
+
+def _pick(done: Completion, i: int) -> Completion:
+    """The i-th image of a batched completion."""
+    return type(done)(*(None if a is None else a[i] for a in (done.result, done.raw, done.alpha)))
+
+
+def _summary(total: int, failures: list[tuple[Path, str]], seconds: float, output: str) -> int:
+    """Print what happened; non-zero exit when any image failed."""
+    ok = total - len(failures)
+    rate = f", {seconds / ok:.2f} s per image" if ok else ""
+    print(f"inpainted {ok} of {total} image{'s' if total != 1 else ''} in {seconds:.1f} s{rate} -> {output}")
+    if not failures:
+        return 0
+    print(f"{len(failures)} failed:", file=sys.stderr)
+    for path, reason in failures:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    return 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inpaint", help="fill the holes of an image")
-    p.add_argument("image", help="input image")
-    p.add_argument("mask", help="mask image (white = hole)")
-    p.add_argument("-o", "--output", required=True, help="output image path")
-    p.add_argument(
-        "--model", required=True, help="weights: .safetensors, project checkpoint or released .pth"
+    p = sub.add_parser(
+        "inpaint",
+        help="fill the holes of an image or of a folder of images",
+        description="Fill the holes (white in the mask) of IMAGE, or of every image in a folder. Masks of a "
+        "folder are matched by file stem (photo.jpg <- masks/photo.png or photo_mask.png); a single mask "
+        "file serves every image. Results keep the input's format, EXIF, ICC profile and alpha channel.",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("image", help="input image or folder of images")
+    p.add_argument("mask", help="mask image (white = hole) or folder of masks")
+    p.add_argument("-o", "--output", required=True, help="output file, or folder (for a folder of inputs)")
+    p.add_argument(
+        "--model", default="default", help="'default' (bundled), .safetensors, checkpoint, .pth or .onnx"
+    )
+    p.add_argument(
+        "--engine", choices=("torch", "onnxruntime"), default="torch", help="onnxruntime runs a .onnx"
+    )
+    p.add_argument(
+        "--strategy", choices=STRATEGY_CHOICES, default="auto", help="how to handle the image size"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy option, e.g. max_side=768 (resize), context=3 (crop), trigger=2048 (auto); repeatable",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run")
+    p.add_argument(
+        "--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto", help="autocast dtype"
+    )
+    p.add_argument("--half", action="store_true", help="same as --precision fp16")
+    p.add_argument("--batch-size", type=int, default=1, help="images of one size per network call")
     p.add_argument("--invert-mask", action="store_true", help="the mask is white = known (released samples)")
+    p.add_argument(
+        "--resize-mask", action="store_true", help="scale masks to the image size instead of failing"
+    )
     p.add_argument("--save-raw", action="store_true", help="also write DFNet's raw completion (OUT_raw.png)")
     p.add_argument("--save-alpha", action="store_true", help="also write the alpha map (OUT_alpha.png)")
+    p.add_argument(
+        "--merge", action="store_true", help="also write input / raw / alpha / result side by side"
+    )
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the results (1-100)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_inpaint)

@@ -1,0 +1,39 @@
+"""`dfnet export`: write a model as ONNX or TorchScript (final result only) and check it against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dfnet.export import export_model, parity_error
+    from dfnet.inference import Inpainter
+
+    source = Inpainter.from_pretrained(args.model, device="cpu", precision="fp32")
+    info = export_model(
+        source.model,
+        args.output,
+        format=args.format,
+        size=args.size,
+        dynamic_size=not args.static,
+        opset=args.opset,
+        working_size=source.working_size,
+    )
+    shape = f"{args.size}x{args.size}" if args.static else f"any multiple of {source.size_multiple}"
+    print(f"{info.path}: {args.format}, inputs image (N,3,H,W) and hole_mask (N,1,H,W), H and W {shape}")
+    if args.verify:
+        error = parity_error(source.model, info, batch=2)
+        print(f"max |{args.format} - pytorch| on a random batch of 2: {error:.2e}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX or TorchScript (final result only)")
+    p.add_argument("--model", default="default", help="'default', .safetensors, checkpoint or released .pth")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--size", type=int, default=512, help="side of the example input used for tracing")
+    p.add_argument("--static", action="store_true", help="ONNX: fix height and width to --size")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the parity check")
+    p.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
+    p.set_defaults(func=_export)
