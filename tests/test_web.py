@@ -148,7 +148,7 @@ def test_body_over_the_byte_limit_is_413(inpainter, form):
     with TestClient(create_app(inpainter, ServerSettings(max_upload_bytes=4000))) as small:
         response = small.post("/api/inpaint", **form)
     assert response.status_code == 413
-    assert "upload too large" in response.json()["detail"]
+    assert response.json()["detail"] == "upload too large: image and mask together may be at most 3.91 KB"
 
 
 def test_streamed_body_without_length_is_cut_at_the_limit(inpainter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,9 @@ def _serve(args: argparse.Namespace) -> int:
     from dfnet.web import create_app
 
     settings = _settings(args)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     inpainter = Inpainter.from_pretrained(args.model, device=args.device)
     if not is_loopback(args.host):
         print(

@@ -128,8 +128,13 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+def format_bytes(size: int) -> str:
+    """1536 -> '1.5 KB', 33554432 -> '32 MB' (three significant digits)."""
+    return f"{size / MB:.3g} MB" if size >= MB else f"{size / 1024:.3g} KB"
+
+
 def _upload_limit_message(limit: int) -> str:
-    return f"upload too large: image and mask together may be at most {limit / MB:g} MB"
+    return f"upload too large: image and mask together may be at most {format_bytes(limit)}"
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -564,7 +564,10 @@
     loadImage(file, file.name && file.name !== "image.png" ? file.name : `pasted.${ext}`);
   });
 
-  window.addEventListener("resize", layout);
+  // The stage changes size with the window and whenever an error, a second toolbar row or the
+  // before/after slider appears; keep the picture fitted to it.
+  if (typeof ResizeObserver === "function") new ResizeObserver(layout).observe(el.stage);
+  else window.addEventListener("resize", layout);
   updateCursorSize();
   updateControls();
   showModel();
