@@ -1,0 +1,470 @@
+"""Inference fast paths for DFNet: exact graph rewrites, layouts, precisions, compilers and engines.
+
+Exact rewrites (same function, fp32 rounding aside; usable on any device):
+
+- :func:`fold_batchnorm` folds every eval-mode BatchNorm into the convolution before it.
+- :func:`fold_upsampling` rewrites each decoder layer's "nearest ×2 upsample, then k×k conv" as a
+  (k+1)/2-sized convolution at the *low* resolution producing the four sub-pixel phases, which
+  needs 16 instead of 36 multiply-adds per output pixel for the default 3×3 kernel (the
+  upsampled half of every decoder convolution; about a quarter of the network's work).
+
+:func:`prepare_for_inference` combines them with ``channels_last``, autocast (bf16/fp16),
+``torch.compile`` and CUDA graphs into an :class:`InferenceModel` that answers ``complete`` and
+``complete_with_details`` like :class:`~dfnet.model.DFNet` does, so callers need not care which
+engine runs underneath. On CPU it can also hand the work to ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dfnet.model import AlphaNet, DecoderLayer, DFNet, DFNetConfig, EncoderLayer, SameConv2d
+
+Precision = Literal["fp32", "bf16", "fp16"]
+CpuEngine = Literal["torch", "torch-channels-last", "onnxruntime"]
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact rewrites
+# ---------------------------------------------------------------------------------------------
+def fold_conv_bn(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
+    """Fold an eval-mode BatchNorm into ``conv`` in place: conv'(x) = norm(conv(x))."""
+    if norm.training or norm.running_mean is None or norm.running_var is None:
+        raise ValueError("only eval-mode BatchNorm with running statistics can be folded")
+    with torch.no_grad():
+        scale = norm.running_var.double().add(norm.eps).rsqrt()
+        if norm.weight is not None:
+            scale = scale * norm.weight.double()
+        bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
+        bias = (bias - norm.running_mean.double()) * scale
+        if norm.bias is not None:
+            bias = bias + norm.bias.double()
+        weight = conv.weight.double() * scale.view(-1, 1, 1, 1)
+        conv.weight.copy_(weight.to(conv.weight.dtype))
+        if conv.bias is None:
+            conv.bias = nn.Parameter(bias.to(conv.weight.dtype))
+        else:
+            conv.bias.copy_(bias.to(conv.bias.dtype))
+
+
+def _fold_sequential(seq: nn.Sequential) -> None:
+    """Fold each (SameConv2d, BatchNorm2d) pair of a Sequential, replacing the norm with Identity."""
+    for i in range(1, len(seq)):
+        if isinstance(seq[i], nn.BatchNorm2d) and isinstance(seq[i - 1], SameConv2d):
+            fold_conv_bn(seq[i - 1].conv, seq[i])
+            seq[i] = nn.Identity()
+
+
+def fold_batchnorm(model: DFNet) -> DFNet:
+    """A copy of an eval-mode ``model`` with every BatchNorm folded into the conv before it."""
+    if model.training:
+        raise ValueError("fold_batchnorm needs an eval-mode model (call model.eval() first)")
+    folded = copy.deepcopy(model)
+    for module in folded.modules():
+        if isinstance(module, (EncoderLayer, DecoderLayer, UpsampleFoldedDecoderLayer)) and isinstance(
+            module.norm, nn.BatchNorm2d
+        ):
+            conv = module.conv.conv if isinstance(module, (EncoderLayer, DecoderLayer)) else module.skip_conv
+            fold_conv_bn(conv, module.norm)
+            if isinstance(module, UpsampleFoldedDecoderLayer):
+                fold_conv_bn_phases(module.up_conv, module.norm)
+            module.norm = nn.Identity()
+        elif isinstance(module, AlphaNet):
+            _fold_sequential(module)
+    return folded
+
+
+def _phase_windows(kernel_size: int) -> tuple[int, list[int], int, int]:
+    """Geometry of the sub-pixel rewrite of a same-padded odd k×k conv on a ×2 nearest upsample.
+
+    Returns (low-resolution window size, per-phase window start, pad before, pad after): output
+    phase ``a`` (row or column parity) reads low-resolution offsets ``start[a] .. start[a]+window-1``.
+    """
+    if kernel_size % 2 != 1:
+        raise ValueError(f"fold_upsampling needs an odd decoder kernel, got {kernel_size}")
+    p = kernel_size // 2
+    starts = [(a - p) // 2 for a in (0, 1)]
+    window = p + 1
+    return window, starts, -starts[0], starts[1] + p
+
+
+def subpixel_weight(weight: Tensor) -> Tensor:
+    """(Cout, Cin, k, k) weight on upsampled input -> (4·Cout, Cin, w, w) low-resolution phase weights.
+
+    Output channel ``(2a + b)·Cout + c`` holds phase (row parity a, column parity b) of channel c.
+    """
+    c_out, c_in, k, _ = weight.shape
+    window, starts, _, _ = _phase_windows(k)
+    p = k // 2
+    low = weight.new_zeros(2, 2, c_out, c_in, window, window)
+    for a in (0, 1):
+        for b in (0, 1):
+            for dy in range(-p, p + 1):
+                for dx in range(-p, p + 1):
+                    ly = (a + dy) // 2 - starts[a]
+                    lx = (b + dx) // 2 - starts[b]
+                    low[a, b, :, :, ly, lx] += weight[:, :, dy + p, dx + p]
+    return low.reshape(4 * c_out, c_in, window, window)
+
+
+def fold_conv_bn_phases(up_conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
+    """Scale a phase conv (no bias) by a BatchNorm's per-channel factor, repeated over the 4 phases."""
+    with torch.no_grad():
+        scale = norm.running_var.double().add(norm.eps).rsqrt()
+        if norm.weight is not None:
+            scale = scale * norm.weight.double()
+        up_conv.weight.mul_(scale.repeat(4).view(-1, 1, 1, 1).to(up_conv.weight.dtype))
+
+
+class UpsampleFoldedDecoderLayer(nn.Module):
+    """A :class:`DecoderLayer` computed without materialising the upsampled tensor (exact rewrite).
+
+    conv(cat[up(x), skip]) = shuffle(phase_conv(x)) + skip_conv(skip), where phase_conv runs at
+    the low resolution and shuffle interleaves its four sub-pixel phases.
+    """
+
+    def __init__(self, layer: DecoderLayer, up_channels: int) -> None:
+        super().__init__()
+        conv = layer.conv.conv
+        k = conv.kernel_size[0]
+        if conv.kernel_size != (k, k) or conv.stride != (1, 1) or layer.conv.padding != (k // 2,) * 4:
+            raise ValueError("fold_upsampling supports square, stride-1, symmetric same-padded decoder convs")
+        self.window, self.starts, before, after = _phase_windows(k)
+        self.pad = (before, after, before, after)
+        c_out = conv.out_channels
+        self.up_conv = nn.Conv2d(up_channels, 4 * c_out, self.window, bias=False)
+        self.skip_conv = nn.Conv2d(conv.in_channels - up_channels, c_out, k, padding=k // 2)
+        with torch.no_grad():
+            self.up_conv.weight.copy_(subpixel_weight(conv.weight[:, :up_channels]))
+            self.skip_conv.weight.copy_(conv.weight[:, up_channels:])
+            self.skip_conv.bias.copy_(conv.bias)
+        self.norm = layer.norm
+        self.act = layer.act
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        phases = self.up_conv(F.pad(x, self.pad))
+        c = phases.shape[1] // 4
+        offsets = [s - self.starts[0] for s in self.starts]
+        if offsets[0] == offsets[1]:  # every phase reads the same window: no slicing needed
+            grid = phases.unflatten(1, (4, c)).transpose(1, 2)
+        else:
+            parts = [
+                phases[
+                    :,
+                    (2 * a + b) * c : (2 * a + b + 1) * c,
+                    offsets[a] : offsets[a] + h,
+                    offsets[b] : offsets[b] + w,
+                ]
+                for a in (0, 1)
+                for b in (0, 1)
+            ]
+            grid = torch.stack(parts, dim=2)
+        up = F.pixel_shuffle(grid.flatten(1, 2), 2)  # channel c·4 + 2a + b -> pixel (2i + a, 2j + b)
+        return self.act(self.norm(self.skip_conv(skip) + up))
+
+
+def fold_upsampling(model: DFNet) -> DFNet:
+    """A copy of ``model`` whose decoder layers use :class:`UpsampleFoldedDecoderLayer`."""
+    folded = copy.deepcopy(model)
+    for i, layer in enumerate(folded.decoder):
+        if isinstance(layer, DecoderLayer):
+            skip_channels = folded.encoder[i].conv.conv.in_channels
+            up_channels = layer.conv.conv.in_channels - skip_channels
+            folded.decoder[i] = UpsampleFoldedDecoderLayer(layer, up_channels)
+    return folded
+
+
+def optimize_graph(model: DFNet, upsampling: bool = True) -> DFNet:
+    """Eval-mode copy of ``model`` with BatchNorm folded and, optionally, the upsampling folded."""
+    model = fold_batchnorm(model)
+    return fold_upsampling(model) if upsampling else model
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines behind one interface
+# ---------------------------------------------------------------------------------------------
+DetailsFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+
+
+class DetailsModule(nn.Module):
+    """``complete_with_details`` as ``forward``, for export and compilation."""
+
+    def __init__(self, net: DFNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.net.complete_with_details(image, hole_mask)
+
+
+class InferenceModel(nn.Module):
+    """A prepared DFNet: ``complete`` and ``complete_with_details`` as on :class:`DFNet`, fp32 out.
+
+    Inputs are ordinary (N, 3, H, W) / (N, 1, H, W) float tensors on ``device``; layout and precision
+    conversions happen inside. Training is not supported (the graph is rewritten for inference).
+    """
+
+    def __init__(
+        self, config: DFNetConfig, run: DetailsFn, device: torch.device, engine: str, **info: object
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self._run = run
+        self.device = device
+        self.engine = engine
+        self.info = {"engine": engine, "device": str(device), **info}
+
+    def complete_with_details(self, image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Final result, alpha map and raw completion of the finest fusion block (float32)."""
+        with torch.inference_mode():
+            return tuple(t.float() for t in self._run(image, hole_mask))  # type: ignore[return-value]
+
+    def complete(self, image: Tensor, hole_mask: Tensor) -> Tensor:
+        """Only the final result (float32)."""
+        return self.complete_with_details(image, hole_mask)[0]
+
+    def forward(self, image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.complete_with_details(image, hole_mask)
+
+    def train(self, mode: bool = True) -> InferenceModel:
+        if mode:
+            raise RuntimeError("an InferenceModel cannot be trained; train the original DFNet")
+        return super().train(False)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.info.items())
+
+
+def _autocast(device: torch.device, precision: Precision, cache: bool = True):
+    """Autocast context for ``precision`` (a no-op for fp32)."""
+    if precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=DTYPES[precision], cache_enabled=cache)
+
+
+def torch_runner(
+    net: DFNet, device: torch.device, precision: Precision, channels_last: bool, cache: bool = True
+) -> DetailsFn:
+    """Eager runner: layout conversion, autocast and inference mode around ``complete_with_details``."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def run(image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        image = image.to(device).contiguous(memory_format=layout)
+        hole_mask = hole_mask.to(device).contiguous(memory_format=layout)
+        with _autocast(device, precision, cache):
+            return net.complete_with_details(image, hole_mask)
+
+    return run
+
+
+class CUDAGraphRunner:
+    """Replays one captured CUDA graph per input shape (static shapes; inputs copied in, outputs cloned)."""
+
+    def __init__(self, run: DetailsFn, warmup: int = 3) -> None:
+        self.run = run
+        self.warmup = warmup
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, tuple[Tensor, Tensor], tuple[Tensor, ...]]] = {}
+
+    def capture(self, image: Tensor, hole_mask: Tensor) -> None:
+        """Warm up on a side stream and capture ``run`` for these shapes."""
+        static = (image.clone(), hole_mask.clone())
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.inference_mode():
+            for _ in range(self.warmup):
+                self.run(*static)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.inference_mode():
+            outputs = self.run(*static)
+        self.graphs[self._key(image, hole_mask)] = (graph, static, tuple(outputs))
+
+    @staticmethod
+    def _key(image: Tensor, hole_mask: Tensor) -> tuple:
+        return tuple(image.shape), tuple(hole_mask.shape), image.dtype, image.device
+
+    def __call__(self, image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        key = self._key(image, hole_mask)
+        if key not in self.graphs:
+            self.capture(image, hole_mask)
+        graph, (static_image, static_hole), outputs = self.graphs[key]
+        static_image.copy_(image)
+        static_hole.copy_(hole_mask)
+        graph.replay()
+        return tuple(o.clone() for o in outputs)  # type: ignore[return-value]
+
+
+def onnx_bytes(net: DFNet, size: int = 256, opset: int = 17) -> bytes:
+    """ONNX model of ``complete_with_details`` with dynamic batch, height and width (legacy exporter)."""
+    import io
+    import warnings
+
+    from dfnet.export import INPUT_NAMES, example_inputs
+
+    names = ["result", "alpha", "raw"]
+    axes = {0: "batch", 2: "height", 3: "width"}
+    module = DetailsModule(copy.deepcopy(net).cpu().float().eval())
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            example_inputs(size),
+            buffer,
+            dynamo=False,
+            input_names=INPUT_NAMES,
+            output_names=names,
+            dynamic_axes={name: axes for name in INPUT_NAMES + names},
+            opset_version=opset,
+        )
+    return buffer.getvalue()
+
+
+def onnxruntime_runner(net: DFNet, threads: int | None = None) -> DetailsFn:
+    """ONNX Runtime (CPU) runner for an already rewritten ``net``; tensors in, CPU tensors out."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(onnx_bytes(net), options, providers=["CPUExecutionProvider"])
+
+    def run(image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        feed = {
+            "image": image.detach().cpu().float().contiguous().numpy(),
+            "hole_mask": hole_mask.detach().cpu().float().contiguous().numpy(),
+        }
+        return tuple(torch.from_numpy(o) for o in session.run(None, feed))  # type: ignore[return-value]
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing and preparing
+# ---------------------------------------------------------------------------------------------
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime (and the ONNX exporter's dependency ``onnx``) can be imported."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _median_seconds(run: DetailsFn, image: Tensor, hole_mask: Tensor, repeats: int) -> float:
+    with torch.inference_mode():
+        run(image, hole_mask)  # warm-up (first-call allocations, weight packing)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(image, hole_mask)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+CPU_ENGINES: tuple[str, ...] = ("torch", "torch-channels-last", "onnxruntime")
+_ENGINE_CHOICES: dict[tuple, str] = {}
+
+
+def cpu_runner(net: DFNet, engine: str, precision: Precision = "fp32") -> DetailsFn:
+    """Runner for one of :data:`CPU_ENGINES` on an already rewritten ``net`` (moved to CPU)."""
+    cpu = torch.device("cpu")
+    if engine == "onnxruntime":
+        if precision != "fp32":
+            raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
+        return onnxruntime_runner(net)
+    if engine not in ("torch", "torch-channels-last"):
+        raise ValueError(f"CPU engine must be one of {', '.join(CPU_ENGINES)}, got {engine!r}")
+    channels_last = engine == "torch-channels-last"
+    net = net.to(cpu, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return torch_runner(net, cpu, precision, channels_last)
+
+
+def choose_cpu_engine(model: DFNet, size: int = 512, measure: bool = False, repeats: int = 3) -> str:
+    """The fastest CPU engine for ``size`` x ``size`` images: by rule, or by a one-time micro-benchmark.
+
+    The rule (from ``benchmarks/bench_inference.py`` on a 2-core AVX-512 machine, see
+    docs/benchmarks.md): ONNX Runtime when it is installed, else torch in NCHW. ``measure=True``
+    times every engine on this machine instead (cached per config, size and thread count).
+    """
+    candidates = [e for e in CPU_ENGINES if e != "onnxruntime" or onnxruntime_available()]
+    if not measure:
+        return "onnxruntime" if "onnxruntime" in candidates else "torch"
+    key = (json_key(model.config), size, torch.get_num_threads())
+    if key not in _ENGINE_CHOICES:
+        net = optimize_graph(model.cpu().eval())
+        image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        hole_mask = (torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+        times = {e: _median_seconds(cpu_runner(net, e), image, hole_mask, repeats) for e in candidates}
+        _ENGINE_CHOICES[key] = min(times, key=times.__getitem__)
+    return _ENGINE_CHOICES[key]
+
+
+def json_key(config: DFNetConfig) -> str:
+    """A hashable, stable key for a config."""
+    import json
+
+    return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def prepare_for_inference(
+    model: DFNet,
+    device: str | torch.device = "cpu",
+    precision: Precision = "fp32",
+    channels_last: bool | None = None,
+    compile: bool | str = False,
+    cuda_graphs: bool = False,
+    engine: str = "auto",
+    rewrite_upsampling: bool = True,
+    size: int = 512,
+) -> InferenceModel:
+    """The fastest way to run ``model`` for inference on ``device``, as a :class:`InferenceModel`.
+
+    - Always: an eval copy with BatchNorm folded, the upsampling folded (``rewrite_upsampling``),
+      only the finest fusion block computed, under ``torch.inference_mode``.
+    - CPU, ``engine="auto"``: :func:`choose_cpu_engine` (ONNX Runtime when installed, else torch);
+      ``channels_last=True`` or an explicit ``engine`` overrides it.
+    - CUDA: ``channels_last`` (default on), autocast to ``precision`` ("bf16"/"fp16"), cudnn
+      benchmark, ``torch.compile`` when ``compile`` is True or a mode name (e.g. "max-autotune",
+      "reduce-overhead", which uses CUDA graphs itself), and ``cuda_graphs=True`` for a captured
+      graph per input shape without compiling.
+    """
+    device = torch.device(device)
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
+    net = optimize_graph(model.eval(), upsampling=rewrite_upsampling)
+    info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
+    if device.type == "cpu":
+        if engine == "auto":
+            engine = "torch-channels-last" if channels_last else choose_cpu_engine(model, size)
+        run = cpu_runner(net, engine, precision)
+    else:
+        if engine not in ("auto", "torch"):
+            raise ValueError(f"on {device.type} the engine is torch, got {engine!r}")
+        engine = "torch"
+        channels_last = device.type == "cuda" if channels_last is None else channels_last
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.to(device, memory_format=layout)
+        run = torch_runner(net, device, precision, channels_last, cache=not cuda_graphs)
+        info["channels_last"] = channels_last
+    if compile:
+        mode = compile if isinstance(compile, str) else None
+        run = torch.compile(run, mode=mode, dynamic=False)
+    if cuda_graphs:
+        if device.type != "cuda":
+            raise ValueError("cuda_graphs needs a CUDA device")
+        run = CUDAGraphRunner(run)
+    return InferenceModel(model.config, run, device, engine, **info)
