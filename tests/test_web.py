@@ -10,6 +10,8 @@ import threading
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from dfnet.inference import Inpainter
@@ -237,6 +239,32 @@ def test_value_error_from_the_model_is_400(form):
         response = test_client.post("/api/inpaint", **form)
     assert response.status_code == 400
     assert response.json()["detail"] == "unknown strategy 'sideways'"
+
+
+def test_malformed_multipart_is_400(client):
+    for content_type, body in [
+        ("multipart/form-data; boundary=abc", b"garbage"),
+        ("multipart/form-data", b"--x"),
+    ]:
+        response = client.post("/api/inpaint", content=body, headers={"content-type": content_type})
+        assert response.status_code == 400
+        assert "multipart" in response.json()["detail"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    image=st.binary(max_size=300),
+    mask=st.binary(max_size=300),
+    declared=st.sampled_from(["image/png", "", "x/y"]),
+)
+def test_arbitrary_bytes_never_cause_a_server_error(image, mask, declared):
+    fake = BlockingInpainter()
+    fake.release.set()
+    files = {"image": ("a", image, declared), "mask": ("b", mask, "image/png")}
+    with TestClient(create_app(fake)) as test_client:
+        response = test_client.post("/api/inpaint", files=files)
+    assert response.status_code in (400, 413, 415), response.text
+    assert isinstance(response.json()["detail"], str)
 
 
 def test_missing_mask_and_bad_option_are_422(client, photo_256, form):
