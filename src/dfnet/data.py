@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import cv2
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -176,17 +177,16 @@ class ImageTransform:
 
     def __call__(self, image: Image.Image, rng: np.random.Generator | None = None) -> np.ndarray:
         """The transformed image, uint8 (size, size, 3)."""
-        image = image.convert("RGB")
-        width, height = image.size
+        array = np.asarray(image.convert("RGB"))
+        height, width = array.shape[:2]
         if self.mode == "resize":
-            image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
+            array = _resize(array, self.size, self.size)
         else:
             short = min(width, height)
             if short != self.size and (self.mode == "resize_crop" or short < self.size):
                 scale = self.size / short
-                new = (max(self.size, round(width * scale)), max(self.size, round(height * scale)))
-                image = image.resize(new, Image.Resampling.BILINEAR)
-        array = np.asarray(image)
+                new_w, new_h = max(self.size, round(width * scale)), max(self.size, round(height * scale))
+                array = _resize(array, new_w, new_h)
         array = self._crop(array, rng)
         if self.train and self.hflip and rng is not None and rng.random() < 0.5:
             array = array[:, ::-1]
@@ -200,6 +200,14 @@ class ImageTransform:
         else:
             top, left = spare_y // 2, spare_x // 2
         return array[top : top + self.size, left : left + self.size]
+
+
+def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear, or area averaging when shrinking by more than 2x (where bilinear would alias)."""
+    strong_shrink = 2 * width < array.shape[1] or 2 * height < array.shape[0]
+    return cv2.resize(
+        array, (width, height), interpolation=cv2.INTER_AREA if strong_shrink else cv2.INTER_LINEAR
+    )
 
 
 def read_image(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -304,6 +312,8 @@ class InpaintingDataset(Dataset):
         info = get_worker_info()
         key = (os.getpid(), info.seed if info is not None else None)
         if self._rng is None or key != self._rng_key:
+            if info is not None:
+                cv2.setNumThreads(1)  # parallelism comes from the workers; avoid oversubscribing cores
             rank = self.rank if self.rank is not None else global_rank()
             self._rng, self._rng_key = sample_rng(self.seed, rank), key
         return self._rng
