@@ -1,0 +1,65 @@
+"""`dfnet train`: train or resume a DFNet; `dfnet export-checkpoint`: training checkpoint to safetensors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("dfnet")
+    if not logger.handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dfnet.training import config_to_yaml, load_config, train
+
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(config_to_yaml(config), end="")
+        return 0
+    _setup_logging()
+    result = train(config, resume=args.resume)
+    if result.export is not None:
+        print(f"{result.run_dir}: trained to step {result.global_step}; weights exported to {result.export}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dfnet.training import export_checkpoint
+
+    config = export_checkpoint(args.checkpoint, args.output, half=args.half)
+    print(f"{args.output}: exported ({len(config.fusion_layers)} fusion blocks, width {config.width:g})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train DFNet from a YAML config (places2, celeba, smoke or a file)",
+        description="Train DFNet with PyTorch Lightning. Overrides are section.key=value, the value read as "
+        "YAML, e.g. trainer.max_steps=100 model.fusion_layers=[0,1,2] optim.lr=2e-4.",
+    )
+    p.add_argument(
+        "--config", required=True, help="a YAML file or a packaged config name (places2, celeba, smoke)"
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.add_argument(
+        "--resume",
+        metavar="PATH|auto",
+        help="continue from a checkpoint; 'auto' takes the run's last.ckpt when there is one",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser("export-checkpoint", help="write a training checkpoint's weights as .safetensors")
+    e.add_argument("checkpoint", help="a .ckpt written by dfnet train")
+    e.add_argument("output", help="output .safetensors")
+    e.add_argument("--half", action="store_true", help="store fp16 weights")
+    e.set_defaults(func=_export)

@@ -1,0 +1,403 @@
+"""Training: configs and overrides, the LightningModule, checkpoints (atomic, weights_only, loadable,
+exported), exact resume (step, optimiser, data position, final weights), DDP on CPU and the smoke CLI.
+
+Most runs use a 4-layer DFNet (sides multiple of 16) at 64x64 with a deterministic in-test data
+module, so a run takes seconds; the smoke and DDP tests use the real command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dfnet.checkpoint import load_model, read_state_dict
+from dfnet.cli import main
+from dfnet.training import (
+    AtomicCheckpointIO,
+    ConfigError,
+    DFNetLightning,
+    ResumableSampler,
+    TrainConfig,
+    completion_grid,
+    load_config,
+    packaged_configs,
+    train,
+)
+from dfnet.vgg import VGG16Features, VGGWeightsError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.encoder_kernels=[7,5,5,3]",
+    "model.fusion_layers=[0,1,2]",
+    "loss.structure_scales=3",
+    "loss.texture_scales=2",
+    "data.image_size=64",
+    "trainer.progress_bar=false",
+    "trainer.max_epochs=10",
+    "trainer.deterministic=true",
+]
+
+
+def tiny_config(tmp_path: Path, *overrides: str) -> TrainConfig:
+    return load_config("smoke", [*TINY, f"output.dir={tmp_path}", *overrides])
+
+
+def random_vgg() -> VGG16Features:
+    vgg = VGG16Features()
+    vgg.init_random()
+    return vgg
+
+
+class PatternDataset(Dataset):
+    """Sample i is a fixed function of i: a coloured gradient with a rectangular hole."""
+
+    def __init__(self, count: int, size: int, offset: int = 0) -> None:
+        self.count, self.size, self.offset = count, size, offset
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        gen = torch.Generator().manual_seed(index + self.offset)
+        ramp = torch.linspace(0, 1, self.size)
+        colour = torch.rand(3, 1, 1, generator=gen)
+        image = (colour * ramp[None, :, None] + (1 - colour) * ramp[None, None, :]).clamp(0, 1)
+        hole = torch.zeros(1, self.size, self.size)
+        top, left = (int(v) for v in torch.randint(0, self.size // 2, (2,), generator=gen))
+        hole[:, top : top + self.size // 4, left : left + self.size // 3] = 1
+        return {"image": image, "hole_mask": hole, "index": index}
+
+
+class PatternDataModule(pl.LightningDataModule):
+    def __init__(self, count: int = 8, size: int = 64, batch_size: int = 2) -> None:
+        super().__init__()
+        self.count, self.size, self.batch_size = count, size, batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            PatternDataset(self.count, self.size), batch_size=self.batch_size, shuffle=True, drop_last=True
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(PatternDataset(2, self.size, offset=1000), batch_size=2)
+
+
+class Recorder(pl.Callback):
+    """Remembers the first step and optimiser state of a (resumed) run and the sample indices per batch."""
+
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+        self.start_optimizer: dict | None = None
+        self.indices: list[list[int]] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start_step = trainer.global_step
+        self.start_optimizer = copy.deepcopy(trainer.optimizers[0].state_dict())
+        self.start_lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.indices.append(batch["index"].tolist())
+
+
+def run(config: TrainConfig, resume=None, **kwargs) -> tuple:
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(
+            config,
+            resume=resume,
+            datamodule=kwargs.pop("datamodule", PatternDataModule()),
+            extra_callbacks=[recorder],
+            vgg=random_vgg(),
+        )
+    return result, recorder
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted(run_dir.glob("csv/version_*/metrics.csv")):
+        with open(path, newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+def test_packaged_configs_load() -> None:
+    assert {"places2", "celeba", "smoke"} <= set(packaged_configs())
+    places2 = load_config("places2")
+    assert places2.data.size == 512 and places2.data.batch_size == 6 and places2.optim.lr == 2e-3
+    assert (places2.loss.structure_scales, places2.loss.texture_scales) == (6, 3)
+    assert (places2.loss.lambda_l1, places2.loss.lambda_perceptual, places2.loss.lambda_style) == (
+        6,
+        0.1,
+        240,
+    )
+    assert load_config("celeba").data.size == 256
+    smoke = load_config("smoke")
+    assert smoke.vgg.allow_random and smoke.model.width == 0.125
+
+
+def test_repo_configs_folder_points_to_package() -> None:
+    assert not list((ROOT / "configs").glob("*.yaml"))  # one source of truth: src/dfnet/configs
+    assert "src/dfnet/configs" in (ROOT / "configs" / "README.md").read_text()
+
+
+def test_overrides_and_round_trip(tmp_path: Path) -> None:
+    config = load_config(
+        "places2", ["optim.lr=2e-4", "model.fusion=mask", "trainer.devices=[0,1]", "data.masks.bins=[0,1]"]
+    )
+    assert config.optim.lr == pytest.approx(2e-4) and isinstance(config.optim.lr, float)
+    assert config.model.fusion == "mask" and config.trainer.devices == [0, 1]
+    assert config.data.masks.bins == (0, 1)
+    path = tmp_path / "copy.yaml"
+    from dfnet.training import config_to_yaml
+
+    path.write_text(config_to_yaml(config))
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.nope=1"], "unknown option"),
+        (["model.fusion_layers=[0,1,2]"], r"\(p, q\) = \(6, 3\)"),
+        (["data.image_size=300"], "multiple of 256"),
+        (["trainer.precision=8"], "trainer.precision"),
+        (["optim.lr"], "section.key=value"),
+        (["optim.lr_step_unit=month"], "lr_step_unit"),
+    ],
+)
+def test_config_errors(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("places2", overrides)
+
+
+def test_ablations_are_config_only() -> None:
+    for overrides in (
+        ["model.fusion=none", "model.fusion_layers=[0]", "loss.structure_scales=1", "loss.texture_scales=1"],
+        [
+            "model.fusion=mask",
+            "model.fusion_layers=[0,1,2]",
+            "loss.structure_scales=3",
+            "loss.texture_scales=3",
+        ],
+        ["loss.structure_scales=6", "loss.texture_scales=0"],
+        ["loss.structure_scales=2", "loss.texture_scales=1"],
+    ):
+        config = load_config("places2", overrides)
+        assert len(config.model.fusion_layers) >= config.loss.structure_scales
+
+
+def test_missing_vgg_weights_stop_training(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("DFNET_VGG16_WEIGHTS", raising=False)
+    with pytest.raises(VGGWeightsError, match="vgg16-397923af.pth"):
+        DFNetLightning(tiny_config(tmp_path, "vgg.allow_random=false"))
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces
+# --------------------------------------------------------------------------------------------
+def test_resumable_sampler_orders_by_epoch_and_skips() -> None:
+    data = list(range(10))
+    sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=3)
+    first = list(sampler)
+    assert sorted(first) == data and list(sampler) == first  # same epoch, same order
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    sampler.resume(1, 4)
+    assert list(sampler) == second[4:]
+    assert list(sampler) == second  # only one pass is shortened
+    sampler.resume(1, 4)
+    sampler.set_epoch(2)  # a new epoch forgets the skip
+    assert len(list(sampler)) == 10
+    halves = [list(ResumableSampler(data, num_replicas=2, rank=r, seed=3)) for r in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == data
+
+
+def test_atomic_checkpoint_io_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    io = AtomicCheckpointIO()
+    path = tmp_path / "a.ckpt"
+    io.save_checkpoint({"x": torch.ones(2)}, path)
+    with pytest.raises(Exception):  # noqa: B017 - whatever torch.save raises for an unpicklable object
+        io.save_checkpoint({"x": lambda: 0}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ckpt"]  # no temporary file left behind
+
+
+def test_completion_grid_layout() -> None:
+    from dfnet.model import DFNet, DFNetConfig
+
+    model = DFNet(DFNetConfig(encoder_kernels=(7, 5, 5, 3), fusion_layers=(0, 1, 2), width=0.125)).eval()
+    image, hole = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
+    hole[..., 8:16, 8:16] = 1
+    with torch.no_grad():
+        grid = completion_grid(image, hole, model(image, hole), cell=32)
+    # 2 samples x (3 rows of 32 + 4 separator) high, (1 + 3 scales) x 32 wide
+    assert grid.shape == (3, 2 * (3 * 32 + 4), 4 * 32)
+    assert torch.all(grid[:, 8:16, 8:16] == 1)  # the hole is white in the input cell
+    assert torch.allclose(grid[:, 32:64, :32], image[0])  # the target
+
+
+def test_lr_schedule_steps(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, "optim.lr=1e-3", "optim.lr_step=2", "optim.lr_step_unit=step")
+    module = DFNetLightning(config, vgg=random_vgg())
+    setup = module.configure_optimizers()
+    optimizer, scheduler = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(5):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+    assert setup["lr_scheduler"]["interval"] == "step"
+
+
+# --------------------------------------------------------------------------------------------
+# Whole runs
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> tuple:
+    """6 steps over an 8-image set in batches of 2 (4 batches an epoch), checkpoints every 2 steps."""
+    tmp = tmp_path_factory.mktemp("full")
+    config = tiny_config(tmp, "output.name=full", "trainer.max_steps=6", "trainer.keep_checkpoints=-1")
+    result, recorder = run(config)
+    return config, result, recorder
+
+
+def test_run_writes_checkpoints_logs_images_and_export(full_run) -> None:
+    config, result, recorder = full_run
+    run_dir = result.run_dir
+    assert result.global_step == 6 and len(recorder.indices) == 6
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert names == ["last.ckpt", "step=00000002.ckpt", "step=00000004.ckpt", "step=00000006.ckpt"]
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "images" / "step_00000002.png").is_file()
+    assert load_config(run_dir / "config.yaml") == config
+    rows = metrics_rows(run_dir)
+    columns = set().union(*rows)
+    for name in ("l1", "perceptual", "style", "tv", "structure", "texture", "loss_step"):
+        assert f"train/{name}" in columns, name
+    assert {"lr", "train/images_per_s", "val/l1", "val/bpe", "val/psnr"} <= columns
+    val_l1 = [float(r["val/l1"]) for r in rows if r.get("val/l1")]
+    assert len(val_l1) == 1 and 0 < val_l1[0] < 1  # one finished epoch (steps 1-4) was validated
+
+
+def test_checkpoint_is_weights_only_and_loadable(full_run) -> None:
+    _, result, _ = full_run
+    checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 6
+    assert checkpoint["dfnet_config"]["fusion_layers"] == [0, 1, 2]
+    assert all(k.startswith("model.") for k in checkpoint["state_dict"])  # no VGG weights inside
+    model = load_model(result.last_checkpoint)
+    exported, config = read_state_dict(result.export)
+    assert config == model.config
+    assert_same_tensors(exported, model.state_dict())
+    out = result.run_dir / "cli_export.safetensors"
+    assert main(["export-checkpoint", str(result.last_checkpoint), str(out)]) == 0
+    assert_same_tensors(read_state_dict(out)[0], exported)
+
+
+@pytest.mark.parametrize("stop", [2, 4])  # mid-epoch and at an epoch boundary
+def test_resume_is_exact(full_run, tmp_path: Path, stop: int) -> None:
+    config, result, reference = full_run
+    checkpoint_path = result.run_dir / "checkpoints" / f"step={stop:08d}.ckpt"
+    saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    resumed_config = tiny_config(tmp_path, "output.name=resumed", "trainer.max_steps=6")
+    resumed, recorder = run(resumed_config, resume=checkpoint_path)
+    # continues from the saved step with the saved optimiser state and learning rate
+    assert recorder.start_step == stop
+    state = recorder.start_optimizer["state"]
+    for key, value in saved["optimizer_states"][0]["state"].items():
+        assert_same_tensors(state[key], value)
+    # sees exactly the batches the uninterrupted run saw after that step
+    assert recorder.indices == reference.indices[stop:]
+    # and ends with the same weights (deterministic config, CPU)
+    assert_same_tensors(load_model(resumed.export).state_dict(), load_model(result.export).state_dict())
+
+
+def test_existing_run_needs_resume(full_run) -> None:
+    config, result, _ = full_run
+    with pytest.raises(ConfigError, match="--resume auto"):
+        run(config)
+    again, recorder = run(config, resume="auto")  # already finished: nothing left to do
+    assert again.global_step == 6 and recorder.indices == []
+
+
+def test_accumulation_mixed_precision_channels_last(tmp_path: Path) -> None:
+    config = tiny_config(
+        tmp_path,
+        "trainer.max_steps=2",
+        "trainer.accumulate_grad_batches=2",
+        "trainer.precision=bf16-mixed",
+        "trainer.channels_last=true",
+        "trainer.limit_val_batches=0",
+    )
+    result, recorder = run(config)
+    assert result.global_step == 2 and len(recorder.indices) == 4  # two batches per optimiser step
+    weights = load_model(result.export).state_dict()
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: smoke config and 2-process DDP
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_smoke_config_cli(tmp_path: Path) -> None:
+    assert main(["train", "--config", "smoke", f"output.dir={tmp_path}", "trainer.progress_bar=false"]) == 0
+    run_dir = tmp_path / "smoke"
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert load_model(run_dir / "model.safetensors").config.width == 0.125
+    assert any(r.get("val/l1") for r in metrics_rows(run_dir))
+    assert main(["train", "--config", "smoke", f"output.dir={tmp_path}"]) == 1  # exists: needs --resume
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
+    args = [
+        *TINY,
+        f"output.dir={tmp_path}",
+        "output.name=ddp",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.max_steps=2",
+        "trainer.checkpoint_every_n_steps=1",
+        "trainer.limit_val_batches=1",
+        "data.batch_size=1",
+    ]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "dfnet.cli", "train", "--config", "smoke", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = tmp_path / "ddp"
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    rows = metrics_rows(run_dir)
+    rates = [float(r["train/images_per_s"]) for r in rows if r.get("train/images_per_s")]
+    assert rates and any(r.get("val/l1") for r in rows)
+    assert "world_size=2" in done.stderr or "distributed_backend=gloo" in done.stderr
+    assert load_model(run_dir / "model.safetensors").config.fusion_layers == (0, 1, 2)
