@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "eval",
     "serve",
     "masks",
+    "train",
 ]
 
 
