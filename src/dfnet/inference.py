@@ -141,6 +141,11 @@ def _details_as_kind(array: np.ndarray | None, kind: str) -> Any:
     return Image.fromarray(array, "RGB")
 
 
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """Stack into a batch; a single array becomes a view, not a copy (large photos)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
 def merge_panels(rgb: np.ndarray, hole_mask: np.ndarray, completion: Completion) -> np.ndarray:
     """Input with white holes, raw completion, alpha map and result side by side (uint8 arrays)."""
     holed = np.where(hole_mask[:, :, None], np.uint8(255), rgb)
@@ -384,8 +389,8 @@ class Inpainter:
         if len(shapes) > 1:
             raise ValueError(f"inpaint_batch needs images of one size, got {sorted(s[:2] for s in shapes)}")
         done = self.complete_arrays(
-            np.stack([loaded.rgb for _, loaded, _ in inputs]),
-            np.stack(holes),
+            _stack([loaded.rgb for _, loaded, _ in inputs]),
+            _stack(holes),
             strategy,
             return_details,
             batch_size,

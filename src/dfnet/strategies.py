@@ -21,10 +21,11 @@ Strategies (parameters are keyword options of the same name):
 - ``auto`` (``trigger=1024`` plus the ``crop`` options): ``original`` when the longest side is at
   most ``trigger``, ``crop`` above it.
 
-``feather`` (pixels; ``None`` = two low-resolution pixels' worth, 0 = off) only matters where an
-image or window was shrunk: the rescaled fill is shifted, in a band of that width inside the hole,
-by the smoothed difference between the full-resolution pixels around the hole and their rescaled
-version, so the fill meets its surroundings without a colour step. Known pixels are never changed.
+``feather`` (pixels; ``None`` = two shrunk pixels' worth, 0 = off) only matters where an image or
+window was shrunk: the enlarged fill is shifted, in a band of that width inside the hole, by the
+colour step measured along the hole's border (smoothed along it and fading to nothing at the band's
+inner edge), so the fill meets the full-resolution pixels around it without a seam. Known pixels are
+never changed.
 
 An image without hole pixels is returned unchanged (``raw`` = the input, ``alpha`` = 0) and never
 reaches the network. Where a strategy did not run the network over a pixel (outside every ``crop``
@@ -179,24 +180,29 @@ def resized_fill(
 
 
 def match_seam(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, band: int) -> np.ndarray:
-    """Shift ``fill`` inside the hole by the smoothed image-minus-fill difference found around it.
+    """Shift a rescaled ``fill`` inside the hole so it meets the known pixels around it without a step.
 
-    The difference is measured on the known pixels within ``band`` of the hole, smoothed, carried to
-    each hole pixel from its nearest known pixel and faded out linearly ``band`` pixels into the hole.
+    On the hole's border pixels the step is (mean of the known 8-neighbours) - fill; it is smoothed
+    along the border, carried inward from the nearest border pixel and faded out linearly over
+    ``band`` pixels. Known pixels are not touched; the fill deeper than ``band`` is unchanged.
     """
     if band <= 0 or not hole.any() or hole.all():
         return fill
-    ring = (ndimage.distance_transform_edt(~hole) <= band) & ~hole
-    depth, (near_y, near_x) = ndimage.distance_transform_edt(hole, return_indices=True)
+    known = ~hole
+    ones = np.ones((3, 3), dtype=np.float32)
+    neighbours = ndimage.convolve(known.astype(np.float32), ones, mode="constant")
+    border = hole & (neighbours > 0)
     sigma = band / 2.0
-    weight_sum = ndimage.gaussian_filter(ring.astype(np.float32), sigma)
+    border_weight = np.maximum(ndimage.gaussian_filter(border.astype(np.float32), sigma), 1e-6)
     offset = np.empty_like(fill)
     for c in range(fill.shape[2]):
-        diff = np.where(ring, image[..., c] - fill[..., c], 0.0).astype(np.float32)
-        offset[..., c] = ndimage.gaussian_filter(diff, sigma) / np.maximum(weight_sum, 1e-6)
+        known_sum = ndimage.convolve(np.where(known, image[..., c], 0.0).astype(np.float32), ones, mode="constant")
+        step = np.where(border, known_sum / np.maximum(neighbours, 1.0) - fill[..., c], 0.0).astype(np.float32)
+        offset[..., c] = ndimage.gaussian_filter(step, sigma) / border_weight
+    _, (near_y, near_x) = ndimage.distance_transform_edt(~border, return_indices=True)
+    depth = ndimage.distance_transform_edt(hole)
     fade = np.clip((band + 1 - depth) / band, 0.0, 1.0) * hole
-    shift = offset[near_y, near_x] * fade[..., None]
-    return np.clip(fill + shift, 0.0, 1.0)
+    return np.clip(fill + offset[near_y, near_x] * fade[..., None], 0.0, 1.0)
 
 
 def inpaint_original(
@@ -402,6 +408,8 @@ def run_strategy(
         raise ValueError(f"hole masks {holes.shape} do not match images {images.shape[:3]}")
     holes = holes.astype(bool, copy=False)
     todo = np.flatnonzero(holes.reshape(len(holes), -1).any(axis=1))
+    if len(todo) == len(images):  # the common case: no copies of (possibly huge) inputs
+        return STRATEGIES[name](images, holes, net, details, **options)
     out = Completion(
         images.copy(),
         images.copy() if details else None,

@@ -1,0 +1,275 @@
+"""The Python API: loading, input and output kinds, sizes, batching, precision, engines, large images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import dfnet.inference as inference
+from dfnet.checkpoint import CheckpointError, save_model, save_released
+from dfnet.inference import Completion, Inpainter, merge_panels, resolve_precision
+
+
+@pytest.fixture
+def inpainter(tiny_model) -> Inpainter:
+    return Inpainter(tiny_model, device="cpu", working_size=256)
+
+
+@pytest.fixture
+def odd_case() -> tuple[np.ndarray, np.ndarray]:
+    """A 300x517 image with a 1-pixel hole, a hole on the border and a blob."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (300, 517, 3), dtype=np.uint8)
+    hole = np.zeros((300, 517), dtype=bool)
+    hole[150, 250] = True
+    hole[0:20, 500:517] = True
+    hole[100:160, 40:90] = True
+    return rgb, hole
+
+
+def known_equal(result, rgb: np.ndarray, hole: np.ndarray) -> bool:
+    array = np.asarray(result)[:, :, :3]
+    return array.shape == rgb.shape and np.array_equal(array[~hole], rgb[~hole])
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and describing
+# ---------------------------------------------------------------------------------------------
+def test_default_model_missing_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "weights" / "default.safetensors")
+    with pytest.raises(CheckpointError, match="default model is not bundled.*pass the path") as err:
+        Inpainter.from_pretrained()
+    assert "\n" not in str(err.value)
+
+
+def test_default_model_is_loaded_when_bundled(monkeypatch, tmp_path, tiny_model):
+    path = tmp_path / "default.safetensors"
+    save_model(tiny_model, path, metadata={"working_size": 256})
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", path)
+    info = Inpainter.from_pretrained(device="cpu").describe()
+    assert info["name"] == "default" and info["source"] == str(path)
+    assert info["working_size"] == 256
+    assert info["config"]["width"] == 0.125
+    assert (info["device"], info["precision"], info["engine"]) == ("cpu", "fp32", "torch")
+
+
+def test_all_weight_formats_give_the_same_result(tmp_path, tiny_model, photo_256, hole_256):
+    save_model(tiny_model, tmp_path / "m.safetensors")
+    save_released(tiny_model, tmp_path / "model_places2.pth")
+    checkpoint = {
+        "state_dict": {f"model.{k}": v for k, v in tiny_model.state_dict().items()},
+        "dfnet_config": tiny_model.config.to_dict(),
+    }
+    torch.save(checkpoint, tmp_path / "last.ckpt")
+    results = [
+        Inpainter.from_pretrained(tmp_path / name, device="cpu").inpaint(photo_256, hole_256).astype(int)
+        for name in ("m.safetensors", "model_places2.pth", "last.ckpt")
+    ]
+    assert np.abs(results[0] - results[1]).max() <= 1
+    assert np.array_equal(results[0], results[2])
+
+
+def test_working_size_from_metadata_or_name(tmp_path, tiny_model):
+    save_released(tiny_model, tmp_path / "model_celeba.pth")
+    save_model(tiny_model, tmp_path / "plain.safetensors")
+    assert Inpainter.from_pretrained(tmp_path / "model_celeba.pth", device="cpu").working_size == 256
+    assert Inpainter.from_pretrained(tmp_path / "plain.safetensors", device="cpu").working_size == 512
+    override = Inpainter.from_pretrained(tmp_path / "plain.safetensors", device="cpu", working_size=384)
+    assert override.describe()["working_size"] == 384
+
+
+def test_bad_arguments_are_value_errors(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Inpainter.from_pretrained(tmp_path / "m.safetensors", device="cpu", precision="fp8")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        Inpainter.from_pretrained(tmp_path / "m.safetensors", engine="tensorrt")
+    with pytest.raises(CheckpointError, match="engine='onnxruntime'"):
+        Inpainter.from_pretrained(tmp_path / "x.onnx")
+
+
+def test_precision_resolution():
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinds in, same kind out
+# ---------------------------------------------------------------------------------------------
+def test_numpy_in_numpy_out_with_details(inpainter, odd_case):
+    rgb, hole = odd_case
+    done = inpainter.inpaint(rgb, hole, strategy="original", return_details=True)
+    assert isinstance(done, Completion)
+    for array in (done.result, done.raw, done.alpha):
+        assert isinstance(array, np.ndarray) and array.shape == rgb.shape and array.dtype == np.uint8
+    assert known_equal(done.result, rgb, hole)
+    assert not np.array_equal(done.result[hole], rgb[hole])
+    assert not np.array_equal(done.raw[~hole], rgb[~hole])  # raw is the network's, not the composite
+
+
+def test_pil_and_path_give_pil_and_match_numpy(inpainter, photo_256, hole_256, tmp_path):
+    Image.fromarray(photo_256).save(tmp_path / "img.png")
+    Image.fromarray(hole_256.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    from_numpy = inpainter.inpaint(photo_256, hole_256)
+    from_pil = inpainter.inpaint(Image.fromarray(photo_256), Image.fromarray(hole_256.astype(np.uint8) * 255))
+    from_path = inpainter.inpaint(tmp_path / "img.png", str(tmp_path / "mask.png"), return_details=True)
+    assert isinstance(from_pil, Image.Image) and from_pil.size == (256, 256)
+    assert isinstance(from_path.result, Image.Image) and isinstance(from_path.alpha, Image.Image)
+    assert np.array_equal(np.asarray(from_pil), from_numpy)
+    assert np.array_equal(np.asarray(from_path.result), from_numpy)
+    assert known_equal(from_numpy, photo_256, hole_256)
+
+
+def test_mask_kinds_agree(inpainter, photo_256, hole_256):
+    expected = inpainter.inpaint(photo_256, hole_256.astype(np.uint8) * 255)
+    for mask in (hole_256.astype(np.uint8), Image.fromarray(hole_256)):
+        assert np.array_equal(inpainter.inpaint(photo_256, mask), expected)
+
+
+def test_alpha_channel_is_passed_through(inpainter, photo_256, hole_256):
+    alpha = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
+    rgba = np.dstack([photo_256, alpha])
+    out_np = inpainter.inpaint(rgba, hole_256)
+    out_pil = inpainter.inpaint(Image.fromarray(rgba, "RGBA"), hole_256)
+    assert out_np.shape == (256, 256, 4) and np.array_equal(out_np[:, :, 3], alpha)
+    assert out_pil.mode == "RGBA" and np.array_equal(np.asarray(out_pil)[:, :, 3], alpha)
+    assert known_equal(out_np, photo_256, hole_256)
+
+
+def test_mask_size_mismatch_names_both_sizes(inpainter, photo_256):
+    with pytest.raises(ValueError, match=r"mask size 200x100 differs from image size 256x256"):
+        inpainter.inpaint(photo_256, np.zeros((100, 200), dtype=bool))
+
+
+def test_empty_mask_returns_the_input(inpainter, photo_256):
+    done = inpainter.inpaint(photo_256, np.zeros((256, 256), dtype=bool), return_details=True)
+    assert np.array_equal(done.result, photo_256) and np.array_equal(done.raw, photo_256)
+    assert not done.alpha.any()
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes and strategies with the real (tiny) network
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["original", "resize", "crop", "auto"])
+@pytest.mark.parametrize("size", [(300, 517), (1, 1), (7, 5)])
+def test_every_strategy_on_odd_and_tiny_sizes(inpainter, strategy, size):
+    height, width = size
+    rng = np.random.default_rng(height * width)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    hole = np.zeros((height, width), dtype=bool)
+    hole[height // 2, width // 2] = True  # a 1-pixel hole (the whole image when 1x1)
+    hole[0, :] = True  # touching the border
+    done = inpainter.inpaint(
+        rgb,
+        hole,
+        strategy=strategy,
+        return_details=True,
+        **({"max_side": 128} if strategy == "resize" else {}),
+    )
+    assert done.result.shape == done.raw.shape == done.alpha.shape == rgb.shape
+    assert known_equal(done.result, rgb, hole)
+
+
+def test_resize_runs_the_network_below_the_limit(inpainter, odd_case, monkeypatch):
+    rgb, hole = odd_case
+    shapes = []
+    run = inpainter._run
+    monkeypatch.setattr(inpainter, "_run", lambda i, h, d: shapes.append(i.shape) or run(i, h, d))
+    done = inpainter.inpaint(rgb, hole, strategy="resize", max_side=256)
+    assert shapes == [(1, 256, 256, 3)]  # 149x256 padded to 256x256
+    assert known_equal(done, rgb, hole)
+
+
+def test_large_image_is_processed_window_by_window(inpainter, monkeypatch):
+    rgb = np.full((2000, 3000, 3), 90, dtype=np.uint8)
+    rgb[:, :, 1] = np.linspace(0, 255, 3000, dtype=np.uint8)
+    hole = np.zeros((2000, 3000), dtype=bool)
+    hole[100:140, 200:260] = True
+    hole[1500:1900, 2000:2100] = True  # 400 px tall: an 800 px window shrunk to 256
+    hole[1999, 0:3] = True  # on the border
+    shapes = []
+    run = inpainter._run
+    monkeypatch.setattr(inpainter, "_run", lambda i, h, d: shapes.append(i.shape) or run(i, h, d))
+    done = inpainter.inpaint(Image.fromarray(rgb), hole)  # auto -> crop above 1024 px
+    assert all(s[1] * s[2] <= 256 * 256 for s in shapes) and len(shapes) == 3
+    assert known_equal(done, rgb, hole)
+
+
+LARGE_PHOTO_SCRIPT = """
+import resource, sys
+import numpy as np, torch
+from dfnet.inference import Inpainter
+from dfnet.model import DFNet, DFNetConfig
+torch.set_num_threads(2)
+inpainter = Inpainter(DFNet(DFNetConfig(width=0.125)).eval(), device="cpu")
+rgb = np.random.default_rng(0).integers(0, 256, (4000, 6000, 3), dtype=np.uint8)
+hole = np.zeros((4000, 6000), dtype=bool)
+for y, x in [(300, 400), (2000, 3000), (3900, 5900), (1000, 5000)]:
+    hole[y : y + 80, x : x + 100] = True
+done = inpainter.inpaint(rgb, hole)
+assert done.shape == rgb.shape and np.array_equal(done[~hole], rgb[~hole])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+
+"""
+
+
+@pytest.mark.slow
+def test_6000x4000_photo_with_a_few_holes_stays_small():
+    """In a fresh process: peak memory well below what whole-image processing would need."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LARGE_PHOTO_SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peak_mib = int(proc.stdout.split()[-1])
+    assert peak_mib < 2048  # torch itself ~400 MiB, the image and result ~150 MiB
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching, precision, ONNX engine, panels
+# ---------------------------------------------------------------------------------------------
+def test_batch_matches_single_images(inpainter, photo_256, hole_256):
+    others = [np.roll(photo_256, 40 * k, axis=1) for k in range(3)]  # batches of 2 and 1
+    batched = inpainter.inpaint_batch(others, hole_256, batch_size=2)
+    for image, result in zip(others, batched, strict=True):
+        assert np.abs(result.astype(int) - inpainter.inpaint(image, hole_256)).max() <= 1
+    with pytest.raises(ValueError, match="one size"):
+        inpainter.inpaint_batch([photo_256, photo_256[:100]], [hole_256, hole_256[:100]])
+
+
+def test_bf16_autocast_on_cpu_keeps_known_pixels(tiny_model, photo_256, hole_256):
+    fp32 = Inpainter(tiny_model, device="cpu", precision="fp32").inpaint(photo_256, hole_256)
+    bf16 = Inpainter(tiny_model, device="cpu", precision="bf16").inpaint(photo_256, hole_256)
+    assert known_equal(bf16, photo_256, hole_256)
+    assert np.abs(bf16.astype(int) - fp32)[hole_256].mean() < 8
+
+
+def test_onnxruntime_engine_matches_torch(tmp_path, tiny_model, photo_256, hole_256):
+    from dfnet.export import export_onnx
+
+    export_onnx(tiny_model, tmp_path / "m.onnx", size=256, working_size=256)
+    ort_inpainter = Inpainter.from_pretrained(tmp_path / "m.onnx", engine="onnxruntime")
+    info = ort_inpainter.describe()
+    assert (
+        info["engine"] == "onnxruntime" and info["config"]["width"] == 0.125 and info["working_size"] == 256
+    )
+    rgb, hole = photo_256[:200, :230], hole_256[:200, :230]
+    expected = Inpainter(tiny_model, device="cpu").inpaint(rgb, hole)
+    assert np.abs(ort_inpainter.inpaint(rgb, hole).astype(int) - expected).max() <= 1
+    with pytest.raises(ValueError, match="only the result"):
+        ort_inpainter.inpaint(rgb, hole, return_details=True)
+
+
+def test_merge_panels_by_hand():
+    rgb = np.zeros((2, 2, 3), dtype=np.uint8)
+    hole = np.array([[True, False], [False, False]])
+    filled = np.full((2, 2, 3), 9, dtype=np.uint8)
+    panels = merge_panels(rgb, hole, Completion(filled, filled + 1, filled + 2))
+    assert panels.shape == (2, 8, 3)
+    assert panels[0, 0, 0] == 255 and panels[1, 1, 0] == 0  # holes shown white
+    assert [panels[0, 2, 0], panels[0, 4, 0], panels[0, 6, 0]] == [10, 11, 9]
