@@ -373,6 +373,23 @@ def bin_row(key: int | str, totals: MetricTotals) -> dict:
     }
 
 
+def bin_rows(totals: dict) -> list[dict]:
+    """Every bin's row; with a single paper bin, 'all' is that bin and is not computed twice (FID is costly)."""
+    rows = {key: bin_row(key, total) for key, total in totals.items() if key != ALL_BINS}
+    if len(rows) == 1:
+        (only,) = rows.values()
+        rows[ALL_BINS] = {
+            **only,
+            "bin": ALL_BINS,
+            "label": _label(ALL_BINS),
+            "low": 0.0,
+            "high": HOLE_RATIO_BINS[-1][1],
+        }
+    else:
+        rows[ALL_BINS] = bin_row(ALL_BINS, totals[ALL_BINS])
+    return list(rows.values())
+
+
 def build_report(method: InpaintMethod, settings: dict, totals: dict, seconds: float) -> dict:
     """The JSON-ready report: method, settings and per-bin metrics (raw values, L1/BPE in [0, 1])."""
     from dfnet import __version__
@@ -385,7 +402,7 @@ def build_report(method: InpaintMethod, settings: dict, totals: dict, seconds: f
         "seconds": round(seconds, 3),
         "method": method.describe(),
         "settings": settings,
-        "bins": [bin_row(key, total) for key, total in totals.items()],
+        "bins": bin_rows(totals),
     }
 
 

@@ -1,0 +1,321 @@
+"""`dfnet eval` end to end on images the tests make: pairing, bins, reports, baselines and DFNet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dfnet.cli import main
+from dfnet.evaluation import (
+    EvaluationError,
+    MaskEntry,
+    PairPlan,
+    fit_square,
+    list_images,
+    load_mask_set,
+    markdown_table,
+    read_markdown_table,
+)
+
+SIZE = 32
+# Hole rectangles at 32x32 and the bins their ratios fall in (None: outside the paper's bins).
+MASK_RECTS = {
+    "a_small": ((4, 10), (4, 12), 0),  # 6 x 8 = 48 px = 4.7 %
+    "b_medium": ((8, 20), (6, 16), 1),  # 12 x 10 = 120 px = 11.7 %
+    "c_large": ((2, 30), (3, 15), 3),  # 28 x 12 = 336 px = 32.8 %
+    "d_huge": ((0, 32), (0, 20), None),  # 640 px = 62.5 %
+    "e_empty": ((0, 0), (0, 0), None),
+}
+
+
+def _picture(seed: int, width: int = SIZE, height: int = SIZE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 7, y * 5, (x + y) * 3], axis=2) + rng.integers(0, 40, (height, width, 3))
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _mask(rect: tuple) -> np.ndarray:
+    (y0, y1), (x0, x1), _ = rect
+    hole = np.zeros((SIZE, SIZE), np.uint8)
+    hole[y0:y1, x0:x1] = 255
+    return hole
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> dict[str, Path]:
+    """Five 32x32 images (one in a sub-folder) and the masks of MASK_RECTS, plus an index.csv."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    (images / "sub").mkdir(parents=True)
+    masks.mkdir()
+    for i, name in enumerate(["b.png", "a.png", "sub/c.png", "d.jpg", "e.png"]):
+        Image.fromarray(_picture(i)).save(images / name, quality=95)
+    for name, rect in MASK_RECTS.items():
+        Image.fromarray(_mask(rect)).save(masks / f"{name}.png")
+    rows = ["file,hole_ratio,bin"] + [f"{n}.png,0,0" for n in ("b_medium", "a_small", "c_large")]
+    (masks / "index.csv").write_text("\n".join(rows) + "\n")
+    return {"images": images, "masks": masks, "out": tmp_path / "report"}
+
+
+def _eval(data: dict[str, Path], *extra: str) -> int:
+    args = ["eval", "--images", str(data["images"]), "--masks", str(data["masks"]), "--out", str(data["out"])]
+    return main([*args, "--size", str(SIZE), "--workers", "0", "--quiet", "--batch-size", "2", *extra])
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and pairing
+# ---------------------------------------------------------------------------------------------
+def test_images_are_sorted_by_relative_path(dataset):
+    names = [p.relative_to(dataset["images"]).as_posix() for p in list_images(dataset["images"])]
+    assert names == ["a.png", "b.png", "d.jpg", "e.png", "sub/c.png"]
+
+
+def test_fit_square_resizes_the_short_side_and_crops_the_centre():
+    picture = np.zeros((40, 80, 3), np.uint8)
+    picture[:, 20:60] = 255  # the centre square of the 40x80 picture is white
+    fitted = np.asarray(fit_square(Image.fromarray(picture), 20, Image.Resampling.NEAREST))
+    assert fitted.shape == (20, 20, 3) and (fitted == 255).all()
+    same = Image.fromarray(_picture(0))
+    assert fit_square(same, SIZE, Image.Resampling.BICUBIC) is same
+
+
+def test_masks_get_their_measured_ratio_and_bin(dataset):
+    entries = {e.path.stem: e for e in load_mask_set(dataset["masks"], SIZE)}
+    assert set(entries) == set(MASK_RECTS)
+    for name, rect in MASK_RECTS.items():
+        (y0, y1), (x0, x1), expected_bin = rect
+        assert entries[name].hole_ratio == pytest.approx((y1 - y0) * (x1 - x0) / SIZE**2)
+        assert entries[name].bin == expected_bin
+
+
+def test_mask_index_lists_files_in_its_order(dataset):
+    entries = load_mask_set(dataset["masks"] / "index.csv", SIZE)
+    assert [e.path.stem for e in entries] == ["b_medium", "a_small", "c_large"]
+    assert [e.bin for e in entries] == [1, 0, 3]
+
+
+def test_masks_are_resized_with_the_images(dataset):
+    # a 64x64 mask with the same rectangle scaled by 2 measures the same ratio at 32x32
+    Image.fromarray(np.kron(_mask(MASK_RECTS["b_medium"]), np.ones((2, 2), np.uint8))).save(
+        dataset["masks"] / "f_big.png"
+    )
+    entries = {e.path.stem: e for e in load_mask_set(dataset["masks"], SIZE)}
+    assert entries["f_big"].hole_ratio == entries["b_medium"].hole_ratio
+
+
+def _entries(*bins) -> list[MaskEntry]:
+    return [MaskEntry(Path(f"m{i}.png"), 0.0, b) for i, b in enumerate(bins)]
+
+
+def test_cycle_pairing_assigns_mask_i_mod_m_to_image_i_skipping_unusable_masks():
+    plan = PairPlan(5, _entries(0, None, 2, 1), "cycle")
+    assert list(plan) == [(0, 0), (1, 2), (2, 3), (3, 0), (4, 2)]
+
+
+def test_every_bin_pairing_shows_every_image_in_every_bin():
+    plan = PairPlan(3, _entries(1, 0, 1, None, 0, 1), "every-bin")
+    assert plan.bins == [0, 1]
+    # bin 0 masks: 1, 4; bin 1 masks: 0, 2, 5; image i takes the (i mod M_b)-th mask of each bin
+    assert list(plan) == [(0, 1), (0, 0), (1, 4), (1, 2), (2, 1), (2, 5)]
+
+
+def test_all_pairing_is_every_image_with_every_usable_mask():
+    plan = PairPlan(2, _entries(0, None, 4), "all")
+    assert list(plan) == [(0, 0), (0, 2), (1, 0), (1, 2)]
+    with pytest.raises(IndexError):
+        plan[4]
+
+
+def test_pairing_needs_usable_masks_and_a_known_mode():
+    with pytest.raises(EvaluationError, match="bins"):
+        PairPlan(3, _entries(None, None))
+    with pytest.raises(EvaluationError, match="pairing"):
+        PairPlan(3, _entries(0), "random")
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end through the CLI
+# ---------------------------------------------------------------------------------------------
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _rows(report: dict) -> dict:
+    return {row["bin"]: row for row in report["bins"]}
+
+
+def test_telea_and_ns_end_to_end_with_saved_composites(dataset):
+    assert _eval(dataset, "--method", "telea", "--save-images") == 0
+    assert _eval(dataset, "--method", "ns", "--pairing", "every-bin") == 0
+    telea, ns = _load(dataset["out"] / "telea.json"), _load(dataset["out"] / "ns.json")
+
+    # cycle: sorted images a, b, d, e, sub/c get the usable masks a_small, b_medium, c_large in turn
+    assert {k: r["count"] for k, r in _rows(telea).items()} == {0: 2, 1: 2, 3: 1, "all": 5}
+    assert telea["settings"]["masks_outside_bins"] == 2
+    assert telea["settings"]["fid"].startswith("FID skipped")
+    assert {k: r["count"] for k, r in _rows(ns).items()} == {0: 5, 1: 5, 3: 5, "all": 15}
+
+    # the report's L1 and PSNR equal what the saved composites give, and known pixels are untouched
+    images = list_images(dataset["images"])
+    masks = [m for m in load_mask_set(dataset["masks"], SIZE) if m.bin is not None]
+    composites = sorted((dataset["out"] / "telea" / "results").glob("*.png"))
+    assert len(composites) == 5 and len(list((dataset["out"] / "telea" / "grids").glob("*.png"))) == 5
+    l1_by_bin: dict = {}
+    for k, path in enumerate(composites):
+        truth = np.asarray(Image.open(images[k]).convert("RGB")).astype(np.float64) / 255
+        result = np.asarray(Image.open(path)).astype(np.float64) / 255
+        hole = np.asarray(Image.open(masks[k % 3].path)) > 127
+        assert np.array_equal(result[~hole], truth[~hole])
+        assert not np.array_equal(result[hole], truth[hole])
+        l1_by_bin.setdefault(masks[k % 3].bin, []).append(np.abs(result - truth).mean())
+    for b, values in l1_by_bin.items():
+        assert _rows(telea)[b]["l1"] == pytest.approx(np.mean(values), abs=1e-6)
+    grid = np.asarray(Image.open(dataset["out"] / "telea" / "grids" / composites[0].name))
+    assert grid.shape == (SIZE, 3 * SIZE, 3)
+
+    # the comparison table holds both methods and parses back to the JSON numbers
+    table = read_markdown_table((dataset["out"] / "table.md").read_text())
+    assert set(table) == {"telea", "ns"}
+    for report in (telea, ns):
+        _assert_table_matches(table[report["method"]["name"]], report)
+
+
+def _assert_table_matches(parsed: dict, report: dict) -> None:
+    """Every cell equals the JSON value to the printed precision (missing values stay missing)."""
+    decimals = {"l1": 2, "bpe": 2, "fid": 2, "psnr": 2, "ssim": 4, "lpips": 4}
+    scale = {"l1": 100, "bpe": 100}
+    checked = 0
+    for row in report["bins"]:
+        for key, places in decimals.items():
+            if (key, row["label"]) not in parsed:
+                assert key == "lpips"  # the LPIPS columns only appear when some report has LPIPS
+                continue
+            value, shown = row[key], parsed[(key, row["label"])]
+            if value is None:
+                assert shown is None
+            else:
+                unit = 10.0**-places / scale.get(key, 1)
+                assert shown == pytest.approx(value, abs=unit / 2 + 1e-12)
+            checked += 1
+    assert checked >= 5 * len(report["bins"])
+
+
+def test_eval_compare_merges_reports_into_one_table(dataset, tmp_path, capsys):
+    assert _eval(dataset, "--method", "telea", "--limit", "3") == 0
+    assert _eval(dataset, "--method", "ns", "--limit", "3") == 0
+    out = tmp_path / "compare.md"
+    reports = [dataset["out"] / "ns.json", dataset["out"] / "telea.json"]
+    assert main(["eval-compare", *map(str, reports), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.splitlines()[2].startswith("| ns |") and text.splitlines()[3].startswith("| telea |")
+    table = read_markdown_table(text)
+    for path in reports:
+        report = _load(path)
+        _assert_table_matches(table[report["method"]["name"]], report)
+    assert main(["eval-compare", str(reports[0])]) == 0
+    assert "| ns |" in capsys.readouterr().out
+    (tmp_path / "other.json").write_text("{}")
+    assert main(["eval-compare", str(tmp_path / "other.json")]) == 1
+
+
+def test_existing_reports_are_skipped_unless_forced(dataset):
+    assert _eval(dataset, "--method", "telea", "--limit", "2") == 0
+    first = (dataset["out"] / "telea.json").read_text()
+    assert _eval(dataset, "--method", "telea") == 0  # skipped: still the 2-pair report
+    assert (dataset["out"] / "telea.json").read_text() == first
+    assert _eval(dataset, "--method", "telea", "--force") == 0
+    assert _load(dataset["out"] / "telea.json")["settings"]["num_pairs"] == 5
+
+
+def test_markdown_table_layout_and_missing_values():
+    def report(name: str, lpips: float | None) -> dict:
+        rows = [
+            {"bin": 0, "label": "[0%, 10%)", "count": 3, "l1": 0.0123, "bpe": 0.00456, "fid": None,
+             "psnr": 31.234, "ssim": 0.91234, "lpips": lpips},
+            {"bin": "all", "label": "all", "count": 3, "l1": 0.0123, "bpe": 0.00456, "fid": 12.345,
+             "psnr": 31.234, "ssim": 0.91234, "lpips": lpips},
+        ]  # fmt: skip
+        settings = {"num_pairs": 3, "num_images": 3, "images": "i", "num_masks": 1, "masks": "m", "size": 32,
+                    "pairing": "cycle", "bpe_band": 3, "fid": "FID skipped: no weights"}  # fmt: skip
+        return {"method": {"name": name}, "settings": settings, "bins": rows}
+
+    text = markdown_table([report("x", None), report("y", 0.25)])
+    header = text.splitlines()[0]
+    assert header.startswith("| Method | L1×100 [0%, 10%) | L1×100 all | BPE×100 [0%, 10%) |")
+    assert "LPIPS all" in header
+    assert text.splitlines()[2].startswith("| x | 1.23 | 1.23 | 0.46 | 0.46 | – | 12.35 | 31.23 |")
+    parsed = read_markdown_table(text)
+    assert parsed["x"][("lpips", "all")] is None and parsed["y"][("lpips", "all")] == 0.25
+    assert parsed["x"][("l1", "[0%, 10%)")] == pytest.approx(0.0123)
+    assert "FID skipped: no weights" in text
+    assert "LPIPS" not in markdown_table([report("x", None)]).splitlines()[0]
+
+
+def test_eval_reports_user_errors_in_one_line(dataset, capsys):
+    assert _eval(dataset, "--method", "dfnet") == 1
+    assert "needs --model" in capsys.readouterr().err
+    empty = dataset["out"].parent / "no_masks"
+    empty.mkdir()
+    Image.fromarray(_mask(MASK_RECTS["d_huge"])).save(empty / "huge.png")
+    assert main(["eval", "--images", str(dataset["images"]), "--masks", str(empty), "--out", str(dataset["out"]),
+                 "--method", "telea", "--size", str(SIZE), "--quiet", "--workers", "0"]) == 1  # fmt: skip
+    assert "no mask has a hole ratio" in capsys.readouterr().err
+    assert (
+        _eval(dataset, "--method", "telea", "--fid-weights", str(dataset["out"].parent / "absent.pth")) == 1
+    )
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# DFNet and FID in the loop
+# ---------------------------------------------------------------------------------------------
+def test_dfnet_method_end_to_end(tmp_path, tiny_model):
+    from dfnet.checkpoint import save_model
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for i in range(2):
+        Image.fromarray(_picture(i, 300, 256)).save(images / f"{i}.png")  # 300x256: resized + cropped
+    hole = np.zeros((256, 256), np.uint8)
+    hole[60:120, 40:160] = 255  # 11 %
+    Image.fromarray(hole).save(masks / "m.png")
+    save_model(tiny_model, tmp_path / "tiny.safetensors")
+    data = {"images": images, "masks": masks, "out": tmp_path / "out"}
+    args = ["eval", "--images", str(images), "--masks", str(masks), "--out", str(data["out"]), "--quiet"]
+    common = ["--workers", "0", "--device", "cpu", "--save-images", "1"]
+    assert main([*args, *common, "--method", "dfnet", "--model", str(tmp_path / "tiny.safetensors"), "--size", "256",
+                 "--name", "tiny"]) == 0  # fmt: skip
+    report = _load(data["out"] / "tiny.json")
+    assert report["method"]["config"]["width"] == 0.125
+    assert {k: r["count"] for k, r in _rows(report).items()} == {1: 2, "all": 2}
+    assert 0 < _rows(report)[1]["l1"] < 0.11  # errors only inside an 11 % hole
+    result = np.asarray(Image.open(next((data["out"] / "tiny" / "results").glob("*.png"))))
+    truth = np.asarray(Image.open(images / "0.png"))[:, 22:278]  # centre crop of the 300-wide picture
+    assert np.array_equal(result[hole == 0], truth[hole == 0])
+    assert main([*args, *common, "--method", "dfnet", "--model", str(tmp_path / "tiny.safetensors"),
+                 "--size", "200"]) == 1  # fmt: skip
+
+
+@pytest.mark.slow
+def test_fid_is_computed_with_a_given_weight_file(dataset, tmp_path):
+    from dfnet.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), weights)
+    (dataset["masks"] / "one.csv").write_text(
+        "file\na_small.png\n"
+    )  # one bin: FID of 2048-d features is costly
+    dataset = {**dataset, "masks": dataset["masks"] / "one.csv"}
+    assert _eval(dataset, "--method", "telea", "--fid-weights", str(weights)) == 0
+    report = _load(dataset["out"] / "telea.json")
+    assert report["settings"]["fid"]["weights"] == str(weights)
+    rows = _rows(report)
+    assert rows[0]["count"] == 5 and rows[0]["fid"] > 0 and rows["all"]["fid"] == rows[0]["fid"]
+    assert "–" not in (dataset["out"] / "telea.md").read_text().splitlines()[2]
