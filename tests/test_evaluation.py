@@ -49,7 +49,7 @@ def _mask(rect: tuple) -> np.ndarray:
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> dict[str, Path]:
-    """Five 32x32 images (one in a sub-folder) and the masks of MASK_RECTS, plus an index.csv."""
+    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
     images, masks = tmp_path / "images", tmp_path / "masks"
     (images / "sub").mkdir(parents=True)
     masks.mkdir()
@@ -57,8 +57,8 @@ def dataset(tmp_path: Path) -> dict[str, Path]:
         Image.fromarray(_picture(i)).save(images / name, quality=95)
     for name, rect in MASK_RECTS.items():
         Image.fromarray(_mask(rect)).save(masks / f"{name}.png")
-    rows = ["file,hole_ratio,bin"] + [f"{n}.png,0,0" for n in ("b_medium", "a_small", "c_large")]
-    (masks / "index.csv").write_text("\n".join(rows) + "\n")
+    rows = ["file,hole_ratio,bin"] + [f"masks/{n}.png,0,0" for n in ("b_medium", "a_small", "c_large")]
+    (tmp_path / "index.csv").write_text("\n".join(rows) + "\n")  # paths are relative to the index
     return {"images": images, "masks": masks, "out": tmp_path / "report"}
 
 
@@ -94,9 +94,15 @@ def test_masks_get_their_measured_ratio_and_bin(dataset):
 
 
 def test_mask_index_lists_files_in_its_order(dataset):
-    entries = load_mask_set(dataset["masks"] / "index.csv", SIZE)
+    index = dataset["masks"].parent / "index.csv"
+    entries = load_mask_set(index, SIZE)
     assert [e.path.stem for e in entries] == ["b_medium", "a_small", "c_large"]
-    assert [e.bin for e in entries] == [1, 0, 3]
+    assert [e.bin for e in entries] == [1, 0, 3]  # measured at the evaluation size, not read from the file
+    folder = dataset["masks"].parent / "indexed"
+    folder.mkdir()
+    (folder / "index.csv").write_text(index.read_text().replace("masks/", "../masks/"))
+    (folder / "stray.png").write_bytes((dataset["masks"] / "d_huge.png").read_bytes())
+    assert [e.path.stem for e in load_mask_set(folder, SIZE)] == ["b_medium", "a_small", "c_large"]
 
 
 def test_masks_are_resized_with_the_images(dataset):
@@ -230,6 +236,8 @@ def test_existing_reports_are_skipped_unless_forced(dataset):
     assert (dataset["out"] / "telea.json").read_text() == first
     assert _eval(dataset, "--method", "telea", "--force") == 0
     assert _load(dataset["out"] / "telea.json")["settings"]["num_pairs"] == 5
+    assert _eval(dataset, "--method", "ns", "--name", "ns-radius3", "--limit", "1") == 0
+    assert _load(dataset["out"] / "ns-radius3.json")["method"]["algorithm"] == "cv2.inpaint ns"
 
 
 def test_markdown_table_layout_and_missing_values():

@@ -41,16 +41,18 @@ class OpenCVInpaint(InpaintMethod):
 
     ALGORITHMS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
-    def __init__(self, algorithm: str = "telea", radius: float = DEFAULT_RADIUS) -> None:
+    def __init__(
+        self, algorithm: str = "telea", radius: float = DEFAULT_RADIUS, name: str | None = None
+    ) -> None:
         if algorithm not in self.ALGORITHMS:
             raise ValueError(f"unknown OpenCV algorithm {algorithm!r}; choose from {sorted(self.ALGORITHMS)}")
-        self.name = algorithm
-        self.radius = radius
+        self.algorithm, self.radius = algorithm, radius
+        self.name = name or algorithm
 
     def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
         """Inpaint one uint8 (H, W, 3) image; colour order does not matter, channels are filled alike."""
         mask = hole_mask.astype(np.uint8) * 255
-        filled = cv2.inpaint(np.ascontiguousarray(rgb), mask, self.radius, self.ALGORITHMS[self.name])
+        filled = cv2.inpaint(np.ascontiguousarray(rgb), mask, self.radius, self.ALGORITHMS[self.algorithm])
         return np.where(hole_mask[:, :, None], filled, rgb)
 
     def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
@@ -61,7 +63,7 @@ class OpenCVInpaint(InpaintMethod):
         return paste_known_pixels(images, out, hole_mask)
 
     def describe(self) -> dict:
-        return {"name": self.name, "algorithm": f"cv2.inpaint {self.name}", "radius": self.radius}
+        return {"name": self.name, "algorithm": f"cv2.inpaint {self.algorithm}", "radius": self.radius}
 
 
 __all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "paste_known_pixels"]

@@ -45,6 +45,7 @@ REPORT_VERSION = 1
 PAIRINGS = ("cycle", "every-bin", "all")
 ALL_BINS = "all"
 COMPARISON_NAME = "table.md"
+MASK_INDEX = "index.csv"
 
 
 class EvaluationError(ValueError):
@@ -101,8 +102,11 @@ class MaskEntry:
 
 
 def mask_files(source: str | os.PathLike) -> list[Path]:
-    """Mask files of a directory (sorted by relative path) or of an index.csv (column ``file``, in order)."""
+    """Mask files of an index.csv (column ``file``, in order; a directory holding one counts as it),
+    else of a directory (every image file, sorted by relative path)."""
     source = Path(source)
+    if source.is_dir() and (source / MASK_INDEX).is_file():
+        source = source / MASK_INDEX
     if source.is_dir():
         return list_images(source)
     if source.is_file() and source.suffix.lower() == ".csv":
@@ -225,9 +229,7 @@ def make_method(
         if not model:
             raise EvaluationError("--method dfnet needs --model PATH")
         return DFNetMethod(model, device, name or "dfnet")
-    method = OpenCVInpaint(kind)
-    method.name = name or kind
-    return method
+    return OpenCVInpaint(kind, name=name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ class FeatureStatistics:
         n = features.shape[0]
         if n == 0:
             return
-        batch = features.detach().to("cpu", torch.float64)
+        batch = features.detach().cpu().double()
         batch_mean = batch.mean(0)
         centred = batch - batch_mean
         delta = batch_mean - self.mean
@@ -214,7 +214,7 @@ def measure_batch(
 
 
 def _to_cpu(x: Tensor | None) -> Tensor | None:
-    return None if x is None else x.detach().to("cpu", torch.float64)
+    return None if x is None else x.detach().cpu().double()  # to CPU first: MPS has no float64
 
 
 class MetricTotals:
