@@ -183,6 +183,29 @@ def fold_upsampling(model: DFNet) -> DFNet:
     return folded
 
 
+class Float32Fusion(nn.Module):
+    """Runs a fusion block in float32 with autocast off: its sigmoid and blend decide the output's
+    last bits, and a bf16 result alone would be off by up to 1/512 (the cost is tiny)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(
+        self, features: Tensor, masked_image: Tensor, hole_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        with torch.autocast(features.device.type, enabled=False):
+            return self.block(features.float(), masked_image.float(), hole_mask.float())
+
+
+def fusion_in_float32(model: DFNet) -> DFNet:
+    """``model`` (modified in place) with every fusion block wrapped in :class:`Float32Fusion`."""
+    for key, block in model.fusion.items():
+        if not isinstance(block, Float32Fusion):
+            model.fusion[key] = Float32Fusion(block)
+    return model
+
+
 def optimize_graph(model: DFNet, upsampling: bool = True) -> DFNet:
     """Eval-mode copy of ``model`` with BatchNorm folded and, optionally, the upsampling folded."""
     model = fold_batchnorm(model)
@@ -444,6 +467,8 @@ def prepare_for_inference(
     if precision not in DTYPES:
         raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
     net = optimize_graph(model.eval(), upsampling=rewrite_upsampling)
+    if precision != "fp32":
+        net = fusion_in_float32(net)
     info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
     if device.type == "cpu":
         if engine == "auto":
