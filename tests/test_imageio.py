@@ -1,0 +1,192 @@
+"""Reading and writing images and masks: orientation, metadata round trips, alpha, masks, errors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from dfnet.imageio import (
+    ImageLoadError,
+    encode_image,
+    format_for_path,
+    hole_ratio,
+    load_image,
+    load_mask,
+    mask_to_image,
+    save_image,
+)
+
+MAKE = 0x010F
+ORIENTATION = 0x0112
+
+
+@pytest.fixture(scope="module")
+def icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def exif_bytes(orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    exif[MAKE] = "dfnet-test"
+    exif[ORIENTATION] = orientation
+    return exif.tobytes()
+
+
+def grid(height: int = 2, width: int = 3) -> np.ndarray:
+    """Distinct colours per pixel, so rotations can be checked exactly."""
+    values = np.arange(height * width * 3, dtype=np.uint8).reshape(height, width, 3) * 10
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Orientation
+# ---------------------------------------------------------------------------------------------
+def test_exif_orientation_is_applied_and_reset(tmp_path):
+    stored = grid()
+    Image.fromarray(stored).save(tmp_path / "rotated.png", exif=exif_bytes(orientation=6))
+    loaded = load_image(tmp_path / "rotated.png")
+    assert np.array_equal(loaded.rgb, np.rot90(stored, k=-1))  # 6: shown rotated 90 degrees clockwise
+    assert loaded.size == (2, 3)
+    reopened = Image.open(io.BytesIO(encode_image(loaded.rgb, "PNG", like=loaded)))
+    assert reopened.getexif()[ORIENTATION] == 1 and reopened.getexif()[MAKE] == "dfnet-test"
+
+
+def test_masks_follow_orientation_too(tmp_path):
+    hole = np.zeros((2, 3), dtype=np.uint8)
+    hole[0, 2] = 255
+    Image.fromarray(hole).save(tmp_path / "mask.png", exif=exif_bytes(orientation=6))
+    loaded = load_mask(tmp_path / "mask.png")
+    assert loaded.shape == (3, 2) and loaded[2, 1] and loaded.sum() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata and format round trips
+# ---------------------------------------------------------------------------------------------
+def test_jpeg_round_trip_keeps_icc_exif_and_format(tmp_path, icc):
+    y, x = np.mgrid[0:64, 0:48]
+    rgb = np.stack([x * 5, y * 4, (x + y) * 2], axis=2).astype(np.uint8)  # smooth: JPEG keeps it closely
+    Image.fromarray(rgb).save(tmp_path / "in.jpg", quality=95, exif=exif_bytes(), icc_profile=icc)
+    loaded = load_image(tmp_path / "in.jpg")
+    assert loaded.format == "JPEG" and loaded.icc_profile == icc
+    save_image(tmp_path / "out.jpg", loaded.rgb, like=loaded, quality=90)
+    out = Image.open(tmp_path / "out.jpg")
+    assert out.format == "JPEG" and out.info["icc_profile"] == icc
+    assert out.getexif()[MAKE] == "dfnet-test"
+    assert np.abs(np.asarray(out).astype(int) - loaded.rgb).mean() < 2
+
+
+def test_jpeg_quality_is_honoured():
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert len(encode_image(rgb, "JPEG", quality=40)) < len(encode_image(rgb, "JPEG", quality=95))
+
+
+def test_png_round_trip_is_exact_with_alpha_icc_and_exif(tmp_path, icc):
+    rgba = np.random.default_rng(2).integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in.png", exif=exif_bytes(), icc_profile=icc)
+    loaded = load_image(tmp_path / "in.png")
+    assert np.array_equal(loaded.rgb, rgba[:, :, :3]) and np.array_equal(loaded.alpha, rgba[:, :, 3])
+    save_image(tmp_path / "out.png", loaded.rgb, like=loaded)
+    out = Image.open(tmp_path / "out.png")
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out), rgba)
+    assert out.info["icc_profile"] == icc and out.getexif()[MAKE] == "dfnet-test"
+
+
+def test_webp_keeps_alpha(tmp_path):
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    rgba[:, :, 1] = 200
+    rgba[:, 8:, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in.webp", lossless=True)
+    loaded = load_image(tmp_path / "in.webp")
+    save_image(tmp_path / "out.webp", loaded.rgb, like=loaded)
+    out = Image.open(tmp_path / "out.webp")
+    assert out.format == "WEBP" and np.array_equal(np.asarray(out.getchannel("A")), rgba[:, :, 3])
+
+
+def test_format_follows_the_suffix(tmp_path):
+    assert [format_for_path(p) for p in ("a.JPG", "b.jpeg", "c.webp", "d.tif", "e.unknown")] == [
+        "JPEG",
+        "JPEG",
+        "WEBP",
+        "TIFF",
+        "PNG",
+    ]
+    save_image(tmp_path / "x.jpg", grid())
+    assert Image.open(tmp_path / "x.jpg").format == "JPEG"
+
+
+def test_sixteen_bit_and_palette_images(tmp_path):
+    deep = np.array([[0, 65535], [32768, 65535]], dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    assert load_image(tmp_path / "deep.png").rgb[:, :, 0].tolist() == [[0, 255], [128, 255]]
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "pal.png", transparency=0)
+    loaded = load_image(tmp_path / "pal.png")
+    assert loaded.rgb[0, 0].tolist() == [255, 0, 0] and loaded.alpha is not None
+
+
+def test_numpy_images():
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    assert load_image(gray).rgb.shape == (2, 3, 3)
+    with pytest.raises(ImageLoadError, match="uint8"):
+        load_image(gray.astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks
+# ---------------------------------------------------------------------------------------------
+def test_masks_white_is_hole_invert_and_resize(tmp_path):
+    mask = np.zeros((4, 6), dtype=np.uint8)
+    mask[1:3, 2:5] = 255
+    mask[0, 0] = 100  # below the threshold: known
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    hole = load_mask(tmp_path / "m.png")
+    assert hole.sum() == 6 and hole[1, 2] and not hole[0, 0]
+    assert load_mask(tmp_path / "m.png", invert=True).sum() == 18
+    assert load_mask(tmp_path / "m.png", size=(12, 8)).sum() == 24  # nearest: every pixel doubled
+
+
+def test_rgba_masks_use_alpha_when_colour_is_flat(tmp_path):
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    rgba[:2, :, 3] = 255  # painted strokes on a transparent layer
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "layer.png")
+    assert load_mask(tmp_path / "layer.png").sum() == 8
+    rgba[:, :, 3] = 255  # opaque black: no hole
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "black.png")
+    assert load_mask(tmp_path / "black.png").sum() == 0
+
+
+def test_hole_ratio_and_mask_image():
+    hole = np.zeros((4, 5), dtype=bool)
+    hole[0, :3] = True
+    assert hole_ratio(hole) == pytest.approx(0.15)
+    assert np.array_equal(np.asarray(mask_to_image(hole)) > 127, hole)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: one line, naming the file
+# ---------------------------------------------------------------------------------------------
+def test_bad_files_are_one_line_errors(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_bytes(b"hello, not an image")
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        buffer, "PNG"
+    )
+    (tmp_path / "cut.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    Image.fromarray(grid(64, 64)).save(tmp_path / "big.png")
+    cases = {
+        "missing.png": ("no such file", 10**6),
+        "empty.png": ("empty file", 10**6),
+        "text.png": ("not a recognised image", 10**6),
+        "cut.png": ("truncated", 10**6),
+        "big.png": ("over the limit", 1000),
+    }
+    for name, (message, max_pixels) in cases.items():
+        with pytest.raises(ImageLoadError, match=message) as err:
+            load_image(tmp_path / name, max_pixels=max_pixels)
+        assert name in str(err.value) and "\n" not in str(err.value)
