@@ -111,6 +111,192 @@ def test_bad_model_file_is_one_line_error(files, capsys):
     assert code == 1 and err.count("\n") == 1 and "not a PyTorch checkpoint" in err
 
 
+def run_inpaint(files, *args: str) -> int:
+    """``dfnet inpaint`` with the tiny model on the CPU, no progress bar."""
+    base = ["inpaint", *args, "--model", str(files / "model.safetensors"), "--device", "cpu", "--no-progress"]
+    return main(base)
+
+
+@pytest.fixture
+def folder(files, photo_256, hole_256):
+    """Mixed formats (png, jpg, webp) with masks matched by stem, one image without a mask."""
+    images, masks = files / "images", files / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for k, suffix in enumerate(["png", "jpg", "webp"]):
+        Image.fromarray(np.roll(photo_256, 30 * k, axis=1)).save(images / f"img{k}.{suffix}")
+        Image.fromarray(np.roll(hole_256, 20 * k, axis=0).astype(np.uint8) * 255).save(masks / f"img{k}.png")
+    Image.fromarray(photo_256).save(images / "orphan.png")
+    (images / "notes.txt").write_text("not an image")
+    return files
+
+
+def test_folder_with_mixed_formats_reports_failures_and_keeps_going(folder, photo_256, hole_256, capsys):
+    out = folder / "out"
+    code = run_inpaint(
+        folder, str(folder / "images"), str(folder / "masks"), "-o", str(out), "--batch-size", "2"
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.jpg", "img2.webp"]
+    assert [Image.open(out / n).format for n in ("img0.png", "img1.jpg", "img2.webp")] == [
+        "PNG",
+        "JPEG",
+        "WEBP",
+    ]
+    assert "inpainted 3 of 4 images" in captured.out
+    assert "1 failed" in captured.err and "orphan.png: no mask named orphan" in captured.err
+    result = np.asarray(Image.open(out / "img0.png"))
+    assert np.array_equal(result[~hole_256], photo_256[~hole_256])
+
+
+def test_batch_size_does_not_change_results(folder):
+    (folder / "images" / "orphan.png").unlink()
+    for size in ("1", "3"):
+        args = [
+            str(folder / "images"),
+            str(folder / "masks"),
+            "-o",
+            str(folder / f"out{size}"),
+            "--batch-size",
+            size,
+        ]
+        assert run_inpaint(folder, *args) == 0
+    for name in ("img0.png", "img2.webp"):
+        a = np.asarray(Image.open(folder / "out1" / name)).astype(int)
+        b = np.asarray(Image.open(folder / "out3" / name)).astype(int)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_one_mask_for_all_images_and_merge_panels(folder):
+    out = folder / "merged"
+    code = run_inpaint(folder, str(folder / "images"), str(folder / "mask.png"), "-o", str(out), "--merge")
+    assert code == 0
+    merged = np.asarray(Image.open(out / "orphan_merged.png"))
+    assert merged.shape == (256, 4 * 256, 3)  # input with holes, raw, alpha, result
+    assert np.array_equal(merged[:, 768:], np.asarray(Image.open(out / "orphan.png")))
+
+
+def test_single_file_into_a_folder_with_raw_alpha_and_resize_strategy(files):
+    out_dir = files / "o"
+    out_dir.mkdir()
+    code = run_inpaint(
+        files,
+        str(files / "photo.png"),
+        str(files / "mask.png"),
+        "-o",
+        str(out_dir),
+        "--save-raw",
+        "--save-alpha",
+        "--strategy",
+        "resize",
+        "--set",
+        "max_side=128",
+    )
+    assert code == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["photo.png", "photo_alpha.png", "photo_raw.png"]
+
+
+def test_jpeg_keeps_exif_orientation_quality_and_metadata(files, photo_256):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "dfnet-test"
+    tall = photo_256[:, :128]
+    Image.fromarray(tall).save(files / "tall.jpg", exif=exif.tobytes(), quality=95)
+    mask = np.zeros((128, 256), dtype=np.uint8)  # the upright picture is 256 wide, 128 tall
+    mask[40:60, 100:150] = 255
+    Image.fromarray(mask).save(files / "tall_mask.png")
+    sizes = {}
+    for quality in ("50", "95"):
+        out = files / f"q{quality}.jpg"
+        assert (
+            run_inpaint(
+                files,
+                str(files / "tall.jpg"),
+                str(files / "tall_mask.png"),
+                "-o",
+                str(out),
+                "--quality",
+                quality,
+            )
+            == 0
+        )
+        image = Image.open(out)
+        assert image.format == "JPEG" and image.size == (256, 128)
+        assert image.getexif()[0x0112] == 1 and image.getexif()[0x010F] == "dfnet-test"
+        sizes[quality] = out.stat().st_size
+    assert sizes["50"] < sizes["95"]
+
+
+def test_mostly_hole_mask_warns(files, capsys):
+    Image.new("L", (256, 256), 255).save(files / "white.png")
+    assert (
+        run_inpaint(files, str(files / "photo.png"), str(files / "white.png"), "-o", str(files / "w.png"))
+        == 0
+    )
+    assert "100% of the mask is hole; is it inverted?" in capsys.readouterr().err
+
+
+def test_mask_size_mismatch_fails_unless_resized(files, capsys):
+    Image.new("L", (64, 64), 0).save(files / "small.png")
+    assert (
+        run_inpaint(files, str(files / "photo.png"), str(files / "small.png"), "-o", str(files / "s.png"))
+        == 1
+    )
+    assert "64x64 but the image is 256x256" in capsys.readouterr().err
+    args = [str(files / "photo.png"), str(files / "small.png"), "-o", str(files / "s.png"), "--resize-mask"]
+    assert run_inpaint(files, *args) == 0
+
+
+def test_usage_errors_are_one_line(files, capsys):
+    bad_option = [
+        str(files / "photo.png"),
+        str(files / "mask.png"),
+        "-o",
+        str(files / "x.png"),
+        "--set",
+        "tile=3",
+    ]
+    assert run_inpaint(files, *bad_option) == 1
+    assert "has no option 'tile'" in capsys.readouterr().err
+    assert run_inpaint(files, str(files / "images"), str(files / "mask.png"), "-o", str(files / "x")) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_onnxruntime_engine_from_the_command_line(files, photo_256, hole_256):
+    onnx_path = files / "model.onnx"
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(files / "model.safetensors"),
+                "--size",
+                "256",
+                "-o",
+                str(onnx_path),
+                "--no-verify",
+            ]
+        )
+        == 0
+    )
+    out_t, out_o = files / "t.png", files / "o.png"
+    assert run_inpaint(files, str(files / "photo.png"), str(files / "mask.png"), "-o", str(out_t)) == 0
+    args = ["inpaint", str(files / "photo.png"), str(files / "mask.png"), "-o", str(out_o), "--no-progress"]
+    assert main([*args, "--model", str(onnx_path), "--engine", "onnxruntime"]) == 0
+    diff = np.abs(np.asarray(Image.open(out_t)).astype(int) - np.asarray(Image.open(out_o)).astype(int))
+    assert diff.max() <= 1
+
+
+def test_default_model_missing_is_a_one_line_error(files, capsys, monkeypatch, tmp_path):
+    import dfnet.inference
+
+    monkeypatch.setattr(dfnet.inference, "DEFAULT_MODEL", tmp_path / "absent.safetensors")
+    code = main(["inpaint", str(files / "photo.png"), str(files / "mask.png"), "-o", str(files / "d.png")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "default model is not bundled" in err
+
+
 def test_console_script_runs_as_module(files):
     proc = subprocess.run(
         [sys.executable, "-m", "dfnet.cli", "--help"], capture_output=True, text=True, check=True

@@ -196,7 +196,8 @@ def _inpaint(args: argparse.Namespace) -> int:
         ratio = hole_ratio(pending[-1].hole)
         if ratio > HOLE_WARNING_RATIO:
             bar.write(
-                f"warning: {job.image.name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)"
+                f"warning: {job.image.name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)",
+                file=sys.stderr,
             )
         if len(pending) >= args.batch_size:
             _run_batches(inpainter, pending, args, options, details, bar, fail)
