@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 
 from dfnet.model import AlphaNet, DecoderLayer, DFNet, DFNetConfig, EncoderLayer, SameConv2d
 
@@ -47,8 +48,7 @@ def fold_conv_bn(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
         bias = (bias - norm.running_mean.double()) * scale
         if norm.bias is not None:
             bias = bias + norm.bias.double()
-        weight = conv.weight.double() * scale.view(-1, 1, 1, 1)
-        conv.weight.copy_(weight.to(conv.weight.dtype))
+        conv.weight.mul_(scale.view(-1, 1, 1, 1).to(conv.weight.dtype))
         if conv.bias is None:
             conv.bias = nn.Parameter(bias.to(conv.weight.dtype))
         else:
@@ -104,14 +104,12 @@ def subpixel_weight(weight: Tensor) -> Tensor:
     c_out, c_in, k, _ = weight.shape
     window, starts, _, _ = _phase_windows(k)
     p = k // 2
-    low = weight.new_zeros(2, 2, c_out, c_in, window, window)
+    # taps[a, l, d] = 1 when high-resolution tap d of phase a reads low-resolution offset l
+    taps = weight.new_zeros(2, window, k)
     for a in (0, 1):
-        for b in (0, 1):
-            for dy in range(-p, p + 1):
-                for dx in range(-p, p + 1):
-                    ly = (a + dy) // 2 - starts[a]
-                    lx = (b + dx) // 2 - starts[b]
-                    low[a, b, :, :, ly, lx] += weight[:, :, dy + p, dx + p]
+        for d in range(k):
+            taps[a, (a + d - p) // 2 - starts[a], d] = 1.0
+    low = torch.einsum("ayk,bxl,oikl->aboiyx", taps, taps, weight)
     return low.reshape(4 * c_out, c_in, window, window)
 
 
@@ -140,8 +138,9 @@ class UpsampleFoldedDecoderLayer(nn.Module):
         self.window, self.starts, before, after = _phase_windows(k)
         self.pad = (before, after, before, after)
         c_out = conv.out_channels
-        self.up_conv = nn.Conv2d(up_channels, 4 * c_out, self.window, bias=False)
-        self.skip_conv = nn.Conv2d(conv.in_channels - up_channels, c_out, k, padding=k // 2)
+        # skip_init: the weights are overwritten below, so do not pay for a random initialisation
+        self.up_conv = skip_init(nn.Conv2d, up_channels, 4 * c_out, self.window, bias=False)
+        self.skip_conv = skip_init(nn.Conv2d, conv.in_channels - up_channels, c_out, k, padding=k // 2)
         with torch.no_grad():
             self.up_conv.weight.copy_(subpixel_weight(conv.weight[:, :up_channels]))
             self.skip_conv.weight.copy_(conv.weight[:, up_channels:])
@@ -472,7 +471,10 @@ def prepare_for_inference(
     info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
     if device.type == "cpu":
         if engine == "auto":
-            engine = "torch-channels-last" if channels_last else choose_cpu_engine(model, size)
+            low_precision = precision != "fp32"  # ONNX Runtime runs fp32 only
+            engine = (
+                "torch-channels-last" if channels_last or low_precision else choose_cpu_engine(model, size)
+            )
         run = cpu_runner(net, engine, precision)
     else:
         if engine not in ("auto", "torch"):
