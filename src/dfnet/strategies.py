@@ -196,8 +196,9 @@ def match_seam(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, band: int)
     border_weight = np.maximum(ndimage.gaussian_filter(border.astype(np.float32), sigma), 1e-6)
     offset = np.empty_like(fill)
     for c in range(fill.shape[2]):
-        known_sum = ndimage.convolve(np.where(known, image[..., c], 0.0).astype(np.float32), ones, mode="constant")
-        step = np.where(border, known_sum / np.maximum(neighbours, 1.0) - fill[..., c], 0.0).astype(np.float32)
+        known_values = np.where(known, image[..., c], 0.0).astype(np.float32)
+        known_mean = ndimage.convolve(known_values, ones, mode="constant") / np.maximum(neighbours, 1.0)
+        step = np.where(border, known_mean - fill[..., c], 0.0).astype(np.float32)
         offset[..., c] = ndimage.gaussian_filter(step, sigma) / border_weight
     _, (near_y, near_x) = ndimage.distance_transform_edt(~border, return_indices=True)
     depth = ndimage.distance_transform_edt(hole)
