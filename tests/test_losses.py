@@ -30,6 +30,15 @@ from dfnet.vgg import (
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14)  # torchvision VGG16 convs up to pool3
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small convolutions run fastest on one thread (two threads on a busy 2-core machine crawl)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def t(values: list, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32).reshape(shape)
 

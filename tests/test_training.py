@@ -1,7 +1,7 @@
 """Training: configs and overrides, the LightningModule, checkpoints (atomic, weights_only, loadable,
 exported), exact resume (step, optimiser, data position, final weights), DDP on CPU and the smoke CLI.
 
-Most runs use a 4-layer DFNet (sides multiple of 16) at 64x64 with a deterministic in-test data
+Most runs use a 3-layer DFNet (sides multiple of 8) at 32x32 with a deterministic in-test data
 module, so a run takes seconds; the smoke and DDP tests use the real command line.
 """
 
@@ -37,15 +37,24 @@ from dfnet.vgg import VGG16Features, VGGWeightsError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "model.encoder_kernels=[7,5,5,3]",
+    "model.encoder_kernels=[7,5,5]",
     "model.fusion_layers=[0,1,2]",
     "loss.structure_scales=3",
     "loss.texture_scales=2",
-    "data.image_size=64",
+    "data.image_size=32",
     "trainer.progress_bar=false",
     "trainer.max_epochs=10",
     "trainer.deterministic=true",
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tiny convolutions run fastest on one thread (two threads on a busy 2-core machine crawl)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_config(tmp_path: Path, *overrides: str) -> TrainConfig:
@@ -79,7 +88,7 @@ class PatternDataset(Dataset):
 
 
 class PatternDataModule(pl.LightningDataModule):
-    def __init__(self, count: int = 8, size: int = 64, batch_size: int = 2) -> None:
+    def __init__(self, count: int = 8, size: int = 32, batch_size: int = 2) -> None:
         super().__init__()
         self.count, self.size, self.batch_size = count, size, batch_size
 
@@ -346,14 +355,14 @@ def test_existing_run_needs_resume(full_run) -> None:
 def test_accumulation_mixed_precision_channels_last(tmp_path: Path) -> None:
     config = tiny_config(
         tmp_path,
-        "trainer.max_steps=2",
+        "trainer.max_steps=1",
         "trainer.accumulate_grad_batches=2",
         "trainer.precision=bf16-mixed",
         "trainer.channels_last=true",
         "trainer.limit_val_batches=0",
     )
     result, recorder = run(config)
-    assert result.global_step == 2 and len(recorder.indices) == 4  # two batches per optimiser step
+    assert result.global_step == 1 and len(recorder.indices) == 2  # two batches per optimiser step
     weights = load_model(result.export).state_dict()
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
 
@@ -380,6 +389,7 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
         "trainer.devices=2",
         "trainer.strategy=ddp",
         "trainer.max_steps=2",
+        "trainer.limit_train_batches=2",  # one epoch of 2 steps, then validation
         "trainer.checkpoint_every_n_steps=1",
         "trainer.limit_val_batches=1",
         "data.batch_size=1",
