@@ -91,6 +91,10 @@ def test_bad_arguments_are_value_errors(tmp_path, tiny_model):
         Inpainter.from_pretrained(tmp_path / "m.safetensors", engine="tensorrt")
     with pytest.raises(CheckpointError, match="engine='onnxruntime'"):
         Inpainter.from_pretrained(tmp_path / "x.onnx")
+    with pytest.raises(CheckpointError, match="runs an exported .onnx file"):
+        Inpainter.from_pretrained(tmp_path / "m.safetensors", engine="onnxruntime")
+    with pytest.raises(ValueError, match="CPU only"):
+        Inpainter.from_pretrained(tmp_path / "m.safetensors", engine="onnxruntime", device="cuda")
 
 
 def test_precision_resolution():

@@ -287,6 +287,10 @@ class Inpainter:
             raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
         if not path.is_file():
             raise CheckpointError(f"{path}: no such ONNX file")
+        if path.suffix != ".onnx":
+            raise CheckpointError(
+                f"{path}: engine='onnxruntime' runs an exported .onnx file (see dfnet export)"
+            )
         engine = _OnnxEngine(path)
         meta = engine.metadata
         self = cls.__new__(cls)
