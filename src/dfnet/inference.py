@@ -293,13 +293,9 @@ class Inpainter:
             )
         engine = _OnnxEngine(path)
         meta = engine.metadata
-        self = cls.__new__(cls)
-        self.device, self.precision, self.model, self.engine = (
-            torch.device("cpu"),
-            "fp32",
-            None,
-            "onnxruntime",
-        )
+        self = cls.__new__(cls)  # no torch model: the attributes __init__ would set, from the ONNX metadata
+        self.device, self.precision = torch.device("cpu"), "fp32"
+        self.model, self.engine = None, "onnxruntime"
         self.name, self.source = name, str(path)
         self.config = json.loads(meta.get("config", "{}"))
         self.size_multiple = int(meta.get("size_multiple", 256))
