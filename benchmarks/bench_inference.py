@@ -439,8 +439,8 @@ def cuda_configs(args) -> dict[str, dict]:
         "bf16, channels_last, CUDA graph": {"precision": "bf16", "cuda_graphs": True},
     }
     if args.compile:
-        configs["fp16, torch.compile max-autotune"] = {"precision": "fp16", "compile": "max-autotune"}
-        configs["bf16, torch.compile max-autotune"] = {"precision": "bf16", "compile": "max-autotune"}
+        mode = args.compile_mode
+        configs[f"fp16, channels_last, torch.compile {mode}"] = {"precision": "fp16", "compile": mode}
     return configs
 
 
@@ -507,6 +507,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast on CPU")
     parser.add_argument("--compile", action="store_true", help="GPU: also time torch.compile (slow to build)")
+    parser.add_argument(
+        "--compile-mode",
+        default="reduce-overhead",
+        help="torch.compile mode for --compile (reduce-overhead uses CUDA graphs; max-autotune tunes kernels "
+        "per shape and takes minutes for each batch size)",
+    )
     parser.add_argument(
         "--memory", action="store_true", help="CPU: peak RSS per image, one process per engine"
     )

@@ -240,6 +240,8 @@ def test_prepare_rejects_bad_arguments(tiny_model):
         prepare_for_inference(tiny_model, "cpu", engine="tensorrt")
     with pytest.raises(ValueError, match="CUDA"):
         prepare_for_inference(tiny_model, "cpu", engine="torch", cuda_graphs=True)
+    with pytest.raises(ValueError, match="engine is torch"):
+        prepare_for_inference(tiny_model, "cuda", engine="onnxruntime")
     if onnxruntime_available():
         with pytest.raises(ValueError, match="fp32"):
             prepare_for_inference(tiny_model, "cpu", precision="bf16", engine="onnxruntime")
@@ -251,6 +253,19 @@ def test_inference_model_cannot_be_trained(tiny_model):
     with pytest.raises(RuntimeError, match="cannot be trained"):
         prepared.train()
     assert prepared.config == tiny_model.config
+
+
+def test_prepare_leaves_the_callers_model_as_it_was(tiny_model):
+    image, hole_mask = inputs(batch=1)
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    tiny_model.train()
+    prepared = prepare_for_inference(tiny_model, "cpu", engine="torch")
+    assert tiny_model.training  # restored
+    assert all(torch.equal(v, before[k]) for k, v in tiny_model.state_dict().items())
+    tiny_model.eval()
+    assert torch.allclose(
+        prepared.complete(image, hole_mask), expected_details(tiny_model, image, hole_mask)[0], atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -292,9 +307,7 @@ def test_cuda_paths_match_fp32(tiny_model, precision, cuda_graphs):
 @pytest.mark.slow
 def test_cuda_compile_matches(tiny_model):
     image, hole_mask = inputs()
-    prepared = prepare_for_inference(
-        tiny_model, "cuda", precision="fp16", compile="max-autotune-no-cudagraphs"
-    )
+    prepared = prepare_for_inference(tiny_model, "cuda", precision="fp16", compile=True)
     actual = prepared.complete(image.cuda(), hole_mask.cuda())
     assert float((actual.cpu() - expected_details(tiny_model, image, hole_mask)[0]).abs().max()) <= 1 / 255
 

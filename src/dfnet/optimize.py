@@ -463,9 +463,12 @@ def prepare_for_inference(
       graph per input shape without compiling.
     """
     device = torch.device(device)
-    if precision not in DTYPES:
-        raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
-    net = optimize_graph(model.eval(), upsampling=rewrite_upsampling)
+    check_options(device, precision, compile, cuda_graphs, engine)
+    was_training = model.training
+    try:
+        net = optimize_graph(model.eval(), upsampling=rewrite_upsampling)
+    finally:
+        model.train(was_training)
     if precision != "fp32":
         net = fusion_in_float32(net)
     info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
@@ -473,12 +476,12 @@ def prepare_for_inference(
         if engine == "auto":
             low_precision = precision != "fp32"  # ONNX Runtime runs fp32 only
             engine = (
-                "torch-channels-last" if channels_last or low_precision else choose_cpu_engine(model, size)
+                "torch-channels-last"
+                if channels_last or low_precision or compile
+                else choose_cpu_engine(model, size)
             )
         run = cpu_runner(net, engine, precision)
     else:
-        if engine not in ("auto", "torch"):
-            raise ValueError(f"on {device.type} the engine is torch, got {engine!r}")
         engine = "torch"
         channels_last = device.type == "cuda" if channels_last is None else channels_last
         if device.type == "cuda":
@@ -488,10 +491,27 @@ def prepare_for_inference(
         run = torch_runner(net, device, precision, channels_last, cache=not cuda_graphs)
         info["channels_last"] = channels_last
     if compile:
-        mode = compile if isinstance(compile, str) else None
-        run = torch.compile(run, mode=mode, dynamic=False)
+        if engine == "onnxruntime":
+            raise ValueError("torch.compile does not apply to the onnxruntime engine")
+        run = torch.compile(run, mode=compile if isinstance(compile, str) else None, dynamic=False)
     if cuda_graphs:
-        if device.type != "cuda":
-            raise ValueError("cuda_graphs needs a CUDA device")
         run = CUDAGraphRunner(run)
     return InferenceModel(model.config, run, device, engine, **info)
+
+
+def check_options(
+    device: torch.device, precision: str, compile: bool | str, cuda_graphs: bool, engine: str
+) -> None:
+    """Raise ValueError for combinations :func:`prepare_for_inference` cannot honour."""
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
+    if device.type == "cpu" and engine not in ("auto", *CPU_ENGINES):
+        raise ValueError(f"CPU engine must be auto or one of {', '.join(CPU_ENGINES)}, got {engine!r}")
+    if device.type != "cpu" and engine not in ("auto", "torch"):
+        raise ValueError(f"on {device.type} the engine is torch, got {engine!r}")
+    if engine == "onnxruntime" and precision != "fp32":
+        raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
+    if cuda_graphs and device.type != "cuda":
+        raise ValueError("cuda_graphs needs a CUDA device")
+    if cuda_graphs and compile in ("reduce-overhead", "max-autotune"):
+        raise ValueError(f"torch.compile mode {compile!r} captures CUDA graphs itself; drop cuda_graphs")
