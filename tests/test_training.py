@@ -411,3 +411,10 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     assert rates and any(r.get("val/l1") for r in rows)
     assert "world_size=2" in done.stderr or "distributed_backend=gloo" in done.stderr
     assert load_model(run_dir / "model.safetensors").config.fusion_layers == (0, 1, 2)
+
+
+def test_cli_config_errors_and_print(capsys) -> None:
+    assert main(["train", "--config", "no-such-config"]) == 1
+    assert "no config file no-such-config" in capsys.readouterr().err
+    assert main(["train", "--config", "smoke", "optim.lr=5e-4", "--print-config"]) == 0
+    assert "lr: 0.0005" in capsys.readouterr().out

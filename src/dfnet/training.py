@@ -382,14 +382,18 @@ class ResumableDataLoader(DataLoader):
         self._position = position
 
     def state_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self._position())
+        """The data position, plus the samples consumed by all processes together."""
+        position = self._position()
+        samples = position.batches * int(self.batch_size) * self.sampler.num_replicas
+        return {**dataclasses.asdict(position), "samples": samples}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        position = DataPosition(int(state["epoch"]), int(state["batches"]), bool(state["finished"]))
-        if position.finished:
-            self.sampler.resume(position.epoch + 1, 0)
+        """Continue after the saved position: exactly with the same batch size and process count, else
+        after the same share of the epoch (each process skips its part of the samples already seen)."""
+        if bool(state["finished"]):
+            self.sampler.resume(int(state["epoch"]) + 1, 0)
         else:
-            self.sampler.resume(position.epoch, position.batches * int(self.batch_size))
+            self.sampler.resume(int(state["epoch"]), int(state["samples"]) // self.sampler.num_replicas)
 
 
 def make_resumable(
