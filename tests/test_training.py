@@ -192,6 +192,7 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         (["trainer.precision=8"], "trainer.precision"),
         (["optim.lr"], "section.key=value"),
         (["optim.lr_step_unit=month"], "lr_step_unit"),
+        (["data.image_size=256", "data.batch_size=1"], "at least 2"),
     ],
 )
 def test_config_errors(overrides: list[str], message: str) -> None:

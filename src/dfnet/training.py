@@ -179,6 +179,11 @@ class TrainConfig:
             raise ConfigError(
                 f"data.image_size must be a multiple of {multiple} for DFNet, got {self.data.size}"
             )
+        if (self.data.size // multiple) ** 2 * self.data.batch_size < 2:
+            raise ConfigError(
+                f"data.batch_size must be at least 2 at {self.data.size}x{self.data.size}: the innermost "
+                "BatchNorm sees one value per channel otherwise"
+            )
 
     @property
     def run_dir(self) -> Path:
