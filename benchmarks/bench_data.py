@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100, help="calls per round for masks (samples: n/4)")
     parser.add_argument("--images", type=int, default=32, help="synthetic JPEGs per size")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # a DataLoader worker runs single-threaded (dfnet.data does the same for cv2)
+    torch.set_num_threads(1)  # as in a DataLoader worker (OpenCV too, to count one core's work)
     cv2.setNumThreads(1)
 
     print(f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")

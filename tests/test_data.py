@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -200,7 +201,12 @@ def _masks_by_worker(dataset, workers: int, seed: int = 0) -> dict[int, list[tor
     return [batch["hole_mask"] for batch in loader]
 
 
+@pytest.mark.timeout(120)
 def test_two_workers_draw_different_masks_and_runs_repeat(folder):
+    # Start OpenCV's thread pool in this process first: forked workers must not touch it (they used to hang).
+    big = np.zeros((1024, 1024, 3), np.uint8)
+    cv2.warpAffine(big, np.eye(2, 3), (1024, 1024))
+    cv2.resize(big, (700, 700))
     image = find_images(folder)[0]
     dataset = InpaintingDataset([image] * 4, ImageTransform(32), GeneratedMaskSource(), seed=5, rank=0)
     batches = _masks_by_worker(dataset, workers=2)

@@ -312,8 +312,6 @@ class InpaintingDataset(Dataset):
         info = get_worker_info()
         key = (os.getpid(), info.seed if info is not None else None)
         if self._rng is None or key != self._rng_key:
-            if info is not None:
-                cv2.setNumThreads(1)  # parallelism comes from the workers; avoid oversubscribing cores
             rank = self.rank if self.rank is not None else global_rank()
             self._rng, self._rng_key = sample_rng(self.seed, rank), key
         return self._rng
