@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -172,6 +173,19 @@ def save_model(
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
+def _parse_config(raw: object, path: Path) -> DFNetConfig:
+    """A DFNetConfig from a file's stored config (a dict or its JSON), or a one-line CheckpointError."""
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(values, Mapping):
+            raise TypeError(f"expected a mapping, found {type(values).__name__}")
+        return DFNetConfig.from_dict(dict(values))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: invalid DFNet config in the file ({str(err).splitlines()[0][:160]})"
+        ) from None
+
+
 def _read_safetensors(path: Path) -> tuple[StateDict, DFNetConfig | None]:
     try:
         from safetensors import safe_open
@@ -181,8 +195,15 @@ def _read_safetensors(path: Path) -> tuple[StateDict, DFNetConfig | None]:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
-    config = DFNetConfig.from_dict(json.loads(meta["config"])) if "config" in meta else None
+    config = _parse_config(meta["config"], path) if "config" in meta else None
     return state, config
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The line of the weights-only unpickler's long message that names what was refused."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    specific = [line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")]
+    return (specific or lines or ["unsafe content"])[0]
 
 
 def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
@@ -191,11 +212,12 @@ def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
     if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch's zip format nor a pickle
         raise CheckpointError(f"{path}: not a PyTorch checkpoint or safetensors file")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # plain pickles of other protocols: the refusal below says enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
         raise CheckpointError(
-            f"{path}: refused to load: the file holds objects other than tensors ({first[:160]})"
+            f"{path}: refused to load: the file holds objects other than tensors ({_refusal_reason(err)[:160]})"
         ) from None
     except Exception as err:  # the weights-only unpickler raises many kinds on garbage input
         raise CheckpointError(
@@ -206,7 +228,7 @@ def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
     config = None
     if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):  # the project's training checkpoints
         raw_config = obj.get("dfnet_config")
-        config = DFNetConfig.from_dict(raw_config) if isinstance(raw_config, Mapping) else None
+        config = _parse_config(raw_config, path) if raw_config is not None else None
         obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items() if k.startswith("model.")}
     state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     if not state:

@@ -20,6 +20,7 @@ import logging
 import math
 import multiprocessing
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -212,6 +213,8 @@ def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def read_image(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> Image.Image:
     """Decode an image file fully (raising on corrupt, truncated, empty or non-image files)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the loader forever
+        raise OSError(f"{path}: not a regular file")
     with Image.open(path) as image:
         if draft is not None and image.format == "JPEG":
             image.draft("RGB", draft)

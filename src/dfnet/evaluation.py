@@ -35,7 +35,7 @@ from torch import Tensor
 
 from dfnet.baselines import InpaintMethod, OpenCVInpaint, paste_known_pixels
 from dfnet.files import atomic_write_text
-from dfnet.imageio import IMAGE_EXTENSIONS, load_image, load_mask
+from dfnet.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image, load_mask
 from dfnet.inception import FEATURE_DIM
 from dfnet.masks import HOLE_RATIO_BINS, bin_label, bin_of
 from dfnet.metrics import DEFAULT_BPE_BAND, MetricTotals, measure_batch
@@ -56,11 +56,15 @@ class EvaluationError(ValueError):
 # Inputs: images, masks, pairing
 # ---------------------------------------------------------------------------------------------
 def list_images(root: str | os.PathLike) -> list[Path]:
-    """Every image file under ``root`` (recursively), sorted by relative POSIX path."""
+    """Every image file under ``root`` (recursively), sorted by relative POSIX path.
+
+    Entries that are not regular files (broken links, FIFOs) are listed too, so that reading them
+    fails and the run reports them as skipped instead of leaving them out silently.
+    """
     root = Path(root)
     if not root.is_dir():
         raise EvaluationError(f"{root}: not a directory of images")
-    found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    found = [p for p in root.rglob("*") if not p.is_dir() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not found:
         raise EvaluationError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
@@ -121,13 +125,25 @@ def mask_files(source: str | os.PathLike) -> list[Path]:
     raise EvaluationError(f"{source}: give a directory of mask images or an index.csv")
 
 
-def load_mask_set(source: str | os.PathLike, size: int, progress: bool = False) -> list[MaskEntry]:
-    """Read every mask once to measure its hole ratio at the evaluation size and find its bin."""
+def load_mask_set(
+    source: str | os.PathLike, size: int, progress: bool = False, skipped: list[str] | None = None
+) -> list[MaskEntry]:
+    """Read every mask once to measure its hole ratio at the evaluation size and find its bin.
+
+    Unreadable masks are left out; their one-line errors are appended to ``skipped`` when given,
+    and raised otherwise.
+    """
     from tqdm import tqdm
 
     entries = []
     for path in tqdm(mask_files(source), desc="masks", unit="mask", disable=not progress, leave=False):
-        hole = load_eval_mask(path, size)
+        try:
+            hole = load_eval_mask(path, size)
+        except (ImageLoadError, OSError) as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+            continue
         ratio = float(hole.mean())
         entries.append(MaskEntry(path, ratio, bin_of(ratio) if hole.any() else None))
     return entries
@@ -173,7 +189,11 @@ class PairPlan(Sequence):
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Loads pair k of a plan: uint8 image (3, S, S), bool hole mask (1, S, S), its bin and index."""
+    """Loads pair k of a plan: uint8 image (3, S, S), bool hole mask (1, S, S), its bin and index.
+
+    An unreadable image gives ``{"pair": k, "error": message}`` instead; :func:`collate_pairs` sets
+    such pairs aside so the run goes on and reports them.
+    """
 
     def __init__(self, images: Sequence[Path], masks: Sequence[MaskEntry], plan: PairPlan, size: int) -> None:
         self.images, self.masks, self.plan, self.size = images, masks, plan, size
@@ -183,8 +203,11 @@ class PairDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> dict:
         image_index, mask_index = self.plan[k]
-        rgb = load_eval_image(self.images[image_index], self.size)
-        hole = load_eval_mask(self.masks[mask_index].path, self.size)
+        try:
+            rgb = load_eval_image(self.images[image_index], self.size)
+            hole = load_eval_mask(self.masks[mask_index].path, self.size)
+        except (ImageLoadError, OSError) as err:
+            return {"pair": k, "error": str(err).splitlines()[0]}
         return {
             "image": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1),
             "hole": torch.from_numpy(hole)[None],
@@ -196,6 +219,14 @@ class PairDataset(torch.utils.data.Dataset):
         """A file name stem for pair k: index, image stem and mask stem."""
         image_index, mask_index = self.plan[k]
         return f"{k:06d}_{self.images[image_index].stem}_{self.masks[mask_index].path.stem}"
+
+
+def collate_pairs(samples: list[dict]) -> dict:
+    """Default collation of the readable pairs, plus ``skipped``: the errors of the unreadable ones."""
+    readable = [s for s in samples if "error" not in s]
+    batch = torch.utils.data.default_collate(readable) if readable else {}
+    batch["skipped"] = [s["error"] for s in samples if "error" in s]
+    return batch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,17 +358,25 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
     device = resolve_device(config.device)
     started = time.perf_counter()
     images = list_images(config.images)
-    masks = load_mask_set(config.masks, config.size, config.progress)
+    skipped_masks: list[str] = []
+    masks = load_mask_set(config.masks, config.size, config.progress, skipped_masks)
     plan = PairPlan(len(images), masks, config.pairing)
     dataset = PairDataset(images, masks, plan, config.size)
     indices = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(dataset, indices), batch_size=config.batch_size, num_workers=config.workers
+        torch.utils.data.Subset(dataset, indices),
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate_pairs,
     )
     nets = load_feature_networks(config, device)
     totals = {b: MetricTotals(FEATURE_DIM if nets.fid is not None else None) for b in [*plan.bins, ALL_BINS]}
     save_budget = len(indices) if config.save_images < 0 else config.save_images
+    skipped_pairs: list[str] = []
     for batch in tqdm(loader, desc=method.name, unit="batch", disable=not config.progress):
+        skipped_pairs += batch["skipped"]
+        if "image" not in batch:
+            continue
         images_batch, holes = batch["image"].to(device), batch["hole"].to(device)
         composites = method.complete(images_batch, holes)
         measured = measure_batch(composites, images_batch, holes, config.bpe_band, nets.fid, nets.lpips)
@@ -346,6 +385,10 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
             totals[b].add(measured.select(batch["bin"] == b))
         if save_budget > 0:
             save_budget -= _save_examples(dataset, batch, composites, config.out / method.name, save_budget)
+    if totals[ALL_BINS].count == 0:
+        raise EvaluationError(
+            f"no image could be read ({len(skipped_pairs)} pairs skipped, first: {skipped_pairs[0]})"
+        )
     settings = {
         "images": str(config.images),
         "num_images": len(images),
@@ -354,7 +397,10 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
         "masks_outside_bins": sum(m.bin is None for m in masks),
         "size": config.size,
         "pairing": config.pairing,
-        "num_pairs": len(indices),
+        "num_pairs": totals[ALL_BINS].count,
+        "pairs_skipped": len(skipped_pairs),
+        "skipped_images": sorted(set(skipped_pairs)),
+        "skipped_masks": skipped_masks,
         "bpe_band": config.bpe_band,
         "device": str(device),
         **nets.notes,
@@ -412,11 +458,12 @@ def evaluate(method: InpaintMethod, config: EvalConfig) -> dict | None:
     """Evaluate one method and write ``<out>/<name>.json/.csv/.md`` and ``<out>/table.md``.
 
     Returns the report, or None when the method's report already exists and ``force`` is off (the
-    comparison table is still refreshed).
+    comparison table is still refreshed). The JSON is written last, so a run killed while writing
+    leaves no JSON and the method is computed again on the next run.
     """
     paths = report_paths(config.out, method.name)
     report = None
-    if config.force or not paths["json"].exists():
+    if config.force or not read_reports([paths["json"]], skip_others=True):
         report = run_method(method, config)
         write_report(report, paths)
     elif config.progress:
@@ -454,10 +501,11 @@ CSV_FIELDS = ("method", "bin", "label", "low", "high", "count", *(c.key for c in
 
 
 def write_report(report: dict, paths: dict[str, Path]) -> None:
-    """Write one method's report as JSON, CSV and Markdown, each atomically."""
-    atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2) + "\n")
+    """Write one method's report as CSV, Markdown and JSON, each atomically; the JSON, written last,
+    marks the method as finished."""
     atomic_write_text(paths["csv"], csv_text([report]))
     atomic_write_text(paths["md"], markdown_table([report]))
+    atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2) + "\n")
 
 
 def _json_safe(value):
@@ -540,9 +588,17 @@ def _notes(reports: Sequence[dict]) -> list[str]:
         lines.append(
             f"- {report['method']['name']}: {s['num_pairs']} pairs, {s['num_images']} images from {s['images']}, "
             f"{s['num_masks']} masks from {s['masks']}, {s['size']}×{s['size']}, pairing {s['pairing']}, "
-            f"BPE band {s['bpe_band']} px" + "".join(f"; {note}" for note in skipped)
+            f"BPE band {s['bpe_band']} px" + "".join(f"; {note}" for note in skipped) + _skip_note(s)
         )
     return lines
+
+
+def _skip_note(settings: dict) -> str:
+    """'; 2 pairs skipped (unreadable images), 1 unreadable mask' or '' when nothing was skipped."""
+    pairs, masks = settings.get("pairs_skipped", 0), len(settings.get("skipped_masks", []))
+    parts = [f"{pairs} pairs skipped (unreadable images)"] if pairs else []
+    parts += [f"{masks} unreadable masks left out"] if masks else []
+    return "".join(f"; {part}" for part in parts)
 
 
 def read_markdown_table(text: str) -> dict[str, dict[tuple[str, str], float | None]]:

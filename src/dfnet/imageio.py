@@ -62,8 +62,10 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     else:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
-            if not path.is_file():
+            if not path.exists():
                 raise ImageLoadError(f"{name}: no such file")
+            if not path.is_file():  # a folder, FIFO or device: opening a FIFO would block forever
+                raise ImageLoadError(f"{name}: not a regular file")
             if path.stat().st_size == 0:
                 raise ImageLoadError(f"{name}: empty file (0 bytes)")
             data: bytes | str = str(path)
@@ -73,13 +75,15 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             data = source
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # max_pixels, checked below before decoding, is the limit; Pillow's hard limit stays
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
         except UnidentifiedImageError:
             raise ImageLoadError(f"{name}: not a recognised image file") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except Image.DecompressionBombError:
             raise ImageLoadError(
-                f"{name}: image is too large (declared size exceeds Pillow's limit)"
+                f"{name}: declared image size is over the decoder's limit of "
+                f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (too large, or a decompression bomb)"
             ) from None
         except OSError as err:
             raise ImageLoadError(f"{name}: cannot read image ({err})") from None

@@ -43,6 +43,8 @@ def _eval(args: argparse.Namespace) -> int:
         fid = report["settings"].get("fid")
         if isinstance(fid, str):
             print(f"warning: {fid}", file=sys.stderr)
+        for problem in report["settings"]["skipped_masks"] + report["settings"]["skipped_images"]:
+            print(f"warning: skipped {problem}", file=sys.stderr)
         print(f"{paths['md']}: {method.name} on {report['settings']['num_pairs']} pairs")
     print(f"{config.out / 'table.md'}: comparison of every report in {config.out}")
     return 0

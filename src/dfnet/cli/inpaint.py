@@ -112,14 +112,15 @@ def parse_options(pairs: list[str]) -> dict[str, int | float]:
     return options
 
 
-def load_job(job: Job, invert: bool, resize_mask: bool) -> Loaded:
+def load_job(job: Job, invert: bool, resize_mask: bool, max_pixels: int | None = None) -> Loaded:
     """Read one image and its mask; the mask must have the image's size unless ``resize_mask``."""
-    from dfnet.imageio import load_image, load_mask
+    from dfnet.imageio import DEFAULT_MAX_PIXELS, load_image, load_mask
 
     if job.mask is None:
         raise ValueError(f"no mask named {job.image.stem}.* or {job.image.stem}_mask.* found")
-    image = load_image(job.image)
-    hole = load_mask(job.mask, size=image.size if resize_mask else None, invert=invert)
+    limit = max_pixels or DEFAULT_MAX_PIXELS
+    image = load_image(job.image, max_pixels=limit)
+    hole = load_mask(job.mask, size=image.size if resize_mask else None, invert=invert, max_pixels=limit)
     if hole.shape != image.rgb.shape[:2]:
         raise ValueError(
             f"mask {job.mask.name} is {hole.shape[1]}x{hole.shape[0]} but the image is "
@@ -168,6 +169,8 @@ def _inpaint(args: argparse.Namespace) -> int:
     options = parse_options(args.set)
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise CLIError(f"--max-pixels must be at least 1, got {args.max_pixels}")
     details = args.save_raw or args.save_alpha or args.merge
     if details and args.engine == "onnxruntime":
         raise CLIError(
@@ -189,7 +192,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     pending: list[Loaded] = []
     for job in jobs:
         try:
-            pending.append(load_job(job, args.invert_mask, args.resize_mask))
+            pending.append(load_job(job, args.invert_mask, args.resize_mask, args.max_pixels))
         except (ValueError, OSError) as err:
             fail(job, err)
             continue
@@ -301,6 +304,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-alpha", action="store_true", help="also write the alpha map (OUT_alpha.png)")
     p.add_argument(
         "--merge", action="store_true", help="also write input / raw / alpha / result side by side"
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        help="refuse images larger than this many pixels, width x height (default 100,000,000)",
     )
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the results (1-100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -249,11 +249,13 @@ def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int) -> tup
     """Decode the uploads into an RGB image and a hole mask of the same size, or raise ApiError."""
     sniff_upload(image_bytes, "image", max_pixels)
     sniff_upload(mask_bytes, "mask", max_pixels)
+    field = "image"
     try:
         loaded = load_image(image_bytes, max_pixels=max_pixels)
+        field = "mask"
         hole = load_mask(mask_bytes, max_pixels=max_pixels)
     except ImageLoadError as err:
-        raise ApiError(400, str(err).replace("<uploaded bytes>", "upload")) from None
+        raise ApiError(400, str(err).replace("<uploaded bytes>", field)) from None
     image_size, mask_size = loaded.size, (hole.shape[1], hole.shape[0])  # after EXIF rotation
     if image_size != mask_size:
         raise ApiError(
