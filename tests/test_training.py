@@ -345,6 +345,20 @@ def test_resume_is_exact(full_run, tmp_path: Path, stop: int) -> None:
     assert_same_tensors(load_model(resumed.export).state_dict(), load_model(result.export).state_dict())
 
 
+@pytest.mark.parametrize("first_leg", ["trainer.max_steps=3", "trainer.max_epochs=1"])
+def test_continue_finished_run_with_longer_schedule(full_run, tmp_path: Path, first_leg: str) -> None:
+    """A run that ended (max_steps or max_epochs) and is continued with a longer one matches the long run."""
+    _, result, reference = full_run
+    first, _ = run(
+        tiny_config(tmp_path, "output.name=legs", first_leg, "trainer.checkpoint_every_n_steps=100")
+    )
+    assert first.global_step in (3, 4)
+    second, recorder = run(tiny_config(tmp_path, "output.name=legs", "trainer.max_steps=6"), resume="auto")
+    assert recorder.start_step == first.global_step
+    assert recorder.indices == reference.indices[first.global_step :]
+    assert_same_tensors(load_model(second.export).state_dict(), load_model(result.export).state_dict())
+
+
 def test_existing_run_needs_resume(full_run) -> None:
     config, result, _ = full_run
     with pytest.raises(ConfigError, match="--resume auto"):

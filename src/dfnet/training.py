@@ -344,8 +344,9 @@ class ResumableSampler(DistributedSampler):
     """DistributedSampler (seeded shuffle per epoch) that can start an epoch after its first samples.
 
     The order of an epoch depends only on (seed, epoch), so skipping the samples a checkpoint had
-    consumed resumes exactly where the interrupted run was. Being a DistributedSampler, Lightning
-    keeps it instead of injecting its own.
+    consumed resumes exactly where the interrupted run was. A data set with ``set_epoch`` is told
+    the epoch before each pass, so its per-sample randomness can depend on (epoch, index) and repeat
+    after a resume too. Being a DistributedSampler, Lightning keeps it instead of injecting its own.
     """
 
     def __init__(
@@ -365,6 +366,9 @@ class ResumableSampler(DistributedSampler):
         self.epoch, self.skip = epoch, consumed
 
     def __iter__(self):
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):  # before any index reaches a worker
+            set_epoch(self.epoch)
         indices = list(super().__iter__())
         skip, self.skip = self.skip, 0  # only the first pass of a resumed epoch is shortened
         return iter(indices[skip:])
@@ -398,7 +402,10 @@ class ResumableDataLoader(DataLoader):
         if bool(state["finished"]):
             self.sampler.resume(int(state["epoch"]) + 1, 0)
         else:
-            self.sampler.resume(int(state["epoch"]), int(state["samples"]) // self.sampler.num_replicas)
+            samples = state.get(
+                "samples", int(state["batches"]) * int(self.batch_size) * self.sampler.num_replicas
+            )
+            self.sampler.resume(int(state["epoch"]), int(samples) // self.sampler.num_replicas)
 
 
 def make_resumable(
@@ -718,13 +725,35 @@ class ImageGridLogger(Callback):
         )
 
 
-class FinalCheckpoint(Callback):
-    """Writes ``last.ckpt`` when training ends, so it always holds the final state."""
+class LastCheckpoint(Callback):
+    """Writes ``last.ckpt`` right after every ``every_n_steps``-th optimiser step and after the final one.
 
-    def __init__(self, path: Path) -> None:
+    Saving right after a step (in ``on_train_batch_end``, as the periodic checkpoints are) keeps the
+    loop counters and the data position consistent. A checkpoint written when training ends (what
+    Lightning's ``save_last`` does for short runs) already counts the interrupted epoch as finished,
+    so continuing it with a larger ``max_steps`` would skip the rest of that epoch.
+    """
+
+    def __init__(self, path: Path, every_n_steps: int) -> None:
         self.path = path
+        self.every = every_n_steps
+        self._saved_step = -1
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    @staticmethod
+    def is_final_step(trainer: pl.Trainer) -> bool:
+        """Whether the optimiser step just taken ends the run (max_steps, or the last batch of max_epochs)."""
+        if 0 < trainer.max_steps <= trainer.global_step:
+            return True
+        last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs > 0
+        return last_epoch and bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step == self._saved_step or not (step % self.every == 0 or self.is_final_step(trainer)):
+            return
+        self._saved_step = step
         trainer.save_checkpoint(self.path, weights_only=False)
 
 
@@ -744,9 +773,8 @@ def build_callbacks(config: TrainConfig) -> list[Callback]:
             save_top_k=cfg.keep_checkpoints,
             monitor="step",
             mode="max",
-            save_last=True,
         ),
-        FinalCheckpoint(checkpoints / LAST_CHECKPOINT),
+        LastCheckpoint(checkpoints / LAST_CHECKPOINT, cfg.checkpoint_every_n_steps),
         LearningRateMonitor(logging_interval="step"),
         ThroughputMonitor(cfg.log_every_n_steps),
         ImageGridLogger(cfg.image_every_n_steps, cfg.image_count, run_dir / "images"),
@@ -800,9 +828,64 @@ def launched_as_worker() -> bool:
     )
 
 
+def read_checkpoint_step(path: Path) -> int:
+    """The global step of a complete training checkpoint; ValueError saying why ``path`` is not one."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # a truncated zip, a pickle of something else, an unreadable file
+        text = str(err).strip()
+        raise ValueError(text.splitlines()[0][:160] if text else type(err).__name__) from None
+    if (
+        not isinstance(checkpoint, Mapping)
+        or "state_dict" not in checkpoint
+        or "global_step" not in checkpoint
+    ):
+        raise ValueError("not a training checkpoint (no state_dict or global_step)")
+    return int(checkpoint["global_step"])
+
+
+def _step_in_name(path: Path) -> int:
+    match = re.fullmatch(r"step=(\d+)\.ckpt", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def latest_complete_checkpoint(folder: Path) -> Path | None:
+    """The complete checkpoint with the highest step: ``last.ckpt`` or a newer periodic one.
+
+    A file that does not load (cut short by a copy or a full disk) is passed over with a warning;
+    a run killed while writing leaves only a temporary file, never a damaged checkpoint.
+    """
+    last = folder / LAST_CHECKPOINT
+    periodic = sorted(folder.glob("step=*.ckpt"), key=_step_in_name, reverse=True)  # newest first
+    best: tuple[int, Path] | None = None
+    for path in ([last] if last.is_file() else []) + periodic:
+        if path != last and best is not None and _step_in_name(path) <= best[0]:
+            break  # no periodic checkpoint left is newer than the one found
+        try:
+            step = read_checkpoint_step(path)
+        except ValueError as err:
+            log.warning("not resuming from %s: %s", path, err)
+            continue
+        if best is None or step > best[0]:
+            best = (step, path)
+        if path != last:
+            break
+    return None if best is None else best[1]
+
+
+def remove_unfinished_writes(folder: Path) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that a killed run left behind (``.NAME.*.tmp``)."""
+    leftovers = sorted(folder.glob(".*.ckpt.*.tmp"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+        log.info("removed %s, left by a checkpoint write that did not finish", path)
+    return leftovers
+
+
 def resolve_resume(config: TrainConfig, resume: str | os.PathLike | None) -> Path | None:
-    """The checkpoint to resume from: a path, ``auto`` (``last.ckpt`` of the run if any) or None."""
-    last = config.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    """The checkpoint to resume from: a path, ``auto`` (the newest complete checkpoint of the run) or None."""
+    folder = config.run_dir / CHECKPOINT_DIR
+    last = folder / LAST_CHECKPOINT
     if resume is None:
         if last.is_file() and not launched_as_worker():
             raise ConfigError(
@@ -810,11 +893,17 @@ def resolve_resume(config: TrainConfig, resume: str | os.PathLike | None) -> Pat
                 "output.name"
             )
         return None
+    if not launched_as_worker():
+        remove_unfinished_writes(folder)
     if str(resume) == "auto":
-        return last if last.is_file() else None
+        return latest_complete_checkpoint(folder)
     path = Path(resume)
     if not path.is_file():
         raise ConfigError(f"{path}: no such checkpoint to resume from")
+    try:
+        read_checkpoint_step(path)
+    except ValueError as err:
+        raise ConfigError(f"{path}: cannot resume from it ({err})") from None
     return path
 
 
@@ -826,6 +915,7 @@ class TrainResult:
     last_checkpoint: Path
     export: Path | None
     global_step: int
+    skipped_images: tuple[Path, ...] = ()  # unreadable training/validation files that were replaced
 
 
 def export_checkpoint(
@@ -872,7 +962,23 @@ def train(
         save_model(module.model, export, half=config.output.export_half, metadata=meta)
         log.info("exported the trained weights to %s", export)
     last = config.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
-    return TrainResult(config.run_dir, last, export, trainer.global_step)
+    skipped = skipped_images(data.inner)
+    if skipped:
+        log.warning(
+            "skipped %d unreadable images (replaced by the next readable file): %s",
+            len(skipped),
+            ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else ""),
+        )
+    return TrainResult(config.run_dir, last, export, trainer.global_step, tuple(skipped))
+
+
+def skipped_images(datamodule: pl.LightningDataModule) -> list[Path]:
+    """The unreadable files a data module's data sets have skipped so far (this process)."""
+    found: list[Path] = []
+    for name in ("train_dataset", "val_dataset"):
+        files = getattr(getattr(datamodule, name, None), "skipped_files", None)
+        found += files() if callable(files) else []
+    return found
 
 
 def steps_per_epoch(dataset_size: int, config: TrainConfig, world_size: int = 1) -> int:
