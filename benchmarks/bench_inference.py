@@ -402,9 +402,9 @@ def run_leak(args) -> dict:
         f"### RSS over {args.leak_calls} calls, CPU, 1×{args.leak_size}×{args.leak_size}, width {args.leak_width}\n"
     )
     print(
-        "| path | RSS after 20 calls MiB | RSS at the end MiB | growth MiB | max over checkpoints MiB | seconds |"
+        "| path | RSS after 20 warm-up calls MiB | RSS range over 10 checkpoints MiB | end − start MiB | ms/call |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for name in names:
         run = engine_callable(name, model, image, hole_mask)
         for _ in range(20):
@@ -417,10 +417,9 @@ def run_leak(args) -> dict:
         elapsed = time.perf_counter() - start
         mib = 2**20
         results[name] = {"start": start_rss, "samples": samples, "seconds": elapsed}
-        growth = (samples[-1] - start_rss) / mib
         print(
-            f"| {name} | {start_rss / mib:.1f} | {samples[-1] / mib:.1f} | {growth:+.1f} | "
-            f"{max(samples) / mib:.1f} | {elapsed:.0f} |"
+            f"| {name} | {start_rss / mib:.1f} | {min(samples) / mib:.1f}–{max(samples) / mib:.1f} | "
+            f"{(samples[-1] - start_rss) / mib:+.1f} | {ms(elapsed / args.leak_calls)} |"
         )
     print()
     return results
@@ -532,6 +531,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    sys.stdout.reconfigure(line_buffering=True)  # rows appear as they are measured, also in a log file
     if args.memory_child:
         memory_child(args)
         return 0
