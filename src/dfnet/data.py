@@ -10,6 +10,9 @@ root), Places2 (its standard ``places365_train_standard.txt`` / ``places365_val.
 Randomness (crops, flips, training masks) comes from one ``numpy`` generator per process, seeded from
 (``seed``, global rank, DataLoader worker id, the loader's per-epoch worker seed): masks differ across
 workers, ranks and epochs, and a run with the same seed and the same worker count repeats exactly.
+Once a sampler has called :meth:`InpaintingDataset.set_epoch` (the trainer's resumable sampler does),
+each sample gets its own generator seeded from (``seed``, rank, epoch, index) instead, so a run
+resumed in the middle of an epoch draws exactly the crops and masks the uninterrupted run drew.
 """
 
 from __future__ import annotations
@@ -288,6 +291,7 @@ class InpaintingDataset(Dataset):
         self._warned = multiprocessing.RawValue(ctypes.c_uint8, 0)  # lock-free: works with any start method
         self._rng: np.random.Generator | None = None
         self._rng_key: tuple[int, int | None] | None = None
+        self._epoch = multiprocessing.RawValue(ctypes.c_int64, -1)  # -1: no sampler has set an epoch
 
     def __len__(self) -> int:
         return len(self._files)
@@ -318,6 +322,18 @@ class InpaintingDataset(Dataset):
             rank = self.rank if self.rank is not None else global_rank()
             self._rng, self._rng_key = sample_rng(self.seed, rank), key
         return self._rng
+
+    def set_epoch(self, epoch: int) -> None:
+        """From now on seed every sample from (seed, rank, ``epoch``, index); seen by worker processes too."""
+        self._epoch.value = int(epoch)
+
+    def sample_rng(self, index: int) -> np.random.Generator:
+        """The generator for sample ``index``: its own once an epoch is set, else the process's stream."""
+        if self._epoch.value < 0:
+            return self.rng()
+        rank = self.rank if self.rank is not None else global_rank()
+        entropy = [int(self.seed), int(rank), int(self._epoch.value), int(index)]
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
     def _mark_bad(self, index: int, err: Exception) -> None:
         self._bad[index] = 1
@@ -351,7 +367,7 @@ class InpaintingDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """{"image": (3, S, S) float, "hole_mask": (1, S, S) float, "index": int}."""
-        rng = self.rng()
+        rng = self.sample_rng(int(index))
         i, image = self._load(int(index))
         rgb = self.transform(image, rng)
         hole = np.ascontiguousarray(self._hole_mask(i, rng), dtype=np.float32)

@@ -28,6 +28,10 @@ def _train(args: argparse.Namespace) -> int:
     result = train(config, resume=args.resume)
     if result.export is not None:
         print(f"{result.run_dir}: trained to step {result.global_step}; weights exported to {result.export}")
+    if result.skipped_images:
+        print(f"skipped {len(result.skipped_images)} unreadable images:", file=sys.stderr)
+        for path in result.skipped_images:
+            print(f"  {path}", file=sys.stderr)
     return 0
 
 
