@@ -628,3 +628,26 @@ def test_refusal_logs_carry_no_upload_content(client, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "inpaint refused" in logged
     assert secret.decode() not in logged and "SECRET" not in logged
+
+
+# ---------------------------------------------------------------------------------------------
+# Load: a reduced run of benchmarks/load_test.py (the full run's figures are in docs/reliability.md)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_reduced_load_test_against_dfnet_serve(tmp_path):
+    import json
+
+    import load_test  # benchmarks/ is on sys.path (conftest.py)
+
+    summary_path = tmp_path / "load.json"
+    args = ["--clients", "20", "--requests", "100", "--time-limit", "120", "--summary", str(summary_path)]
+    assert load_test.main(args) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["passed"] and summary["failures"] == []
+    assert summary["requests"] == 100 and summary["wrong_final_status"] == 0 and summary["client_errors"] == 0
+    kinds = load_test.build_kinds(1024 * 1024)
+    assert set(summary["by_kind"]) == {kind.name for kind in kinds}  # every kind was sent at least once
+    for name, row in summary["by_kind"].items():
+        assert row["final_statuses"] == {str(row["expected"]): row["count"]}, name
+    assert summary["health_after"] == {"status": "ok", "in_flight": 0, "queue_size": 4}
+    assert summary["server_rss_mb"]["growth"] < 300

@@ -186,7 +186,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(jobs), unit="image", file=sys.stderr, disable=args.no_progress)
 
     def fail(job: Job, err: BaseException) -> None:
-        failures.append((job.image, _error_text(err)))
+        failures.append((job.image, _error_text(err).removeprefix(f"{job.image}: ")))  # named once
         bar.update(1)
 
     pending: list[Loaded] = []
