@@ -269,6 +269,23 @@ def test_resume_from_a_named_damaged_checkpoint_is_a_one_line_error(run_config, 
     assert err.count("\n") == 1 and f"{damaged}: cannot resume from it (" in err
     assert resolve_resume(run_config, "auto") is None  # nothing complete: a fresh start
 
+    marker = run_config.run_dir / "pwned"
+    evil = run_config.run_dir / "checkpoints" / "step=00000004.ckpt"
+    torch.save({"state_dict": {}, "global_step": _Exploit(marker)}, evil)
+    with pytest.raises(
+        ConfigError, match=r"refused: it holds objects other than tensors \(.*GLOBAL posix.system"
+    ):
+        resolve_resume(run_config, evil)
+    assert resolve_resume(run_config, "auto") is None and not marker.exists()  # never executed
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
 
 # ---------------------------------------------------------------------------------------------
 # Exact mid-epoch resume through the real data pipeline (random crops, flips and masks)

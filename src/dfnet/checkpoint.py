@@ -199,7 +199,7 @@ def _read_safetensors(path: Path) -> tuple[StateDict, DFNetConfig | None]:
     return state, config
 
 
-def _refusal_reason(err: Exception) -> str:
+def refusal_reason(err: Exception) -> str:
     """The line of the weights-only unpickler's long message that names what was refused."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     specific = [line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")]
@@ -217,7 +217,7 @@ def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"{path}: refused to load: the file holds objects other than tensors ({_refusal_reason(err)[:160]})"
+            f"{path}: refused to load: the file holds objects other than tensors ({refusal_reason(err)[:160]})"
         ) from None
     except Exception as err:  # the weights-only unpickler raises many kinds on garbage input
         raise CheckpointError(

@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import math
 import os
+import pickle
 import re
 import time
 import warnings
@@ -49,7 +50,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from dfnet.checkpoint import load_model, save_model
+from dfnet.checkpoint import load_model, refusal_reason, save_model
 from dfnet.data import DataConfig, InpaintingDataModule
 from dfnet.files import atomic_write, atomic_write_text
 from dfnet.losses import DFNetLoss, LossConfig
@@ -832,6 +833,10 @@ def read_checkpoint_step(path: Path) -> int:
     """The global step of a complete training checkpoint; ValueError saying why ``path`` is not one."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:  # never executed: the weights-only unpickler refused it
+        raise ValueError(
+            f"refused: it holds objects other than tensors ({refusal_reason(err)[:160]})"
+        ) from None
     except Exception as err:  # a truncated zip, a pickle of something else, an unreadable file
         text = str(err).strip()
         raise ValueError(text.splitlines()[0][:160] if text else type(err).__name__) from None
