@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dfnet.checkpoint import load_model, read_state_dict
 from dfnet.cli import main
+from dfnet.inference import working_size_of
 from dfnet.training import (
     AtomicCheckpointIO,
     ConfigError,
@@ -313,7 +314,7 @@ def test_run_writes_checkpoints_logs_images_and_export(full_run) -> None:
 
 
 def test_checkpoint_is_weights_only_and_loadable(full_run) -> None:
-    _, result, _ = full_run
+    train_config, result, _ = full_run
     checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 6
     assert checkpoint["dfnet_config"]["fusion_layers"] == [0, 1, 2]
@@ -323,8 +324,10 @@ def test_checkpoint_is_weights_only_and_loadable(full_run) -> None:
     assert config == model.config
     assert_same_tensors(exported, model.state_dict())
     out = result.run_dir / "cli_export.safetensors"
-    assert main(["export-checkpoint", str(result.last_checkpoint), str(out)]) == 0
+    assert main(["export-checkpoint", str(result.last_checkpoint), str(out), "--working-size", "256"]) == 0
     assert_same_tensors(read_state_dict(out)[0], exported)
+    assert working_size_of(out) == 256
+    assert working_size_of(result.export) == train_config.data.image_size
 
 
 @pytest.mark.parametrize("stop", [2, 4])  # mid-epoch and at an epoch boundary

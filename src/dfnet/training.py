@@ -924,11 +924,20 @@ class TrainResult:
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, output: str | os.PathLike, half: bool = False
+    checkpoint: str | os.PathLike,
+    output: str | os.PathLike,
+    half: bool = False,
+    working_size: int | None = None,
 ) -> DFNetConfig:
-    """Write the DFNet weights of a training checkpoint as safetensors for inference."""
+    """Write the DFNet weights of a training checkpoint as safetensors for inference.
+
+    ``working_size`` (the training resolution) is recorded so inference strategies work at it.
+    """
     model = load_model(checkpoint)
-    save_model(model, output, half=half, metadata={"source": Path(checkpoint).name})
+    meta = {"source": Path(checkpoint).name}
+    if working_size is not None:
+        meta["working_size"] = working_size
+    save_model(model, output, half=half, metadata=meta)
     return model.config
 
 
@@ -963,7 +972,12 @@ def train(
     export = None
     if trainer.is_global_zero:
         export = config.run_dir / EXPORT_NAME
-        meta = {"global_step": trainer.global_step, "epoch": trainer.current_epoch, "source": "dfnet train"}
+        meta = {
+            "global_step": trainer.global_step,
+            "epoch": trainer.current_epoch,
+            "source": "dfnet train",
+            "working_size": config.data.image_size,
+        }
         save_model(module.model, export, half=config.output.export_half, metadata=meta)
         log.info("exported the trained weights to %s", export)
     last = config.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT

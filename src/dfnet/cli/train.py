@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from dfnet.training import export_checkpoint
 
-    config = export_checkpoint(args.checkpoint, args.output, half=args.half)
+    config = export_checkpoint(args.checkpoint, args.output, half=args.half, working_size=args.working_size)
     print(f"{args.output}: exported ({len(config.fusion_layers)} fusion blocks, width {config.width:g})")
     return 0
 
@@ -66,4 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="a .ckpt written by dfnet train")
     e.add_argument("output", help="output .safetensors")
     e.add_argument("--half", action="store_true", help="store fp16 weights")
+    e.add_argument(
+        "--working-size", type=int, help="training resolution to record (inference strategies work at it)"
+    )
     e.set_defaults(func=_export)
