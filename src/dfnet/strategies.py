@@ -141,6 +141,23 @@ def finish(images: np.ndarray, holes: np.ndarray, filled: Filled) -> Completion:
     return Completion(result, raw, alpha)
 
 
+def _unchanged(images: np.ndarray, details: bool) -> Completion:
+    """The completion of pixels the network never saw: the input itself, raw = input and alpha = 0."""
+    return Completion(
+        images.copy(),
+        images.copy() if details else None,
+        np.zeros_like(images) if details else None,
+    )
+
+
+def _write_fields(out: Completion, where: Any, done: Completion, index: Any = ()) -> None:
+    """Write every array ``done`` holds (``done.<field>[index]``) into ``out.<field>[where]``."""
+    for field in ("result", "raw", "alpha"):
+        target = getattr(out, field)
+        if target is not None:
+            target[where] = getattr(done, field)[index]
+
+
 def _map_filled(filled: Filled, fn: Callable[[np.ndarray], np.ndarray]) -> Filled:
     """Apply ``fn`` to every array of a :class:`Filled`."""
     return Filled(*(None if a is None else fn(a) for a in (filled.result, filled.raw, filled.alpha)))
@@ -293,17 +310,12 @@ def _crop_one(
     feather: int | None,
 ) -> Completion:
     """Fill one image window by window; only hole pixels of each window are written."""
-    result = image.copy()
-    raw = image.copy() if details else None
-    alpha = np.zeros_like(image) if details else None
+    out = _unchanged(image, details)
     for y0, y1, x0, x1 in windows:
         sub, sub_hole = image[None, y0:y1, x0:x1], hole[None, y0:y1, x0:x1]
         done = finish(sub, sub_hole, resized_fill(to_float(sub), sub_hole, net, details, max_side, feather))
-        result[y0:y1, x0:x1] = done.result[0]
-        if details:
-            raw[y0:y1, x0:x1] = done.raw[0]
-            alpha[y0:y1, x0:x1] = done.alpha[0]
-    return Completion(result, raw, alpha)
+        _write_fields(out, (slice(y0, y1), slice(x0, x1)), done, index=0)
+    return out
 
 
 def inpaint_crop(
@@ -411,16 +423,8 @@ def run_strategy(
     todo = np.flatnonzero(holes.reshape(len(holes), -1).any(axis=1))
     if len(todo) == len(images):  # the common case: no copies of (possibly huge) inputs
         return STRATEGIES[name](images, holes, net, details, **options)
-    out = Completion(
-        images.copy(),
-        images.copy() if details else None,
-        np.zeros_like(images) if details else None,
-    )
+    out = _unchanged(images, details)
     if len(todo) == 0:
         return out
-    done = STRATEGIES[name](images[todo], holes[todo], net, details, **options)
-    for field in ("result", "raw", "alpha"):
-        target = getattr(out, field)
-        if target is not None:
-            target[todo] = getattr(done, field)
+    _write_fields(out, todo, STRATEGIES[name](images[todo], holes[todo], net, details, **options))
     return out
