@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,6 +95,27 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def legacy_onnx_export(
+    module: nn.Module, target: Any, output_names: list[str], size: int, opset: int, dynamic_size: bool = True
+) -> None:
+    """ONNX export (legacy exporter) of ``module(image, hole_mask)`` to a path or buffer, batch axis dynamic.
+
+    ``dynamic_size`` makes height and width dynamic too; warnings expected for this graph are silenced.
+    """
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    with _quiet():
+        torch.onnx.export(
+            module,
+            example_inputs(size),
+            target,
+            dynamo=False,
+            input_names=INPUT_NAMES,
+            output_names=output_names,
+            dynamic_axes={name: axes for name in INPUT_NAMES + output_names},
+            opset_version=opset,
+        )
+
+
 def export_onnx(
     model: DFNet,
     path: str | os.PathLike,
@@ -107,21 +129,10 @@ def export_onnx(
 
     _check_size(model, size)
     wrapper = CompletionModule(copy.deepcopy(model).cpu().float()).eval()
-    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
     metadata = export_metadata(model, working_size)
 
     def write(tmp: str) -> None:
-        with _quiet():
-            torch.onnx.export(
-                wrapper,
-                example_inputs(size),
-                tmp,
-                dynamo=False,
-                input_names=INPUT_NAMES,
-                output_names=OUTPUT_NAMES,
-                dynamic_axes={name: axes for name in INPUT_NAMES + OUTPUT_NAMES},
-                opset_version=opset,
-            )
+        legacy_onnx_export(wrapper, tmp, OUTPUT_NAMES, size, opset, dynamic_size)
         proto = onnx.load(tmp)
         for key, value in metadata.items():
             entry = proto.metadata_props.add()

@@ -328,26 +328,13 @@ class CUDAGraphRunner:
 def onnx_bytes(net: DFNet, size: int = 256, opset: int = 17) -> bytes:
     """ONNX model of ``complete_with_details`` with dynamic batch, height and width (legacy exporter)."""
     import io
-    import warnings
 
-    from dfnet.export import INPUT_NAMES, example_inputs
+    from dfnet.export import legacy_onnx_export
 
-    names = ["result", "alpha", "raw"]
-    axes = {0: "batch", 2: "height", 3: "width"}
     module = DetailsModule(copy.deepcopy(net).cpu().float().eval())
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            example_inputs(size),
-            buffer,
-            dynamo=False,
-            input_names=INPUT_NAMES,
-            output_names=names,
-            dynamic_axes={name: axes for name in INPUT_NAMES + names},
-            opset_version=opset,
-        )
+    with torch.no_grad():
+        legacy_onnx_export(module, buffer, ["result", "alpha", "raw"], size, opset)
     return buffer.getvalue()
 
 
