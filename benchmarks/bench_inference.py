@@ -36,7 +36,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/helpers.py: randomize_batchnorm
 
+from helpers import randomize_batchnorm  # noqa: E402
 from reference_dfnet import ReferenceDFNet  # noqa: E402
 
 from dfnet.checkpoint import load_model, project_to_released  # noqa: E402
@@ -172,18 +174,6 @@ TABLE_HEAD = (
 # ---------------------------------------------------------------------------------------------
 # Models and inputs
 # ---------------------------------------------------------------------------------------------
-def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial BatchNorm statistics, so folding is exercised as with trained weights."""
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
-            module.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
-
-
 def build_model(width: float, weights: str | None, seed: int = 0) -> DFNet:
     """The project model: from ``weights`` or random (seeded, BatchNorm statistics randomised)."""
     if weights:

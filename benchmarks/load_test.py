@@ -36,13 +36,11 @@ import os
 import platform
 import random
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +51,10 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from dfnet.files import atomic_write_text
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import encode, png_declaring  # noqa: E402  (tests/helpers.py)
+
+from dfnet.files import atomic_write_text  # noqa: E402
 
 DEFAULT_SUMMARY = Path(__file__).resolve().parent / "results" / "load_test.json"
 BACKOFF_START, BACKOFF_CAP = 0.05, 1.0  # seconds; doubled after every 503, with jitter
@@ -62,28 +63,6 @@ BACKOFF_START, BACKOFF_CAP = 0.05, 1.0  # seconds; doubled after every 503, with
 # ---------------------------------------------------------------------------------------------
 # Requests
 # ---------------------------------------------------------------------------------------------
-def encode(image: Image.Image | np.ndarray, fmt: str, **options: Any) -> bytes:
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    buffer = io.BytesIO()
-    picture.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header declares ``width`` x ``height`` pixels (nothing behind it)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def photo(height: int, width: int, seed: int) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
     noise = np.random.default_rng(seed).integers(0, 40, (height, width, 3))

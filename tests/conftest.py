@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import randomize_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: the released-layout reference
@@ -15,17 +18,29 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: t
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every BatchNorm non-trivial statistics so eval-mode tests exercise them."""
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
-            module.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
-    return model
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the body with ``count`` torch threads, restoring the previous number afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for a test: tiny convolutions crawl with two threads on a busy 2-core machine."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_per_module() -> Iterator[None]:
+    """One torch thread for a whole module, module-scoped fixtures included (use with pytestmark)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

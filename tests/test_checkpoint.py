@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import randomize_batchnorm
+from helpers import randomize_batchnorm
 from reference_dfnet import ReferenceDFNet, released_test_composite
 
 from dfnet.checkpoint import (

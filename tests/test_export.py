@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import randomize_batchnorm
+from helpers import randomize_batchnorm
 
 from dfnet.checkpoint import save_model
 from dfnet.cli import main

@@ -28,15 +28,7 @@ from dfnet.vgg import (
 )
 
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14)  # torchvision VGG16 convs up to pool3
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions run fastest on one thread (two threads on a busy 2-core machine crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")  # tiny convolutions: fastest on one thread
 
 
 def t(values: list, shape: tuple[int, ...]) -> torch.Tensor:

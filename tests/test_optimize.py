@@ -8,7 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, randomize_batchnorm
+from conftest import ROOT
+from helpers import randomize_batchnorm
 from torch import nn
 
 from dfnet.model import DecoderLayer, DFNet, DFNetConfig

@@ -19,7 +19,6 @@ import pickle
 import re
 import struct
 import weakref
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from helpers import encode, handmade_png, png_declaring
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -45,34 +45,6 @@ MARKER = Path("/tmp/dfnet-reliability-pwned")
 # ---------------------------------------------------------------------------------------------
 # Building the inputs
 # ---------------------------------------------------------------------------------------------
-def encode(image: Image.Image | np.ndarray, fmt: str, **options) -> bytes:
-    """An image (PIL or uint8 array) encoded in ``fmt``."""
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    buffer = io.BytesIO()
-    picture.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def handmade_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
-    """A PNG written byte by byte (so 16-bit RGB and lying headers are possible)."""
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(rows))
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A 100-byte PNG whose header declares ``width`` x ``height`` RGB pixels: a decompression bomb."""
-    return handmade_png(width, height, 8, 2, b"\0" * 64)
-
-
 def png16_rgb(rgb16: np.ndarray) -> bytes:
     """A 16-bit-per-channel RGB PNG of a uint16 (H, W, 3) array."""
     rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb16)

@@ -18,6 +18,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers import TINY_TRAINING
 from torch.utils.data import DataLoader, Dataset
 
 from dfnet.checkpoint import load_model, read_state_dict
@@ -37,29 +38,11 @@ from dfnet.training import (
 from dfnet.vgg import VGG16Features, VGGWeightsError
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.encoder_kernels=[7,5,5]",
-    "model.fusion_layers=[0,1,2]",
-    "loss.structure_scales=3",
-    "loss.texture_scales=2",
-    "data.image_size=32",
-    "trainer.progress_bar=false",
-    "trainer.max_epochs=10",
-    "trainer.deterministic=true",
-]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tiny convolutions run fastest on one thread (two threads on a busy 2-core machine crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")  # tiny convolutions: fastest on one thread
 
 
 def tiny_config(tmp_path: Path, *overrides: str) -> TrainConfig:
-    return load_config("smoke", [*TINY, f"output.dir={tmp_path}", *overrides])
+    return load_config("smoke", [*TINY_TRAINING, f"output.dir={tmp_path}", *overrides])
 
 
 def random_vgg() -> VGG16Features:
@@ -401,7 +384,7 @@ def test_smoke_config_cli(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     args = [
-        *TINY,
+        *TINY_TRAINING,
         f"output.dir={tmp_path}",
         "output.name=ddp",
         "trainer.devices=2",

@@ -23,20 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_TRAINING, png_declaring
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-# A 3-layer DFNet at 32x32 on 8 generated pictures (4 steps an epoch), deterministic, no progress bar.
-TINY = [
-    "model.encoder_kernels=[7,5,5]",
-    "model.fusion_layers=[0,1,2]",
-    "loss.structure_scales=3",
-    "loss.texture_scales=2",
-    "data.image_size=32",
-    "trainer.progress_bar=false",
-    "trainer.deterministic=true",
-    "trainer.max_epochs=10",
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +91,7 @@ def _environment() -> dict[str, str]:
 
 
 def train_args(out: Path, name: str, *extra: str) -> list[str]:
-    return ["train", "--config", "smoke", *TINY, f"output.dir={out}", f"output.name={name}", *extra]
+    return ["train", "--config", "smoke", *TINY_TRAINING, f"output.dir={out}", f"output.name={name}", *extra]
 
 
 def dfnet(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -227,7 +217,7 @@ def _fake_checkpoint(path: Path, step: int, cut: bool = False) -> None:
 def run_config(tmp_path):
     from dfnet.training import load_config
 
-    config = load_config("smoke", [*TINY, f"output.dir={tmp_path}", "output.name=run"])
+    config = load_config("smoke", [*TINY_TRAINING, f"output.dir={tmp_path}", "output.name=run"])
     (config.run_dir / "checkpoints").mkdir(parents=True)
     return config
 
@@ -263,7 +253,14 @@ def test_resume_from_a_named_damaged_checkpoint_is_a_one_line_error(run_config, 
     _fake_checkpoint(damaged, 3, cut=True)
     with pytest.raises(ConfigError, match="cannot resume from it"):
         resolve_resume(run_config, damaged)
-    args = ["train", "--config", "smoke", *TINY, f"output.dir={run_config.output.dir}", "output.name=run"]
+    args = [
+        "train",
+        "--config",
+        "smoke",
+        *TINY_TRAINING,
+        f"output.dir={run_config.output.dir}",
+        "output.name=run",
+    ]
     assert main([*args, "--resume", str(damaged)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{damaged}: cannot resume from it (" in err
@@ -290,14 +287,6 @@ class _Exploit:
 # ---------------------------------------------------------------------------------------------
 # Exact mid-epoch resume through the real data pipeline (random crops, flips and masks)
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _train(config, resume=None):
     import warnings
 
@@ -311,7 +300,7 @@ def _train(config, resume=None):
 def test_mid_epoch_resume_with_random_masks_and_crops_is_exact(tmp_path, one_thread):
     from dfnet.training import load_config
 
-    common = [*TINY, f"output.dir={tmp_path}", "trainer.max_steps=6", "trainer.checkpoint_every_n_steps=2",
+    common = [*TINY_TRAINING, f"output.dir={tmp_path}", "trainer.max_steps=6", "trainer.checkpoint_every_n_steps=2",
               "trainer.keep_checkpoints=-1", "trainer.limit_val_batches=1", "trainer.image_every_n_steps=0"]  # fmt: skip
     full = _train(load_config("smoke", [*common, "output.name=full"]))
     # resume after step 2 of epoch 0 (4 steps an epoch), in another run and with a data-loader worker
@@ -324,27 +313,11 @@ def test_mid_epoch_resume_with_random_masks_and_crops_is_exact(tmp_path, one_thr
 # ---------------------------------------------------------------------------------------------
 # A data set with corrupt, unreadable and zero-size files trains and evaluates to the end
 # ---------------------------------------------------------------------------------------------
-def _png_declaring(width: int, height: int) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
-
-
 def _add_bad_files(folder: Path) -> set[str]:
     """Six kinds of files no decoder can use; returns their names."""
     good = (folder / "good_0.png").read_bytes()
     (folder / "zero_bytes.png").write_bytes(b"")
-    (folder / "zero_size.png").write_bytes(_png_declaring(0, 0))
+    (folder / "zero_size.png").write_bytes(png_declaring(0, 0))
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG" * 20)
     (folder / "truncated.png").write_bytes(good[: len(good) // 3])
     (folder / "broken_link.png").symlink_to(folder / "deleted.png")  # unreadable: points nowhere
@@ -368,7 +341,7 @@ def test_training_on_a_folder_with_bad_files_runs_to_the_end_and_reports_them(tm
     _good_images(train_dir, 6, seed=0)
     _good_images(val_dir, 2, seed=1)
     bad = _add_bad_files(train_dir) | _add_bad_files(val_dir)
-    args = [*TINY, f"output.dir={tmp_path}", "output.name=run", f"data.root={train_dir}", f"data.val_root={val_dir}",
+    args = [*TINY_TRAINING, f"output.dir={tmp_path}", "output.name=run", f"data.root={train_dir}", f"data.val_root={val_dir}",
             "trainer.max_steps=6", "trainer.limit_val_batches=null", "trainer.image_every_n_steps=0"]  # fmt: skip
     # 12 training files in batches of 2: one epoch of 6 steps asks for every file once
     started = time.monotonic()

@@ -1,0 +1,66 @@
+"""Helpers shared by tests and benchmarks (importable without pytest: no fixtures, no side effects)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+# A 3-layer DFNet at 32x32 (dfnet train overrides on top of the smoke config): deterministic, no progress bar.
+TINY_TRAINING = [
+    "model.encoder_kernels=[7,5,5]",
+    "model.fusion_layers=[0,1,2]",
+    "loss.structure_scales=3",
+    "loss.texture_scales=2",
+    "data.image_size=32",
+    "trainer.progress_bar=false",
+    "trainer.max_epochs=10",
+    "trainer.deterministic=true",
+]
+
+
+def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial statistics so eval-mode code (and folding) is exercised."""
+    gen = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+            module.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+    return model
+
+
+def encode(image: Image.Image | np.ndarray, fmt: str, **options: Any) -> bytes:
+    """An image (PIL or uint8 array) encoded in ``fmt``."""
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def handmade_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+    """A PNG written byte by byte (so 16-bit RGB and lying headers are possible)."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A 100-byte PNG whose header declares ``width`` x ``height`` RGB pixels (nothing behind it)."""
+    return handmade_png(width, height, 8, 2, b"\0" * 64)
