@@ -49,6 +49,7 @@
   }
 
   // ---------- loading pictures ----------
+  // A picture file -> { img, url }, or null after showing the error when the browser cannot decode it.
   async function decodeBlob(blob) {
     const url = URL.createObjectURL(blob);
     const img = new Image();
@@ -57,7 +58,8 @@
       await img.decode();
     } catch (err) {
       URL.revokeObjectURL(url);
-      throw new Error("this browser cannot display that file; use a PNG, JPEG or WebP image");
+      showError("this browser cannot display that file; use a PNG, JPEG or WebP image");
+      return null;
     }
     return { img, url };
   }
@@ -68,13 +70,8 @@
       showError(`${name || "that file"} is not an image (${blob.type})`);
       return;
     }
-    let decoded;
-    try {
-      decoded = await decodeBlob(blob);
-    } catch (err) {
-      showError(err.message);
-      return;
-    }
+    const decoded = await decodeBlob(blob);
+    if (!decoded) return;
     clearError();
     if (state.image) URL.revokeObjectURL(state.image.url);
     const { img, url } = decoded;
@@ -107,13 +104,8 @@
   // white = hole; a picture whose colour is uniform uses its alpha channel instead).
   async function loadMask(blob) {
     if (!state.image) return;
-    let decoded;
-    try {
-      decoded = await decodeBlob(blob);
-    } catch (err) {
-      showError(err.message);
-      return;
-    }
+    const decoded = await decodeBlob(blob);
+    if (!decoded) return;
     const { img, url } = decoded;
     URL.revokeObjectURL(url);
     const { width, height } = state.image;
