@@ -533,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         payload["cuda"] = run_cuda(args)
     elif not args.skip_latency:
         payload["cpu"] = run_cpu(args)
+    else:
+        print_header(machine_info(torch.device("cpu")))
     if args.memory:
         payload["memory"] = run_memory(args)
     if args.leak_calls:
