@@ -143,7 +143,7 @@ def test_upsample_folded_decoder_layer_rejects_even_kernels():
 
 
 def test_fold_upsampling_then_batchnorm_keeps_every_output(tiny_model):
-    image, hole_mask = inputs(height=256, width=512)
+    image, hole_mask = inputs(batch=1, height=256, width=512)
     expected = decoder_features(tiny_model, image, hole_mask)
     for net in (
         fold_upsampling(tiny_model),
