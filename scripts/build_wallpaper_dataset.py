@@ -44,8 +44,6 @@ import numpy as np
 import PIL
 from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps
 
-Image.MAX_IMAGE_PIXELS = 200_000_000  # the largest wallpapers are about 18 MP; this only guards bombs
-
 PACKAGES: tuple[str, ...] = (
     "gnome-backgrounds",
     "plasma-workspace-wallpapers",
@@ -947,6 +945,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
+    Image.MAX_IMAGE_PIXELS = 200_000_000  # the largest wallpapers are about 18 MP; this only guards bombs
     if args.clean and args.out.exists():
         shutil.rmtree(args.out)
     return build(args)
