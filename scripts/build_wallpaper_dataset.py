@@ -945,10 +945,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
-    Image.MAX_IMAGE_PIXELS = 200_000_000  # the largest wallpapers are about 18 MP; this only guards bombs
     if args.clean and args.out.exists():
         shutil.rmtree(args.out)
-    return build(args)
+    previous_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 200_000_000  # the largest wallpapers are about 18 MP; this only guards bombs
+    try:
+        return build(args)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous_limit
 
 
 if __name__ == "__main__":
