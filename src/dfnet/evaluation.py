@@ -237,9 +237,11 @@ class DFNetMethod(InpaintMethod):
 
     def __init__(self, model_path: str | os.PathLike, device: torch.device, name: str = "dfnet") -> None:
         from dfnet.checkpoint import load_model
+        from dfnet.inference import resolve_source
 
-        self.name, self.model_path, self.device = name, Path(model_path), device
-        self.model = load_model(model_path).to(device).eval()
+        _, path = resolve_source(model_path)  # "default" is the bundled model
+        self.name, self.model_path, self.device = name, path, device
+        self.model = load_model(path).to(device).eval()
 
     @torch.inference_mode()
     def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:

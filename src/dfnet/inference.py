@@ -78,7 +78,7 @@ def guess_working_size(path: str | os.PathLike) -> int:
     return 256 if "celeba" in Path(path).name.lower() else DEFAULT_WORKING_SIZE
 
 
-def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, Path]:
+def resolve_source(name_or_path: str | os.PathLike) -> tuple[str, Path]:
     """(display name, file) for 'default' or a path; the default model may not be bundled."""
     if str(name_or_path) == "default":
         if not DEFAULT_MODEL.is_file():
@@ -266,7 +266,7 @@ class Inpainter:
         with ``engine="onnxruntime"``, an exported .onnx file."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        name, path = _resolve_source(name_or_path)
+        name, path = resolve_source(name_or_path)
         if engine == "onnxruntime":
             return cls._from_onnx(name, path, device, precision, working_size, batch_size)
         if path.suffix == ".onnx":
