@@ -277,3 +277,20 @@ def test_merge_panels_by_hand():
     assert panels.shape == (2, 8, 3)
     assert panels[0, 0, 0] == 255 and panels[1, 1, 0] == 0  # holes shown white
     assert [panels[0, 2, 0], panels[0, 4, 0], panels[0, 6, 0]] == [10, 11, 9]
+
+
+def test_bundled_default_model_inpaints_the_example():
+    """The shipped model loads offline, is small fp16 safetensors, and fills only the hole of the example."""
+    from PIL import Image
+
+    from dfnet.inference import DEFAULT_MODEL, working_size_of
+
+    assert DEFAULT_MODEL.stat().st_size < 40 * 2**20
+    assert working_size_of(DEFAULT_MODEL) == 256
+    inpainter = Inpainter.from_pretrained("default", device="cpu")
+    assert inpainter.describe()["name"] == "default"
+    photo = np.asarray(Image.open("examples/photo.png").convert("RGB"))
+    hole = np.asarray(Image.open("examples/mask.png").convert("L")) > 127
+    result = inpainter.inpaint(photo, hole)
+    assert np.array_equal(result[~hole], photo[~hole])
+    assert np.abs(result[hole].astype(int) - photo[hole].astype(int)).mean() < 60  # a fill, not noise
