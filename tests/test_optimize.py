@@ -15,6 +15,7 @@ from torch import nn
 from dfnet.model import DecoderLayer, DFNet, DFNetConfig
 from dfnet.optimize import (
     CPU_ENGINES,
+    ExportSameConv2d,
     Float32Fusion,
     InferenceModel,
     UpsampleFoldedDecoderLayer,
@@ -23,6 +24,7 @@ from dfnet.optimize import (
     fold_conv_bn,
     fold_upsampling,
     fusion_in_float32,
+    onnx_bytes,
     onnxruntime_available,
     optimize_graph,
     prepare_for_inference,
@@ -201,6 +203,24 @@ def test_onnxruntime_engine_matches_at_another_size_and_batch(tiny_model):
         for a, e in zip(actual, expected_details(tiny_model, image, hole_mask), strict=True):
             assert a.shape == e.shape
             assert float((a - e).abs().max()) <= 1e-4
+
+
+@needs_ort
+def test_onnx_graph_pads_inside_the_convolutions(tiny_model):
+    """No separate Pad nodes: the encoder's asymmetric padding is the Conv's own ``pads`` attribute."""
+    import onnx
+
+    graph = onnx.load_from_string(onnx_bytes(optimize_graph(tiny_model))).graph
+    assert not [n for n in graph.node if n.op_type == "Pad"]
+    pads = [list(a.ints) for n in graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "pads"]
+    assert [2, 2, 3, 3] in pads  # the 7x7 stride-2 first encoder layer: 2 before, 3 after
+
+
+def test_export_same_conv_matches_eager(tiny_model):
+    layer = tiny_model.encoder[1].conv
+    x = torch.randn(1, layer.conv.in_channels, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(ExportSameConv2d(layer)(x), layer(x))
 
 
 def test_bf16_autocast_on_cpu_is_within_one_level(tiny_model):
