@@ -115,19 +115,23 @@ def subpixel_weight(weight: Tensor) -> Tensor:
 
 
 def fold_conv_bn_phases(up_conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
-    """Scale a phase conv (no bias) by a BatchNorm's per-channel factor, repeated over the 4 phases."""
+    """Scale a phase conv (no bias, channel c·4 + phase) by a BatchNorm's per-channel factor."""
     with torch.no_grad():
         scale = norm.running_var.double().add(norm.eps).rsqrt()
         if norm.weight is not None:
             scale = scale * norm.weight.double()
-        up_conv.weight.mul_(scale.repeat(4).view(-1, 1, 1, 1).to(up_conv.weight.dtype))
+        up_conv.weight.mul_(scale.repeat_interleave(4).view(-1, 1, 1, 1).to(up_conv.weight.dtype))
 
 
 class UpsampleFoldedDecoderLayer(nn.Module):
     """A :class:`DecoderLayer` computed without materialising the upsampled tensor (exact rewrite).
 
     conv(cat[up(x), skip]) = shuffle(phase_conv(x)) + skip_conv(skip), where phase_conv runs at
-    the low resolution and shuffle interleaves its four sub-pixel phases.
+    the low resolution and ``pixel_shuffle`` interleaves its four sub-pixel phases. For kernels
+    whose half-width is odd (3×3) the two row phases of one low-resolution row read different
+    windows, but high-resolution rows 2i−1 and 2i read the same one; so the phase conv is padded
+    one pixel further, produces the pairs (2i−1, 2i), and the shuffled result is cropped by one
+    pixel on each side: one convolution, one shuffle, one crop.
     """
 
     def __init__(self, layer: DecoderLayer, up_channels: int) -> None:
@@ -136,39 +140,28 @@ class UpsampleFoldedDecoderLayer(nn.Module):
         k = conv.kernel_size[0]
         if conv.kernel_size != (k, k) or conv.stride != (1, 1) or layer.conv.padding != (k // 2,) * 4:
             raise ValueError("fold_upsampling supports square, stride-1, symmetric same-padded decoder convs")
-        self.window, self.starts, before, after = _phase_windows(k)
+        window, starts, before, after = _phase_windows(k)
         assert before == after, "the phase windows of an odd kernel are padded symmetrically"
+        self.shifted = starts[0] != starts[1]
         c_out = conv.out_channels
+        low = subpixel_weight(conv.weight[:, :up_channels]).unflatten(0, (2, 2, c_out))  # (a, b, c, ...)
+        if self.shifted:  # output pair (2i−1, 2i) = (phase 1 of row i−1, phase 0 of row i)
+            low = low.flip(0, 1)
         # skip_init: the weights are overwritten below, so do not pay for a random initialisation
-        self.up_conv = skip_init(nn.Conv2d, up_channels, 4 * c_out, self.window, padding=before, bias=False)
+        self.up_conv = skip_init(nn.Conv2d, up_channels, 4 * c_out, window, padding=before, bias=False)
         self.skip_conv = skip_init(nn.Conv2d, conv.in_channels - up_channels, c_out, k, padding=k // 2)
         with torch.no_grad():
-            self.up_conv.weight.copy_(subpixel_weight(conv.weight[:, :up_channels]))
+            # pixel_shuffle wants channel c·4 + 2a + b for sub-pixel (a, b) of channel c
+            self.up_conv.weight.copy_(low.permute(2, 0, 1, 3, 4, 5).flatten(0, 2))
             self.skip_conv.weight.copy_(conv.weight[:, up_channels:])
             self.skip_conv.bias.copy_(conv.bias)
         self.norm = layer.norm
         self.act = layer.act
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        phases = self.up_conv(x)
-        c = phases.shape[1] // 4
-        offsets = [s - self.starts[0] for s in self.starts]
-        if offsets[0] == offsets[1]:  # every phase reads the same window: no slicing needed
-            grid = phases.unflatten(1, (4, c)).transpose(1, 2)
-        else:
-            parts = [
-                phases[
-                    :,
-                    (2 * a + b) * c : (2 * a + b + 1) * c,
-                    offsets[a] : offsets[a] + h,
-                    offsets[b] : offsets[b] + w,
-                ]
-                for a in (0, 1)
-                for b in (0, 1)
-            ]
-            grid = torch.stack(parts, dim=2)
-        up = F.pixel_shuffle(grid.flatten(1, 2), 2)  # channel c·4 + 2a + b -> pixel (2i + a, 2j + b)
+        up = F.pixel_shuffle(self.up_conv(x), 2)
+        if self.shifted:
+            up = up[..., 1:-1, 1:-1]
         return self.act(self.norm(self.skip_conv(skip) + up))
 
 
