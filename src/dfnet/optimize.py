@@ -162,7 +162,9 @@ class UpsampleFoldedDecoderLayer(nn.Module):
         up = F.pixel_shuffle(self.up_conv(x), 2)
         if self.shifted:
             up = up[..., 1:-1, 1:-1]
-        return self.act(self.norm(self.skip_conv(skip) + up))
+        out = self.skip_conv(skip)
+        out += up  # in place: the conv output is a fresh tensor (saves one pass over it)
+        return self.act(self.norm(out))
 
 
 def fold_upsampling(model: DFNet) -> DFNet:
@@ -199,9 +201,18 @@ def fusion_in_float32(model: DFNet) -> DFNet:
     return model
 
 
+def activations_in_place(model: nn.Module) -> nn.Module:
+    """``model`` (modified in place) with ReLU and LeakyReLU computed in place: after BatchNorm
+    folding each one follows a convolution whose fresh output nothing else reads."""
+    for module in model.modules():
+        if isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+            module.inplace = True
+    return model
+
+
 def optimize_graph(model: DFNet, upsampling: bool = True) -> DFNet:
     """Eval-mode copy of ``model`` with BatchNorm folded and, optionally, the upsampling folded."""
-    model = fold_batchnorm(model)
+    model = activations_in_place(fold_batchnorm(model))
     return fold_upsampling(model) if upsampling else model
 
 
