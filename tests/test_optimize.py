@@ -245,7 +245,7 @@ def test_fusion_in_float32_runs_the_head_in_float32_under_autocast(tiny_model):
 
 
 def test_auto_engine_follows_the_documented_rule(tiny_model):
-    rule = "onnxruntime" if onnxruntime_available() else "torch"
+    rule = "onnxruntime" if onnxruntime_available() else "torch-channels-last"
     assert choose_cpu_engine(tiny_model, 256) == rule
 
 

@@ -30,7 +30,6 @@ from torch.nn.utils import skip_init
 from dfnet.model import AlphaNet, DecoderLayer, DFNet, DFNetConfig, EncoderLayer, SameConv2d
 
 Precision = Literal["fp32", "bf16", "fp16"]
-CpuEngine = Literal["torch", "torch-channels-last", "onnxruntime"]
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -271,7 +270,7 @@ class InferenceModel(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in self.info.items())
 
 
-def _autocast(device: torch.device, precision: Precision, cache: bool = True):
+def _autocast(device: torch.device, precision: Precision, cache: bool = True) -> torch.autocast:
     """Autocast context for ``precision`` (a no-op for fp32)."""
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False)
@@ -460,15 +459,17 @@ def choose_cpu_engine(model: DFNet, size: int = 512, measure: bool = False, repe
     """The fastest CPU engine for ``size`` x ``size`` images: by rule, or by a one-time micro-benchmark.
 
     The rule (from ``benchmarks/bench_inference.py`` on a 2-core AVX-512 machine, see
-    docs/benchmarks.md): ONNX Runtime when it is installed, else torch in NCHW. ``measure=True``
-    times every engine on this machine instead (cached per config, size and thread count).
+    docs/benchmarks.md): ONNX Runtime when it is installed (as fast as torch channels_last at
+    512×512, faster on small inputs and much steadier when other processes load the CPU), else
+    torch channels_last. ``measure=True`` times every engine on this machine instead (cached per
+    config, size and thread count).
     """
     candidates = [e for e in CPU_ENGINES if e != "onnxruntime" or onnxruntime_available()]
     if not measure:
-        return "onnxruntime" if "onnxruntime" in candidates else "torch"
-    key = (json_key(model.config), size, torch.get_num_threads())
+        return "onnxruntime" if "onnxruntime" in candidates else "torch-channels-last"
+    key = (_config_key(model.config), size, torch.get_num_threads())
     if key not in _ENGINE_CHOICES:
-        net = optimize_graph(model.cpu().eval())
+        net = rewritten(model).cpu()
         image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         hole_mask = (torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(1)) > 0.7).float()
         times = {e: _median_seconds(cpu_runner(net, e), image, hole_mask, repeats) for e in candidates}
@@ -476,7 +477,7 @@ def choose_cpu_engine(model: DFNet, size: int = 512, measure: bool = False, repe
     return _ENGINE_CHOICES[key]
 
 
-def json_key(config: DFNetConfig) -> str:
+def _config_key(config: DFNetConfig) -> str:
     """A hashable, stable key for a config."""
     import json
 
@@ -507,11 +508,7 @@ def prepare_for_inference(
     """
     device = torch.device(device)
     check_options(device, precision, compile, cuda_graphs, engine)
-    was_training = model.training
-    try:
-        net = optimize_graph(model.eval(), upsampling=rewrite_upsampling)
-    finally:
-        model.train(was_training)
+    net = rewritten(model, rewrite_upsampling)
     if precision != "fp32":
         net = fusion_in_float32(net)
     info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
@@ -542,6 +539,15 @@ def prepare_for_inference(
     del net
     release_freed_memory()  # the rewrite's intermediate copies of the weights
     return InferenceModel(model.config, run, device, engine, **info)
+
+
+def rewritten(model: DFNet, upsampling: bool = True) -> DFNet:
+    """:func:`optimize_graph` of ``model`` as in eval mode, leaving the caller's model as it was."""
+    was_training = model.training
+    try:
+        return optimize_graph(model.eval(), upsampling=upsampling)
+    finally:
+        model.train(was_training)
 
 
 def check_options(
