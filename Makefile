@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format bench clean
+.PHONY: demo test test-fast lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
