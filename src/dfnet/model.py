@@ -109,10 +109,13 @@ class SameConv2d(nn.Module):
         super().__init__()
         before, after = same_padding(kernel_size, stride)
         self.padding = (before, after, before, after)  # left, right, top, bottom
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=0)
+        # Symmetric padding is the convolution's own (no extra copy); only asymmetric needs F.pad.
+        self.explicit_pad = before != after
+        inner = 0 if self.explicit_pad else before
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=inner)
 
     def forward(self, x: Tensor) -> Tensor:
-        if any(self.padding):
+        if self.explicit_pad:
             x = F.pad(x, self.padding)
         return self.conv(x)
 
