@@ -16,6 +16,7 @@ from dfnet.checkpoint import (
     CheckpointError,
     config_from_released,
     convert_official,
+    init_from_weights,
     load_model,
     project_key_to_released,
     project_to_released,
@@ -178,3 +179,31 @@ def test_non_finite_weights_are_rejected(tmp_path, tiny_model):
     )
     with pytest.raises(CheckpointError, match="NaN or Inf"):
         load_model(tmp_path / "nan.ckpt")
+
+
+def test_init_from_weights_copies_shared_keys_across_fusion_variants(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "learned.safetensors")
+    torch.manual_seed(1)
+    masked = DFNet(DFNetConfig(width=0.125, fusion="mask"))
+    loaded, left = init_from_weights(masked, tmp_path / "learned.safetensors")
+    assert left == []  # the mask variant only lacks the alpha networks, which the file's extra keys hold
+    assert len(loaded) == len(masked.state_dict())
+    for key, value in masked.state_dict().items():
+        assert torch.equal(value, tiny_model.state_dict()[key]), key
+    # and back: the alpha networks keep their fresh initialisation
+    torch.manual_seed(2)
+    learned = DFNet(DFNetConfig(width=0.125))
+    fresh = {k: v.clone() for k, v in learned.state_dict().items()}
+    save_model(masked, tmp_path / "mask.safetensors")
+    _, left = init_from_weights(learned, tmp_path / "mask.safetensors")
+    assert left and all(".alpha_net." in k for k in left)
+    assert all(torch.equal(learned.state_dict()[k], fresh[k]) for k in left)
+
+
+def test_init_from_weights_rejects_other_widths_and_architectures(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "narrow.safetensors")
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        init_from_weights(DFNet(DFNetConfig(width=0.25)), tmp_path / "narrow.safetensors")
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="no DFNet config"):
+        init_from_weights(DFNet(DFNetConfig(width=0.125)), tmp_path / "other.pth")

@@ -8,11 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import randomize_batchnorm
 from PIL import Image
 
 import dfnet.inference as inference
 from dfnet.checkpoint import CheckpointError, save_model, save_released
 from dfnet.inference import Completion, Inpainter, merge_panels, resolve_precision
+from dfnet.model import DFNet, DFNetConfig
 
 
 @pytest.fixture
@@ -267,6 +269,21 @@ def test_onnxruntime_engine_matches_torch(tmp_path, tiny_model, photo_256, hole_
     assert np.abs(ort_inpainter.inpaint(rgb, hole).astype(int) - expected).max() <= 1
     with pytest.raises(ValueError, match="only the result"):
         ort_inpainter.inpaint(rgb, hole, return_details=True)
+
+
+@pytest.mark.parametrize("fusion", ["learned", "mask"])
+def test_optimized_engine_matches_eager(tmp_path, fusion, photo_256, hole_256):
+    torch.manual_seed(0)
+    model = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, fusion=fusion))).eval()
+    save_model(model, tmp_path / "m.safetensors")
+    fast = Inpainter.from_pretrained(tmp_path / "m.safetensors", device="cpu", engine="optimized")
+    assert fast.describe()["engine"] == "optimized"
+    rgb, hole = photo_256[:200, :230], hole_256[:200, :230]
+    expected = Inpainter(model, device="cpu").inpaint(rgb, hole, return_details=True)
+    got = fast.inpaint(rgb, hole, return_details=True)
+    for name in ("result", "raw", "alpha"):  # uint8 outputs: at most one level of rounding apart
+        assert np.abs(getattr(got, name).astype(int) - getattr(expected, name)).max() <= 1, name
+    assert known_equal(got.result, rgb, hole)
 
 
 def test_merge_panels_by_hand():

@@ -21,7 +21,7 @@ import torch
 from helpers import TINY_TRAINING
 from torch.utils.data import DataLoader, Dataset
 
-from dfnet.checkpoint import load_model, read_state_dict
+from dfnet.checkpoint import CheckpointError, load_model, read_state_dict, save_model
 from dfnet.cli import main
 from dfnet.inference import working_size_of
 from dfnet.training import (
@@ -205,6 +205,22 @@ def test_missing_vgg_weights_stop_training(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("DFNET_VGG16_WEIGHTS", raising=False)
     with pytest.raises(VGGWeightsError, match="vgg16-397923af.pth"):
         DFNetLightning(tiny_config(tmp_path, "vgg.allow_random=false"))
+
+
+def test_init_weights_starts_the_network_from_a_file(tmp_path: Path) -> None:
+    first = DFNetLightning(tiny_config(tmp_path), vgg=random_vgg())
+    torch.manual_seed(7)
+    for p in first.model.parameters():
+        p.data.normal_()
+    save_model(first.model, tmp_path / "start.safetensors")
+    config = tiny_config(tmp_path, "model.fusion=mask", f"init_weights={tmp_path / 'start.safetensors'}")
+    second = DFNetLightning(config, vgg=random_vgg())
+    for key, value in second.model.state_dict().items():
+        assert torch.equal(value, first.model.state_dict()[key]), key
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        DFNetLightning(
+            tiny_config(tmp_path, f"init_weights={tmp_path / 'missing.safetensors'}"), vgg=random_vgg()
+        )
 
 
 # --------------------------------------------------------------------------------------------

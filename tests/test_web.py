@@ -375,11 +375,16 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
 
     calls = {}
     monkeypatch.setattr(
-        InpainterClass, "from_pretrained", classmethod(lambda cls, name, device="auto": inpainter)
+        InpainterClass,
+        "from_pretrained",
+        classmethod(
+            lambda cls, name, device="auto", engine="torch": calls.update(engine=engine) or inpainter
+        ),
     )
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
     assert main(["serve", "--max-upload-mb", "1.5", "--queue-size", "2"]) == 0
     assert (calls["host"], calls["port"]) == ("127.0.0.1", 8000)
+    assert calls["engine"] == "optimized"  # a long-lived process prepares the fast graph once
     assert calls["app"].state.settings == ServerSettings(
         max_upload_bytes=1536 * 1024, max_pixels=25_000_000, queue_size=2, worker_threads=1
     )

@@ -281,6 +281,28 @@ def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> N
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
+def init_from_weights(model: DFNet, path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Copy every tensor of a weights file whose key the model shares (fine-tuning, variant changes).
+
+    Returns ``(loaded, left)``: the keys taken from the file and the model keys it did not hold (they
+    keep their fresh initialisation). File keys the model lacks are ignored; a shared key with another
+    shape, or no shared key at all, is a CheckpointError.
+    """
+    state, _ = read_state_dict(path)
+    expected = model.state_dict()
+    shared = [k for k in expected if k in state]
+    if not shared:
+        raise CheckpointError(f"{path}: shares no weights with this DFNet architecture")
+    for key in shared:
+        if expected[key].shape != state[key].shape:
+            raise CheckpointError(
+                f"{path}: shape mismatch for {key}: file {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+            )
+    _check_finite({k: state[k] for k in shared}, str(path))
+    model.load_state_dict({k: state[k].to(expected[k].dtype) for k in shared}, strict=False)
+    return shared, [k for k in expected if k not in state]
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> DFNet:
     """Build a DFNet from any supported weights file, in eval mode, on ``device``."""
     state, config = read_state_dict(path)

@@ -50,7 +50,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from dfnet.checkpoint import load_model, refusal_reason, save_model
+from dfnet.checkpoint import init_from_weights, load_model, refusal_reason, save_model
 from dfnet.data import DataConfig, InpaintingDataModule
 from dfnet.files import atomic_write, atomic_write_text
 from dfnet.losses import DFNetLoss, LossConfig
@@ -169,6 +169,9 @@ class TrainConfig:
     # Smoke runs: when data.root is unset, generate this many synthetic training images (and a few for
     # validation) under the run directory and train on them. 0 disables.
     synthetic_images: int = 0
+    # Start from the weights in this file (safetensors, released .pth or a run's .ckpt) instead of a
+    # fresh initialisation; shared keys are copied (dfnet.checkpoint.init_from_weights). A resume wins.
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -207,6 +210,7 @@ class TrainConfig:
                     raise ConfigError(f"config section {name!r} must be a mapping, got {section!r}")
                 kwargs[name] = builder(dict(section), name)
             kwargs["synthetic_images"] = int(values.get("synthetic_images", 0) or 0)
+            kwargs["init_weights"] = values.get("init_weights") or None
             return cls(**kwargs)
         except ConfigError:
             raise
@@ -515,6 +519,14 @@ class DFNetLightning(pl.LightningModule):
         super().__init__()
         self.config = config
         self.model = DFNet(config.model)
+        if config.init_weights:
+            loaded, left = init_from_weights(self.model, config.init_weights)
+            log.info(
+                "initialised %d tensors from %s; %d keep their fresh initialisation",
+                len(loaded),
+                config.init_weights,
+                len(left),
+            )
         if vgg is None and config.loss.needs_vgg:
             vgg = load_vgg16_features(config.vgg.weights, config.vgg.allow_random)
         self.criterion = DFNetLoss(config.loss, vgg)

@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    inpainter = Inpainter.from_pretrained(args.model, device=args.device)
+    inpainter = Inpainter.from_pretrained(args.model, device=args.device, engine=args.engine)
     if not is_loopback(args.host):
         print(
             f"warning: listening on {args.host} makes the page reachable from other machines (no authentication)",
@@ -71,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--model", default="default", help="weights file or 'default' (the bundled model)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--engine",
+        choices=("optimized", "torch", "onnxruntime"),
+        default="optimized",
+        help="optimized (default): folded graph, ONNX Runtime on CPU, prepared once at start; "
+        "torch: the eager network; onnxruntime: a .onnx given as --model",
+    )
     p.add_argument(
         "--max-upload-mb",
         type=float,
