@@ -223,6 +223,25 @@ def test_init_weights_starts_the_network_from_a_file(tmp_path: Path) -> None:
         )
 
 
+def test_fused_adam_takes_the_same_step_as_the_plain_one(tmp_path: Path) -> None:
+    # The same gradients (fixed random tensors, not the network's: a bias before BatchNorm has a
+    # gradient of pure rounding noise, which Adam scales up to a full step) go to both optimisers.
+    params = {}
+    for fused in ("true", "false"):
+        torch.manual_seed(0)
+        module = DFNetLightning(tiny_config(tmp_path, f"optim.fused={fused}"), vgg=random_vgg())
+        optimizer = module.configure_optimizers()["optimizer"]
+        assert bool(optimizer.defaults["fused"]) == (fused == "true")
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            for p in module.model.parameters():
+                p.grad = torch.randn(p.shape, generator=generator)
+            optimizer.step()
+        params[fused] = [p.detach().clone() for p in module.model.parameters()]
+    for a, b in zip(params["true"], params["false"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
 # --------------------------------------------------------------------------------------------
 # Pieces
 # --------------------------------------------------------------------------------------------

@@ -92,6 +92,7 @@ class OptimConfig:
     lr_step: int = 5  # decay every lr_step epochs (or optimiser steps, see lr_step_unit)
     lr_step_unit: Literal["epoch", "step"] = "epoch"
     grad_clip: float | None = None  # clip the gradient norm to this value (None: no clipping)
+    fused: bool = True  # torch's fused Adam kernel (CPU and CUDA): same update, one kernel for all tensors
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.lr_step < 1 or not 0 < self.lr_decay <= 1:
@@ -606,7 +607,11 @@ class DFNetLightning(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.config.optim
         optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            weight_decay=cfg.weight_decay,
+            fused=cfg.fused or None,
         )
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
         return {

@@ -1,0 +1,44 @@
+"""Stack the per-pair grids that ``dfnet eval --save-images N`` wrote into one image for the docs.
+
+    python scripts/make_result_grid.py data/eval_report/dfnet-default/grids docs/images/default-model-grid.png \
+        --rows 4 --stride 13
+
+Each saved grid is one row (input with holes, result, ground truth); ``--stride`` skips between the
+chosen pairs so that the rows show different photographs and hole sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def stack_rows(paths: list[Path]) -> Image.Image:
+    """The images one above the other (they must share a width)."""
+    rows = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    widths = {r.shape[1] for r in rows}
+    if len(widths) != 1:
+        raise SystemExit(f"the grids differ in width: {sorted(widths)}")
+    return Image.fromarray(np.concatenate(rows, axis=0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grids", type=Path, help="folder of per-pair grids from dfnet eval --save-images")
+    parser.add_argument("output", type=Path, help="output PNG")
+    parser.add_argument("--rows", type=int, default=4, help="pairs to show")
+    parser.add_argument("--stride", type=int, default=1, help="take every stride-th saved pair")
+    args = parser.parse_args()
+    paths = sorted(args.grids.glob("*.png"))[:: max(1, args.stride)][: args.rows]
+    if not paths:
+        raise SystemExit(f"{args.grids}: no grid images")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    stack_rows(paths).save(args.output, optimize=True)
+    print(f"{args.output}: {len(paths)} rows")
+
+
+if __name__ == "__main__":
+    main()
