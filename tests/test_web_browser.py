@@ -1,4 +1,4 @@
-"""End to end: the real page in headless Chromium against ``dfnet serve`` with a tiny untrained model.
+"""End to end: the real page in headless Chromium against ``dfnet serve`` with the bundled default model.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the Python
 ``playwright`` package; no browser is downloaded. Set ``DFNET_UPDATE_SCREENSHOTS=1`` to write the
@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from scipy import ndimage
 
 from dfnet.inference import Inpainter
-from dfnet.model import DFNet, DFNetConfig
 from dfnet.web import ServerSettings, create_app
 
 pytestmark = pytest.mark.browser
@@ -71,8 +69,7 @@ def server_url():
     """``dfnet serve``'s app under uvicorn on a free loopback port, in a background thread."""
     import uvicorn
 
-    torch.manual_seed(0)
-    inpainter = Inpainter(DFNet(DFNetConfig(width=0.125)).eval(), device="cpu", name="tiny-untrained")
+    inpainter = Inpainter.from_pretrained("default", device="cpu")  # the bundled model: real screenshots
     app = create_app(inpainter, ServerSettings(queue_size=2, max_upload_bytes=UPLOAD_LIMIT))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -111,6 +111,9 @@ class TrainerConfig:
     strategy: str = "auto"  # auto picks DDP for several devices; or ddp, ddp_find_unused_parameters_true, ...
     precision: str = "32"  # 32 | bf16-mixed | 16-mixed
     channels_last: bool = False
+    compile: bool = (
+        False  # torch.compile the forward pass and loss of a training step (minutes to compile on CPU)
+    )
     sync_batchnorm: bool = False
     max_epochs: int = 20
     max_steps: int = -1  # optimiser steps; -1: no limit
@@ -532,6 +535,7 @@ class DFNetLightning(pl.LightningModule):
             vgg = load_vgg16_features(config.vgg.weights, config.vgg.allow_random)
         self.criterion = DFNetLoss(config.loss, vgg)
         self._val_sums: Tensor | None = None
+        self._train_terms = self._loss_terms  # replaced by its compiled version in on_fit_start
 
     # -- state: DFNet only -------------------------------------------------------------------
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -568,10 +572,13 @@ class DFNetLightning(pl.LightningModule):
     def forward(self, image: Tensor, hole_mask: Tensor) -> DFNetOutput:
         return self.model(image, hole_mask)
 
+    def _loss_terms(self, image: Tensor, hole_mask: Tensor) -> dict[str, Tensor]:
+        """Forward through every fusion block and the multi-scale loss (the part ``trainer.compile`` compiles)."""
+        return self.criterion(self.model(image, hole_mask).results, image)
+
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         image, hole_mask = self._inputs(batch)
-        output = self.model(image, hole_mask)
-        terms = self.criterion(output.results, image)
+        terms = self._train_terms(image, hole_mask)
         size = image.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items() if k != "total"}, batch_size=size)
         self.log("train/loss", terms["total"].detach(), prog_bar=True, on_epoch=True, batch_size=size)
@@ -629,6 +636,8 @@ class DFNetLightning(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
             if self.criterion.vgg is not None:
                 self.criterion.vgg.to(memory_format=torch.channels_last)
+        if self.config.trainer.compile:
+            self._train_terms = torch.compile(self._loss_terms)
 
 
 # =============================================================================================
