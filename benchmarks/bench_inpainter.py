@@ -1,0 +1,107 @@
+"""The product path: ``Inpainter.inpaint`` per engine, including the one-time preparation.
+
+``bench_inference.py`` times the bare network; this times what a user of the API, ``dfnet inpaint`` or
+``dfnet serve`` waits for: loading, preparing (``engine="optimized"`` folds the graph and builds an ONNX
+Runtime session on CPU), and each call (reading arrays, padding/resizing by strategy, the network,
+compositing). Engines are timed round-robin after warm-up; results are compared with the eager engine.
+
+    python benchmarks/bench_inpainter.py --threads 2                        # full-width random weights, 512x512
+    python benchmarks/bench_inpainter.py --model default --size 512 --strategy original
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/helpers.py: randomize_batchnorm
+
+from helpers import randomize_batchnorm  # noqa: E402
+
+from dfnet.checkpoint import save_model  # noqa: E402
+from dfnet.inference import Inpainter  # noqa: E402
+from dfnet.model import DFNet, DFNetConfig  # noqa: E402
+
+ENGINES = ("torch", "optimized")
+
+
+def random_weights(path: Path, width: float) -> Path:
+    """A seeded random DFNet (BatchNorm statistics randomised) saved as safetensors."""
+    torch.manual_seed(0)
+    save_model(randomize_batchnorm(DFNet(DFNetConfig(width=width))).eval(), path)
+    return path
+
+
+def test_pair(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random picture and a hole of about 20 % (two bars)."""
+    rng = np.random.default_rng(0)
+    coarse = rng.random((size // 32, size // 32, 3))
+    rgb = np.kron(coarse, np.ones((32, 32, 1)))
+    rgb = (255 * (0.7 * rgb + 0.3 * rng.random((size, size, 3)))).astype(np.uint8)
+    hole = np.zeros((size, size), dtype=bool)
+    hole[size // 4 : size // 4 + size // 8, :] = True
+    hole[:, size // 2 : size // 2 + size // 10] = True
+    return rgb, hole
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="weights file or 'default' (default: random full-width weights)")
+    parser.add_argument("--width", type=float, default=1.0, help="width of the random model")
+    parser.add_argument("--size", type=int, default=512, help="square test image side")
+    parser.add_argument(
+        "--strategy", default="original", help="inpaint strategy (original: one network call)"
+    )
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = args.model or str(random_weights(Path("/tmp/bench_inpainter.safetensors"), args.width))
+    rgb, hole = test_pair(args.size)
+
+    inpainters, setup = {}, {}
+    for engine in ENGINES:
+        started = time.perf_counter()
+        inpainters[engine] = Inpainter.from_pretrained(model, device="cpu", engine=engine)
+        setup[engine] = time.perf_counter() - started
+    results = {e: p.inpaint(rgb, hole, strategy=args.strategy) for e, p in inpainters.items()}
+    for _ in range(args.warmup - 1):
+        for p in inpainters.values():
+            p.inpaint(rgb, hole, strategy=args.strategy)
+    times: dict[str, list[float]] = {e: [] for e in ENGINES}
+    for _ in range(args.repeats):
+        for engine, p in inpainters.items():
+            started = time.perf_counter()
+            p.inpaint(rgb, hole, strategy=args.strategy)
+            times[engine].append(time.perf_counter() - started)
+
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(
+        f"# {now}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{args.threads} threads, model {args.model or f'random width {args.width}'}, "
+        f"{args.size}x{args.size}, strategy {args.strategy}"
+    )
+    print("| engine | set-up s | median ms/call | min-max ms | ratio to torch | max diff vs torch (levels) |")
+    print("|---|---|---|---|---|---|")
+    base = statistics.median(times["torch"])
+    for engine in ENGINES:
+        median = statistics.median(times[engine])
+        diff = int(np.abs(results[engine].astype(int) - results["torch"]).max())
+        print(
+            f"| {engine} | {setup[engine]:.2f} | {1000 * median:.1f} | {1000 * min(times[engine]):.1f}–"
+            f"{1000 * max(times[engine]):.1f} | {median / base:.3f} | {diff} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
