@@ -1,7 +1,7 @@
 """Stack the per-pair grids that ``dfnet eval --save-images N`` wrote into one image for the docs.
 
     python scripts/make_result_grid.py data/eval_report/dfnet-default/grids docs/images/default-model-grid.png \
-        --rows 4 --stride 13
+        --rows 5 --start 2 --stride 56     # one row per photo, each in another hole-ratio bin
 
 Each saved grid is one row (input with holes, result, ground truth); ``--stride`` skips between the
 chosen pairs so that the rows show different photographs and hole sizes.
@@ -30,9 +30,10 @@ def main() -> None:
     parser.add_argument("grids", type=Path, help="folder of per-pair grids from dfnet eval --save-images")
     parser.add_argument("output", type=Path, help="output PNG")
     parser.add_argument("--rows", type=int, default=4, help="pairs to show")
+    parser.add_argument("--start", type=int, default=0, help="index of the first saved pair to show")
     parser.add_argument("--stride", type=int, default=1, help="take every stride-th saved pair")
     args = parser.parse_args()
-    paths = sorted(args.grids.glob("*.png"))[:: max(1, args.stride)][: args.rows]
+    paths = sorted(args.grids.glob("*.png"))[args.start :: max(1, args.stride)][: args.rows]
     if not paths:
         raise SystemExit(f"{args.grids}: no grid images")
     args.output.parent.mkdir(parents=True, exist_ok=True)
