@@ -519,11 +519,14 @@ class DFNetLightning(pl.LightningModule):
     DFNet weights are in ``state_dict`` (keys ``model.*``): the frozen VGG is rebuilt from its file.
     """
 
-    def __init__(self, config: TrainConfig, vgg: VGG16Features | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, vgg: VGG16Features | None = None, initialise: bool = True
+    ) -> None:
+        """``initialise=False`` skips ``config.init_weights`` (a resumed run loads its own checkpoint)."""
         super().__init__()
         self.config = config
         self.model = DFNet(config.model)
-        if config.init_weights:
+        if config.init_weights and initialise:
             loaded, left = init_from_weights(self.model, config.init_weights)
             log.info(
                 "initialised %d tensors from %s; %d keep their fresh initialisation",
@@ -986,7 +989,7 @@ def train(
     if config.trainer.matmul_precision:
         torch.set_float32_matmul_precision(config.trainer.matmul_precision)
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    module = DFNetLightning(config, vgg=vgg)
+    module = DFNetLightning(config, vgg=vgg, initialise=checkpoint is None)
     data = ResumableDataModule(datamodule or InpaintingDataModule(config.data), seed=config.data.seed)
     trainer = build_trainer(config, extra_callbacks)
     if trainer.is_global_zero:
