@@ -41,8 +41,8 @@ def random_weights(path: Path, width: float) -> Path:
     return path
 
 
-def test_pair(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth random picture and a hole of about 20 % (two bars)."""
+def sample_pair(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random picture and a hole of about 21 % (two crossing bars)."""
     rng = np.random.default_rng(0)
     coarse = rng.random((size // 32, size // 32, 3))
     rgb = np.kron(coarse, np.ones((32, 32, 1)))
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = args.model or str(random_weights(Path("/tmp/bench_inpainter.safetensors"), args.width))
-    rgb, hole = test_pair(args.size)
+    rgb, hole = sample_pair(args.size)
 
     inpainters, setup = {}, {}
     for engine in ENGINES:

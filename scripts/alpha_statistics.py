@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from dfnet.checkpoint import load_model
+from dfnet.imageio import load_image, load_mask
 
 
 def load_batch(images: list[Path]) -> torch.Tensor:
     """(N, 3, H, W) float images in [0, 1]."""
-    arrays = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255 for p in images]
+    arrays = [load_image(p).rgb.astype(np.float32) / 255 for p in images]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     images = load_batch(sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".png", ".jpg")))
     holes = [
-        torch.from_numpy((np.asarray(Image.open(p).convert("L")) > 127).astype(np.float32))[None, None]
+        torch.from_numpy(load_mask(p).astype(np.float32))[None, None]
         for p in sorted(args.masks.glob("*.png"))[: args.masks_used]
     ]
     print(f"{len(images)} images x {len(holes)} masks")

@@ -12,19 +12,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from dfnet.baselines import OpenCVInpaint
+from dfnet.imageio import load_image, load_mask
 from dfnet.inference import Inpainter
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def load_hole(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L")) > 127
 
 
 def error_by_distance(
@@ -57,9 +49,9 @@ def main() -> None:
     }
     sums = {name: np.zeros((args.max_distance, 2)) for name in methods}
     for image_path in images:
-        truth = load_rgb(image_path)
+        truth = load_image(image_path).rgb
         for mask_path in masks:
-            hole = load_hole(mask_path)
+            hole = load_mask(mask_path)
             for name, complete in methods.items():
                 sums[name] += error_by_distance(
                     np.asarray(complete(truth, hole)), truth, hole, args.max_distance

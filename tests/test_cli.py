@@ -168,6 +168,13 @@ def test_batch_size_does_not_change_results(folder):
         assert np.abs(a - b).max() <= 1
 
 
+def test_engine_choices_are_the_library_engines():
+    from dfnet.cli.common import ENGINE_CHOICES
+    from dfnet.inference import ENGINES
+
+    assert ENGINE_CHOICES == ENGINES
+
+
 def test_optimized_engine_on_a_folder_matches_eager(folder):
     (folder / "images" / "orphan.png").unlink()
     for engine in ("torch", "optimized"):

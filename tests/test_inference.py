@@ -298,8 +298,6 @@ def test_merge_panels_by_hand():
 
 def test_bundled_default_model_inpaints_the_example():
     """The shipped model loads offline, is small fp16 safetensors, and fills only the hole of the example."""
-    from PIL import Image
-
     from dfnet.inference import DEFAULT_MODEL, working_size_of
 
     assert DEFAULT_MODEL.stat().st_size < 40 * 2**20

@@ -262,6 +262,17 @@ def _check_finite(state: Mapping[str, Tensor], source: str) -> None:
         raise CheckpointError(f"{source}: {len(bad)} tensors hold NaN or Inf (first: {bad[0]})")
 
 
+def _check_shapes(
+    expected: Mapping[str, Tensor], state: Mapping[str, Tensor], keys: list[str], source: str
+) -> None:
+    """Raise CheckpointError naming the first of ``keys`` whose file tensor has another shape."""
+    for key in keys:
+        if expected[key].shape != state[key].shape:
+            raise CheckpointError(
+                f"{source}: shape mismatch for {key}: file {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+            )
+
+
 def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> None:
     """Load ``state`` into ``model`` strictly, turning mismatches into a one-line CheckpointError."""
     expected = model.state_dict()
@@ -272,11 +283,7 @@ def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> N
             f"{source}: not this DFNet architecture ({len(missing)} missing keys, {len(unexpected)} unexpected; "
             f"first: {(missing or unexpected)[0]})"
         )
-    for key, value in expected.items():
-        if value.shape != state[key].shape:
-            raise CheckpointError(
-                f"{source}: shape mismatch for {key}: file {tuple(state[key].shape)}, model {tuple(value.shape)}"
-            )
+    _check_shapes(expected, state, list(expected), source)
     _check_finite(state, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
@@ -293,11 +300,7 @@ def init_from_weights(model: DFNet, path: str | os.PathLike) -> tuple[list[str],
     shared = [k for k in expected if k in state]
     if not shared:
         raise CheckpointError(f"{path}: shares no weights with this DFNet architecture")
-    for key in shared:
-        if expected[key].shape != state[key].shape:
-            raise CheckpointError(
-                f"{path}: shape mismatch for {key}: file {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
-            )
+    _check_shapes(expected, state, shared, str(path))
     _check_finite({k: state[k] for k in shared}, str(path))
     model.load_state_dict({k: state[k].to(expected[k].dtype) for k in shared}, strict=False)
     return shared, [k for k in expected if k not in state]

@@ -364,8 +364,8 @@ def export_friendly(net: DFNet) -> DFNet:
     """``net`` (modified in place) with every padded :class:`SameConv2d` replaced for ONNX export."""
     for module in list(net.modules()):
         for name, child in module.named_children():
-            if isinstance(child, SameConv2d) and any(child.padding) and child.conv.padding == (0, 0):
-                setattr(module, name, ExportSameConv2d(child))  # padded by F.pad, not by the conv
+            if isinstance(child, SameConv2d) and child.explicit_pad:  # padded by F.pad, not by the conv
+                setattr(module, name, ExportSameConv2d(child))
     return net
 
 

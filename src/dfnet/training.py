@@ -111,9 +111,8 @@ class TrainerConfig:
     strategy: str = "auto"  # auto picks DDP for several devices; or ddp, ddp_find_unused_parameters_true, ...
     precision: str = "32"  # 32 | bf16-mixed | 16-mixed
     channels_last: bool = False
-    compile: bool = (
-        False  # torch.compile the forward pass and loss of a training step (minutes to compile on CPU)
-    )
+    # torch.compile the forward pass and loss of a training step (minutes to compile on CPU)
+    compile: bool = False
     sync_batchnorm: bool = False
     max_epochs: int = 20
     max_steps: int = -1  # optimiser steps; -1: no limit

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfnet.cli.common import CLIError
+from dfnet.cli.common import ENGINE_CHOICES, CLIError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -279,7 +279,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=("torch", "optimized", "onnxruntime"),
+        choices=ENGINE_CHOICES,
         default="torch",
         help="torch: eager; optimized: folded graph (ONNX Runtime on CPU), a few seconds of set-up that "
         "pays off on folders; onnxruntime: runs a .onnx",

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from dfnet.cli.common import CLIError
+from dfnet.cli.common import ENGINE_CHOICES, CLIError
 
 if TYPE_CHECKING:
     from dfnet.web import ServerSettings
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--engine",
-        choices=("optimized", "torch", "onnxruntime"),
+        choices=ENGINE_CHOICES,
         default="optimized",
         help="optimized (default): folded graph, ONNX Runtime on CPU, prepared once at start; "
         "torch: the eager network; onnxruntime: a .onnx given as --model",
