@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from dfnet.losses import (
     DFNetLoss,
     LossConfig,
+    boundary_l1_loss,
     gram_matrix,
     l1_loss,
     perceptual_loss,
@@ -251,3 +252,47 @@ def test_vgg_rejects_wrong_file(tmp_path) -> None:
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(VGGWeightsError, match="cannot read"):
         load_vgg16_features(garbage)
+
+
+# --------------------------------------------------------------------------------------------
+# The boundary-band term (not in the paper; off by default)
+# --------------------------------------------------------------------------------------------
+def test_boundary_l1_averages_the_band_pixels_only() -> None:
+    # A 1x5 strip: known | hole hole hole | known. With width 1 the band is hole pixels 1 and 3.
+    hole_mask = t([0, 1, 1, 1, 0], (1, 1, 1, 5))
+    target = torch.zeros(1, 3, 1, 5)
+    prediction = t([9, 0.2, 5, 0.4, 9], (1, 1, 1, 5)).expand(1, 3, 1, 5)
+    assert boundary_l1_loss(prediction, target, hole_mask, width=1).item() == pytest.approx(0.3)
+    # Width 2 reaches the centre pixel too.
+    assert boundary_l1_loss(prediction, target, hole_mask, width=2).item() == pytest.approx(5.6 / 3)
+
+
+def test_boundary_l1_is_zero_without_a_band() -> None:
+    prediction = torch.rand(2, 3, 4, 4)
+    assert (
+        boundary_l1_loss(prediction, torch.zeros_like(prediction), torch.zeros(2, 1, 4, 4), 3).item() == 0.0
+    )
+
+
+def test_boundary_term_joins_the_total_with_its_weight() -> None:
+    hole_mask = t([0, 1, 1, 1, 0], (1, 1, 1, 5))
+    target = torch.zeros(1, 3, 1, 5)
+    result = t([0, 0.2, 0.5, 0.4, 0], (1, 1, 1, 5)).expand(1, 3, 1, 5)
+    cfg = LossConfig(
+        structure_scales=1, texture_scales=0, lambda_l1=1.0, lambda_boundary=2.0, boundary_width=1
+    )
+    terms = DFNetLoss(cfg)([result], target, hole_mask)
+    assert terms["l1"].item() == pytest.approx(1.1 / 5)
+    assert terms["boundary"].item() == pytest.approx(0.3)
+    assert terms["total"].item() == pytest.approx(1.1 / 5 + 2 * 0.3)
+    # Off by default: same call, no boundary term, and no mask needed.
+    plain = DFNetLoss(LossConfig(structure_scales=1, texture_scales=0, lambda_l1=1.0))([result], target)
+    assert plain["boundary"].item() == 0.0 and plain["total"].item() == pytest.approx(1.1 / 5)
+
+
+def test_boundary_term_needs_the_hole_mask() -> None:
+    cfg = LossConfig(structure_scales=1, texture_scales=0, lambda_boundary=1.0)
+    with pytest.raises(ValueError, match="hole mask"):
+        DFNetLoss(cfg)([torch.zeros(1, 3, 4, 4)], torch.zeros(1, 3, 4, 4))
+    with pytest.raises(ValueError, match="boundary_width"):
+        LossConfig(boundary_width=0)

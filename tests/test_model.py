@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfnet.model import DFNet, DFNetConfig, FusionBlock, blend, composite, count_parameters, same_padding
+from dfnet.model import (
+    DFNet,
+    DFNetConfig,
+    FusionBlock,
+    blend,
+    composite,
+    count_parameters,
+    same_padding,
+    set_initial_alpha,
+)
 
 
 def test_default_network_has_released_parameter_count():
@@ -158,3 +167,18 @@ def test_config_validation(kwargs, match):
 def test_config_round_trips_through_dict():
     config = DFNetConfig(width=0.25, fusion_layers=(0, 1, 2), alpha_channels=1, fusion="mask")
     assert DFNetConfig.from_dict(config.to_dict()) == config
+
+
+def test_set_initial_alpha_starts_every_alpha_map_constant_and_trainable() -> None:
+    model = DFNet(DFNetConfig(width=0.125, fusion_layers=(0, 2))).eval()
+    assert set_initial_alpha(model, 0.8) == 2
+    image, hole_mask = torch.rand(1, 3, 256, 256), (torch.rand(1, 1, 256, 256) > 0.5).float()
+    out = model(image, hole_mask)
+    for alpha in out.alphas:
+        torch.testing.assert_close(alpha, torch.full_like(alpha, 0.8))
+    # The zeroed weights still get a gradient, so the maps can move away from the constant.
+    out.results[0].sum().backward()
+    assert model.fusion["0"].alpha_net[-2].conv.weight.grad.abs().sum() > 0
+    assert set_initial_alpha(DFNet(DFNetConfig(width=0.125, fusion="mask")), 0.8) == 0
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        set_initial_alpha(model, 1.0)

@@ -224,6 +224,26 @@ def test_init_weights_starts_the_network_from_a_file(tmp_path: Path) -> None:
     DFNetLightning(missing, vgg=random_vgg(), initialise=False)  # a resume does not need the file any more
 
 
+def test_initial_alpha_sets_fresh_alpha_networks_but_not_loaded_ones(tmp_path: Path) -> None:
+    image, hole_mask = torch.rand(2, 3, 256, 256), (torch.rand(2, 1, 256, 256) > 0.7).float()
+    fresh = DFNetLightning(tiny_config(tmp_path, "initial_alpha=0.9"), vgg=random_vgg())
+    assert fresh.config.initial_alpha == 0.9
+    for alpha in fresh.model.eval()(image, hole_mask).alphas:
+        torch.testing.assert_close(alpha, torch.full_like(alpha, 0.9))
+    # Alpha networks that init_weights supplies win over initial_alpha.
+    torch.manual_seed(3)
+    source = DFNetLightning(tiny_config(tmp_path), vgg=random_vgg())
+    save_model(source.model, tmp_path / "start.safetensors")
+    loaded = DFNetLightning(
+        tiny_config(tmp_path, "initial_alpha=0.9", f"init_weights={tmp_path / 'start.safetensors'}"),
+        vgg=random_vgg(),
+    )
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, source.model.state_dict()[key]), key
+    with pytest.raises(ConfigError, match="initial_alpha"):
+        tiny_config(tmp_path, "initial_alpha=1.0")
+
+
 def test_fused_adam_takes_the_same_step_as_the_plain_one(tmp_path: Path) -> None:
     # The same gradients (fixed random tensors, not the network's: a bias before BatchNorm has a
     # gradient of pure rounding noise, which Adam scales up to a full step) go to both optimisers.

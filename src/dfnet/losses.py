@@ -17,6 +17,12 @@ factors DFNet uses, so each pixel of ``I_k`` is the mean of the pixels it covers
 ``structure = λ_l1 · mean_{k<p} l1_k`` and ``texture = mean_{k<q} (λ_p·perceptual_k + λ_s·style_k +
 λ_tv·tv_k)``; the total is their sum, and a part whose scale count is zero is left out.
 
+Not in the paper, off by default: ``boundary = λ_b · BPE(Î_0)``, the mean absolute error of the
+full-resolution result over the hole pixels within ``boundary_width`` pixels of a known pixel (the band
+of :func:`dfnet.metrics.boundary_band`). The plain L1 spreads its gradient over the whole image, so the
+few pixels next to the boundary, where a fill is judged first, get little of it; this term gives them a
+share of their own. It needs the hole mask and is added to the total.
+
 Precision: the VGG terms (features, Gram matrices and their differences) are always computed in
 float32 with autocast disabled. Gram entries sum H·W products, which overflows float16 at 512×512,
 and the style weight (240) amplifies any rounding; the cost is small next to DFNet itself.
@@ -32,10 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dfnet.metrics import DEFAULT_BPE_BAND, boundary_band
 from dfnet.vgg import VGG16Features
 
 ResizeMode = Literal["area", "bilinear"]
-LOSS_TERMS = ("total", "structure", "texture", "l1", "perceptual", "style", "tv")
+LOSS_TERMS = ("total", "structure", "texture", "l1", "perceptual", "style", "tv", "boundary")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class LossConfig:
     structure_scales: int = 6  # p: the structure loss uses the p finest fusion results
     texture_scales: int = 3  # q: the texture loss uses the q finest fusion results
     target_resize: ResizeMode = "area"
+    lambda_boundary: float = 0.0  # not in the paper: weight of the full-resolution boundary-band L1
+    boundary_width: int = DEFAULT_BPE_BAND  # band width in pixels for lambda_boundary
 
     def __post_init__(self) -> None:
         if self.structure_scales < 0 or self.texture_scales < 0:
@@ -59,8 +68,17 @@ class LossConfig:
             raise ValueError("loss (p, q) = (0, 0) leaves nothing to train")
         if self.target_resize not in ("area", "bilinear"):
             raise ValueError(f"target_resize must be 'area' or 'bilinear', got {self.target_resize!r}")
-        if min(self.lambda_l1, self.lambda_perceptual, self.lambda_style, self.lambda_tv) < 0:
+        weights = (
+            self.lambda_l1,
+            self.lambda_perceptual,
+            self.lambda_style,
+            self.lambda_tv,
+            self.lambda_boundary,
+        )
+        if min(weights) < 0:
             raise ValueError("loss weights must be >= 0")
+        if self.boundary_width < 1:
+            raise ValueError(f"boundary_width must be at least 1 pixel, got {self.boundary_width}")
 
     @property
     def needs_vgg(self) -> bool:
@@ -89,6 +107,17 @@ def resize_target(target: Tensor, size: Sequence[int], mode: ResizeMode = "area"
 def l1_loss(prediction: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error over every element."""
     return (prediction - target).abs().mean()
+
+
+def boundary_l1_loss(prediction: Tensor, target: Tensor, hole_mask: Tensor, width: int) -> Tensor:
+    """Mean absolute error over the channels of the hole pixels within ``width`` px of a known pixel.
+
+    ``hole_mask`` is (N, 1, H, W), 1 = hole; the mean pools the band pixels of the whole batch and
+    is 0 when the batch has none.
+    """
+    band = boundary_band(hole_mask, width).to(prediction.dtype)
+    band_error = ((prediction - target).abs() * band).sum()
+    return band_error / (band.sum() * prediction.shape[1]).clamp(min=1.0)
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -157,19 +186,24 @@ class DFNetLoss(nn.Module):
             "tv": torch.stack(tv).mean(),
         }
 
-    def forward(self, results: Sequence[Tensor], target: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, results: Sequence[Tensor], target: Tensor, hole_mask: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """All loss terms for ``results`` (finest first) against the full-resolution ``target``.
 
         Keys: ``total`` (to minimise), ``structure`` and ``texture`` (weighted), ``l1``,
-        ``perceptual``, ``style`` and ``tv`` (unweighted means over their scale sets; 0 when unused).
+        ``perceptual``, ``style``, ``tv`` (unweighted means over their scale sets; 0 when unused) and
+        ``boundary`` (unweighted; 0 unless ``lambda_boundary > 0``, which needs ``hole_mask``, 1 = hole).
         """
         cfg = self.config
         cfg.check_scales(len(results))
+        if cfg.lambda_boundary > 0 and hole_mask is None:
+            raise ValueError("loss.lambda_boundary > 0 needs the hole mask: call the loss with hole_mask")
         needed = max(cfg.structure_scales, cfg.texture_scales)
         target = target.detach().float()  # ground truth: never a source of gradient
         targets = [resize_target(target, results[k].shape[-2:], cfg.target_resize) for k in range(needed)]
         zero = target.new_zeros(())
-        terms = {"l1": zero, "perceptual": zero, "style": zero, "tv": zero}
+        terms = {"l1": zero, "perceptual": zero, "style": zero, "tv": zero, "boundary": zero}
         structure = texture = zero
         if cfg.structure_scales:
             terms["l1"] = self.structure_terms(results, targets)
@@ -181,13 +215,18 @@ class DFNetLoss(nn.Module):
                 + cfg.lambda_style * terms["style"]
                 + cfg.lambda_tv * terms["tv"]
             )
-        return {"total": structure + texture, "structure": structure, "texture": texture, **terms}
+        boundary = zero
+        if cfg.lambda_boundary > 0:
+            terms["boundary"] = boundary_l1_loss(results[0].float(), target, hole_mask, cfg.boundary_width)
+            boundary = cfg.lambda_boundary * terms["boundary"]
+        return {"total": structure + texture + boundary, "structure": structure, "texture": texture, **terms}
 
 
 __all__ = [
     "LOSS_TERMS",
     "DFNetLoss",
     "LossConfig",
+    "boundary_l1_loss",
     "gram_matrix",
     "l1_loss",
     "perceptual_loss",

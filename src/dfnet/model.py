@@ -282,6 +282,28 @@ class DFNet(nn.Module):
         return out.results[0], out.alphas[0], out.raws[0]
 
 
+def set_initial_alpha(model: DFNet, alpha: float) -> int:
+    """Make every learned alpha map start at ``alpha`` everywhere; returns how many fusion blocks changed.
+
+    The last 1×1 convolution of each :class:`AlphaNet` gets zero weights and the bias
+    ``logit(alpha)``. Its weights still receive gradients, so the maps start constant and then learn.
+    Useful when fine-tuning a network whose alpha networks are fresh: alpha near 1 keeps the hole
+    filled by the (already trained) raw completion instead of dimming it.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"initial alpha must lie strictly between 0 and 1, got {alpha}")
+    changed = 0
+    for block in model.fusion.values():
+        if block.alpha_net is None:
+            continue
+        last = block.alpha_net[-2].conv  # the conv1×1 before the sigmoid
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.fill_(torch.logit(torch.tensor(alpha)).item())
+        changed += 1
+    return changed
+
+
 def composite(image: Tensor, result: Tensor, hole_mask: Tensor) -> Tensor:
     """Known pixels from ``image``, hole pixels from ``result`` (hole_mask: 1 = hole)."""
     return torch.where(hole_mask > 0.5, result, image)
@@ -300,4 +322,5 @@ __all__ = [
     "composite",
     "count_parameters",
     "same_padding",
+    "set_initial_alpha",
 ]

@@ -55,7 +55,7 @@ from dfnet.data import DataConfig, InpaintingDataModule
 from dfnet.files import atomic_write, atomic_write_text
 from dfnet.losses import DFNetLoss, LossConfig
 from dfnet.metrics import per_image_bpe_sums, per_image_l1, per_image_psnr
-from dfnet.model import DFNet, DFNetConfig, DFNetOutput, composite
+from dfnet.model import DFNet, DFNetConfig, DFNetOutput, composite, set_initial_alpha
 from dfnet.vgg import VGG16Features, load_vgg16_features
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,13 @@ class TrainConfig:
     # Start from the weights in this file (safetensors, released .pth or a run's .ckpt) instead of a
     # fresh initialisation; shared keys are copied (dfnet.checkpoint.init_from_weights). A resume wins.
     init_weights: str | None = None
+    # Start every learned alpha map at this value (dfnet.model.set_initial_alpha) before init_weights
+    # is read; alpha networks that init_weights supplies keep their weights. None: PyTorch's default.
+    initial_alpha: float | None = None
 
     def __post_init__(self) -> None:
+        if self.initial_alpha is not None and not 0.0 < self.initial_alpha < 1.0:
+            raise ConfigError(f"initial_alpha must lie strictly between 0 and 1, got {self.initial_alpha}")
         try:
             self.loss.check_scales(len(self.model.fusion_layers))
         except ValueError as err:
@@ -214,6 +219,8 @@ class TrainConfig:
                 kwargs[name] = builder(dict(section), name)
             kwargs["synthetic_images"] = int(values.get("synthetic_images", 0) or 0)
             kwargs["init_weights"] = values.get("init_weights") or None
+            initial_alpha = values.get("initial_alpha")
+            kwargs["initial_alpha"] = None if initial_alpha is None else float(initial_alpha)
             return cls(**kwargs)
         except ConfigError:
             raise
@@ -525,6 +532,8 @@ class DFNetLightning(pl.LightningModule):
         super().__init__()
         self.config = config
         self.model = DFNet(config.model)
+        if config.initial_alpha is not None and initialise:
+            set_initial_alpha(self.model, config.initial_alpha)
         if config.init_weights and initialise:
             loaded, left = init_from_weights(self.model, config.init_weights)
             log.info(
@@ -576,7 +585,7 @@ class DFNetLightning(pl.LightningModule):
 
     def _loss_terms(self, image: Tensor, hole_mask: Tensor) -> dict[str, Tensor]:
         """Forward through every fusion block and the multi-scale loss (the part ``trainer.compile`` compiles)."""
-        return self.criterion(self.model(image, hole_mask).results, image)
+        return self.criterion(self.model(image, hole_mask).results, image, hole_mask)
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         image, hole_mask = self._inputs(batch)
