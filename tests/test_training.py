@@ -147,6 +147,15 @@ def test_packaged_configs_load() -> None:
     assert load_config("celeba").data.size == 256
     smoke = load_config("smoke")
     assert smoke.vgg.allow_random and smoke.model.width == 0.125
+    for name in packaged_configs():  # every file parses into a valid TrainConfig
+        assert isinstance(load_config(name), TrainConfig), name
+    assert load_config("wallpapers-boundary").loss.lambda_boundary == 3.0
+
+
+def test_configs_readme_lists_every_packaged_config() -> None:
+    table = (ROOT / "configs" / "README.md").read_text()
+    for name in packaged_configs():
+        assert f"| `{name}` |" in table, name
 
 
 def test_repo_configs_folder_points_to_package() -> None:
