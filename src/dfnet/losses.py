@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dfnet.metrics import DEFAULT_BPE_BAND, boundary_band
+from dfnet.metrics import DEFAULT_BPE_BAND, per_image_bpe_sums
 from dfnet.vgg import VGG16Features
 
 ResizeMode = Literal["area", "bilinear"]
@@ -115,9 +115,8 @@ def boundary_l1_loss(prediction: Tensor, target: Tensor, hole_mask: Tensor, widt
     ``hole_mask`` is (N, 1, H, W), 1 = hole; the mean pools the band pixels of the whole batch and
     is 0 when the batch has none.
     """
-    band = boundary_band(hole_mask, width).to(prediction.dtype)
-    band_error = ((prediction - target).abs() * band).sum()
-    return band_error / (band.sum() * prediction.shape[1]).clamp(min=1.0)
+    band_error, band_pixels = per_image_bpe_sums(prediction, target, hole_mask, width)
+    return band_error.sum() / band_pixels.sum().clamp(min=1.0)
 
 
 def gram_matrix(features: Tensor) -> Tensor:
