@@ -207,3 +207,9 @@ def test_init_from_weights_rejects_other_widths_and_architectures(tmp_path, tiny
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="no DFNet config"):
         init_from_weights(DFNet(DFNetConfig(width=0.125)), tmp_path / "other.pth")
+
+
+def test_pushpull_networks_have_no_released_layout():
+    config = DFNetConfig(width=0.125, hole_fill="pushpull")
+    with pytest.raises(CheckpointError, match="pushpull"):
+        project_to_released(DFNet(config).state_dict(), config)

@@ -59,6 +59,20 @@ def test_onnx_graph_declares_dynamic_axes_and_metadata(onnx_file):
     assert meta["size_multiple"] == "256" and meta["working_size"] == "256"
 
 
+def test_pushpull_network_exports_with_parity_at_a_larger_size(tmp_path):
+    from dfnet.model import DFNet, DFNetConfig
+
+    torch.manual_seed(1)
+    pushpull = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, hole_fill="pushpull"))).eval()
+    path = tmp_path / "pushpull.onnx"
+    export_onnx(pushpull, path, size=256, working_size=256)
+    image = torch.rand(1, 3, 512, 768)
+    hole_mask = torch.zeros(1, 1, 512, 768)
+    hole_mask[..., :300, :400] = 1  # a hole larger than a 256-pixel cell: the coarse levels matter
+    error = (run_exported(path, image, hole_mask) - expected(pushpull, image, hole_mask)).abs().max()
+    assert error < TOLERANCE
+
+
 def test_static_onnx_fixes_the_size(model, tmp_path):
     path = tmp_path / "static.onnx"
     export_onnx(model, path, size=256, dynamic_size=False)

@@ -12,6 +12,7 @@ from dfnet.model import (
     blend,
     composite,
     count_parameters,
+    pushpull_fill,
     same_padding,
     set_initial_alpha,
 )
@@ -50,11 +51,12 @@ VARIANTS = [
     DFNetConfig(width=0.125, fusion_layers=(0,)),
     DFNetConfig(width=0.125, fusion_layers=(0, 1, 2)),
     DFNetConfig(width=0.125, fusion_layers=tuple(range(8))),
+    DFNetConfig(width=0.125, hole_fill="pushpull"),
 ]
 
 
 @pytest.mark.parametrize(
-    "config", VARIANTS, ids=lambda c: f"{c.fusion}-a{c.alpha_channels}-f{len(c.fusion_layers)}"
+    "config", VARIANTS, ids=lambda c: f"{c.fusion}-a{c.alpha_channels}-f{len(c.fusion_layers)}-{c.hole_fill}"
 )
 @pytest.mark.parametrize("size", [256, 512])
 def test_variant_shapes(config, size):
@@ -120,7 +122,10 @@ def test_none_fusion_is_plain_unet_output():
     assert block.alpha_net is None and torch.equal(result, raw)
 
 
-def test_network_never_sees_hole_pixels(tiny_model):
+@pytest.mark.parametrize("hole_fill", ["zero", "pushpull"])
+def test_network_never_sees_hole_pixels(hole_fill):
+    torch.manual_seed(0)
+    tiny_model = DFNet(DFNetConfig(width=0.125, hole_fill=hole_fill)).eval()
     image = torch.rand(1, 3, 256, 256)
     hole = torch.zeros(1, 1, 256, 256)
     hole[..., 100:150, 80:200] = 1
@@ -157,6 +162,7 @@ def test_bad_channels_and_mismatched_mask_raise(tiny_model):
         ({"fusion_layers": (0, 8)}, "0..7"),
         ({"alpha_channels": 2}, "1 or 3"),
         ({"fusion": "soft"}, "fusion must be"),
+        ({"hole_fill": "mean"}, "hole_fill must be"),
     ],
 )
 def test_config_validation(kwargs, match):
@@ -165,7 +171,9 @@ def test_config_validation(kwargs, match):
 
 
 def test_config_round_trips_through_dict():
-    config = DFNetConfig(width=0.25, fusion_layers=(0, 1, 2), alpha_channels=1, fusion="mask")
+    config = DFNetConfig(
+        width=0.25, fusion_layers=(0, 1, 2), alpha_channels=1, fusion="mask", hole_fill="pushpull"
+    )
     assert DFNetConfig.from_dict(config.to_dict()) == config
 
 
@@ -182,3 +190,56 @@ def test_set_initial_alpha_starts_every_alpha_map_constant_and_trainable() -> No
     assert set_initial_alpha(DFNet(DFNetConfig(width=0.125, fusion="mask")), 0.8) == 0
     with pytest.raises(ValueError, match="between 0 and 1"):
         set_initial_alpha(model, 1.0)
+
+
+def _known_mask_with_holes(*holes: tuple[int, int], size: int = 4) -> torch.Tensor:
+    known_mask = torch.ones(1, 1, size, size)
+    for y, x in holes:
+        known_mask[..., y, x] = 0
+    return known_mask
+
+
+def test_pushpull_fill_gives_a_corner_hole_the_mean_of_its_2x2_block() -> None:
+    image = torch.arange(48, dtype=torch.float32).reshape(1, 3, 4, 4)
+    known_mask = _known_mask_with_holes((0, 0))
+    filled = pushpull_fill(image * known_mask, known_mask, levels=2)
+    # the block's other pixels are 1, 4, 5 (channel 0), 17, 20, 21 and 33, 36, 37; bilinear upsampling of the 2x2 level
+    # returns the corner cell itself at the corner pixel
+    torch.testing.assert_close(filled[0, :, 0, 0], torch.tensor([10.0, 58.0, 106.0]) / 3)
+    torch.testing.assert_close(filled * known_mask, image * known_mask)
+
+
+def test_pushpull_fill_stays_within_the_known_colours() -> None:
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 64, 64, generator=gen)
+    known_mask = (torch.rand(2, 1, 64, 64, generator=gen) > 0.8).float()
+    filled = pushpull_fill(image * known_mask, known_mask, levels=6)
+    assert torch.equal(filled * known_mask, image * known_mask)
+    for channel in range(3):
+        known_values = image[:, channel][known_mask[:, 0] > 0]
+        hole_values = filled[:, channel][known_mask[:, 0] == 0]
+        assert hole_values.min() >= known_values.min() - 1e-6
+        assert hole_values.max() <= known_values.max() + 1e-6
+
+
+def test_pushpull_fill_falls_back_to_the_mean_known_colour_at_the_coarsest_level() -> None:
+    image = torch.tensor([[[[0.2, 0.6], [0.0, 0.0]]]])
+    known_mask = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    torch.testing.assert_close(
+        pushpull_fill(image, known_mask, levels=0), torch.tensor([[[[0.2, 0.6], [0.4, 0.4]]]])
+    )
+    nothing_known = pushpull_fill(torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4), levels=2)
+    assert torch.equal(nothing_known, torch.zeros(1, 3, 4, 4))
+
+
+def test_pushpull_network_feeds_the_filled_image_to_its_fusion_blocks() -> None:
+    torch.manual_seed(0)
+    model = DFNet(DFNetConfig(width=0.125, hole_fill="pushpull", fusion_layers=(0,))).eval()
+    set_initial_alpha(model, 1e-4)  # alpha ~ 0: the result is (almost) the fusion block's input
+    image, hole_mask = torch.rand(1, 3, 256, 256), torch.zeros(1, 1, 256, 256)
+    hole_mask[..., 40:90, 100:180] = 1
+    known_mask = 1 - hole_mask
+    with torch.no_grad():
+        result = model.complete(image, hole_mask)
+    expected = pushpull_fill(image * known_mask, known_mask, levels=8)
+    torch.testing.assert_close(result, expected, atol=1e-3, rtol=0)

@@ -187,6 +187,17 @@ def test_torch_cpu_engines_match_the_model(tiny_model, engine):
     assert torch.equal(prepared.complete(image, hole_mask), actual[0])
 
 
+def test_optimized_engine_keeps_a_pushpull_network_exact():
+    torch.manual_seed(2)
+    model = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, hole_fill="pushpull"))).eval()
+    image, hole_mask = inputs()
+    actual = prepare_for_inference(model, "cpu", engine="torch-channels-last").complete_with_details(
+        image, hole_mask
+    )
+    for a, e in zip(actual, expected_details(model, image, hole_mask), strict=True):
+        assert torch.allclose(a, e, atol=1e-5)
+
+
 def test_channels_last_equals_contiguous(tiny_model):
     image, hole_mask = inputs(batch=1)
     plain = prepare_for_inference(tiny_model, "cpu", engine="torch").complete(image, hole_mask)

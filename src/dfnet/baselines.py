@@ -1,4 +1,4 @@
-"""Inpainting methods for evaluation: a common interface and OpenCV's classic Telea and Navier-Stokes.
+"""Inpainting methods for evaluation: a common interface, OpenCV's Telea and Navier-Stokes, and push-pull.
 
 A method completes a batch of uint8 images (N, 3, H, W) with hole masks (N, 1, H, W) (True = hole)
 and returns uint8 composites: every known pixel equals the input's, only hole pixels are new.
@@ -6,12 +6,15 @@ and returns uint8 composites: every known pixel equals the input's, only hole pi
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from dfnet.model import pushpull_fill
 
 # OpenCV's inpainting neighbourhood radius; 3 px is the value of OpenCV's own examples.
 DEFAULT_RADIUS = 3.0
@@ -66,4 +69,20 @@ class OpenCVInpaint(InpaintMethod):
         return {"name": self.name, "algorithm": f"cv2.inpaint {self.algorithm}", "radius": self.radius}
 
 
-__all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "paste_known_pixels"]
+class PushPullInpaint(InpaintMethod):
+    """The smooth multi-scale fill a ``hole_fill="pushpull"`` DFNet starts from, as a method of its own."""
+
+    def __init__(self, name: str = "pushpull") -> None:
+        self.name = name
+
+    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
+        known_mask = 1.0 - hole_mask.float()
+        levels = math.ceil(math.log2(max(images.shape[-2:])))  # down to a single pixel
+        filled = pushpull_fill(images.float() / 255.0 * known_mask, known_mask, levels)
+        return paste_known_pixels(images, (filled.clamp(0, 1) * 255.0).round(), hole_mask)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "algorithm": "dfnet.model.pushpull_fill"}
+
+
+__all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "PushPullInpaint", "paste_known_pixels"]

@@ -151,6 +151,10 @@ def project_to_released(state: Mapping[str, Tensor], config: DFNetConfig) -> Sta
     """Write this project's state dict in the released layout (BGR, released key names)."""
     if config.fusion != "learned":
         raise CheckpointError("the released layout only exists for fusion='learned' networks")
+    if config.hole_fill != "zero":
+        raise CheckpointError(
+            "the released code zeroes the hole; a hole_fill='pushpull' network has no released layout"
+        )
     swapped = swap_color_order(state, config)
     return {project_key_to_released(k): v for k, v in swapped.items()}
 

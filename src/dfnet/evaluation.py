@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from dfnet.baselines import InpaintMethod, OpenCVInpaint, paste_known_pixels
+from dfnet.baselines import InpaintMethod, OpenCVInpaint, PushPullInpaint, paste_known_pixels
 from dfnet.files import atomic_write_text
 from dfnet.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image, load_mask
 from dfnet.inception import FEATURE_DIM
@@ -257,11 +257,13 @@ class DFNetMethod(InpaintMethod):
 def make_method(
     kind: str, device: torch.device, model: str | None = None, name: str | None = None
 ) -> InpaintMethod:
-    """'dfnet' (needs ``model``), 'telea' or 'ns'; ``name`` overrides the report name."""
+    """'dfnet' (needs ``model``), 'telea', 'ns' or 'pushpull'; ``name`` overrides the report name."""
     if kind == "dfnet":
         if not model:
             raise EvaluationError("--method dfnet needs --model PATH")
         return DFNetMethod(model, device, name or "dfnet")
+    if kind == "pushpull":
+        return PushPullInpaint(name or "pushpull")
     return OpenCVInpaint(kind, name=name)
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 FusionKind = Literal["learned", "mask", "none"]
+HoleFill = Literal["zero", "pushpull"]
 
 IMAGE_CHANNELS = 3
 INPUT_CHANNELS = IMAGE_CHANNELS + 1  # masked RGB image + known mask
@@ -39,6 +40,9 @@ class DFNetConfig:
     fusion: FusionKind = "learned"
     blend_channels: int = 32
     decoder_kernel: int = 3
+    # What the network and its fusion blocks see inside the hole: "zero" (the paper, the released
+    # weights) or "pushpull" (not in the paper: a smooth multi-scale fill from the known pixels).
+    hole_fill: HoleFill = "zero"
 
     def __post_init__(self) -> None:
         n = len(self.encoder_kernels)
@@ -56,6 +60,8 @@ class DFNetConfig:
             raise ValueError(f"alpha_channels must be 1 or 3, got {self.alpha_channels}")
         if self.fusion not in ("learned", "mask", "none"):
             raise ValueError(f"fusion must be 'learned', 'mask' or 'none', got {self.fusion!r}")
+        if self.hole_fill not in ("zero", "pushpull"):
+            raise ValueError(f"hole_fill must be 'zero' or 'pushpull', got {self.hole_fill!r}")
         if not 0 < self.width <= 4:
             raise ValueError(f"width must be in (0, 4], got {self.width}")
 
@@ -170,6 +176,25 @@ def resize_to(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def pushpull_fill(image: Tensor, known_mask: Tensor, levels: int) -> Tensor:
+    """Fill the hole (known_mask 0) from known pixels averaged over ``levels`` ever coarser scales.
+
+    Known pixels are kept exactly. Each hole pixel takes the finest 2×2-pooled level with a known
+    pixel under it, upsampled bilinearly, so small holes get local colours and large ones a smooth
+    gradient; what is still empty at the coarsest level gets the mean known colour (0 if none).
+    The depth is fixed by ``levels``, not the shape, so traced and exported graphs match eager.
+    """
+    if levels == 0:
+        total = known_mask.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+        mean = (image * known_mask).sum(dim=(-2, -1), keepdim=True) / total
+        return known_mask * image + (1.0 - known_mask) * mean
+    weight = F.avg_pool2d(known_mask, 2, ceil_mode=True)
+    coarse = F.avg_pool2d(image * known_mask, 2, ceil_mode=True) / weight.clamp(min=1e-6)
+    coarse = pushpull_fill(coarse, (weight > 0).to(image.dtype), levels - 1)
+    upsampled = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return known_mask * image + (1.0 - known_mask) * upsampled
+
+
 def blend(alpha: Tensor, raw: Tensor, masked_image: Tensor) -> Tensor:
     """The blending function B: alpha · raw + (1 − alpha) · masked_image."""
     return alpha * raw + (1.0 - alpha) * masked_image
@@ -253,6 +278,8 @@ class DFNet(nn.Module):
         self.check_input(image, hole_mask)
         known_mask = 1.0 - hole_mask
         masked_image = image * known_mask
+        if self.config.hole_fill == "pushpull":
+            masked_image = pushpull_fill(masked_image, known_mask, self.config.num_layers)
         x = torch.cat([masked_image, known_mask], dim=1)
         skips = [x]
         for layer in self.encoder:
@@ -321,6 +348,7 @@ __all__ = [
     "blend",
     "composite",
     "count_parameters",
+    "pushpull_fill",
     "same_padding",
     "set_initial_alpha",
 ]

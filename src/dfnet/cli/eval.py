@@ -76,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--masks", required=True, help="directory of mask images (white = hole) or a mask index.csv"
     )
-    p.add_argument("--method", required=True, choices=["dfnet", "telea", "ns"], help="method to evaluate")
+    p.add_argument(
+        "--method", required=True, choices=["dfnet", "telea", "ns", "pushpull"], help="method to evaluate"
+    )
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
     p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
