@@ -15,6 +15,7 @@ from dfnet.model import (
     pushpull_fill,
     same_padding,
     set_initial_alpha,
+    smooth_hole,
 )
 
 
@@ -202,11 +203,28 @@ def _known_mask_with_holes(*holes: tuple[int, int], size: int = 4) -> torch.Tens
 def test_pushpull_fill_gives_a_corner_hole_the_mean_of_its_2x2_block() -> None:
     image = torch.arange(48, dtype=torch.float32).reshape(1, 3, 4, 4)
     known_mask = _known_mask_with_holes((0, 0))
-    filled = pushpull_fill(image * known_mask, known_mask, levels=2)
+    filled = pushpull_fill(image * known_mask, known_mask, levels=2, smoothing_steps=0)
     # the block's other pixels are 1, 4, 5 (channel 0), 17, 20, 21 and 33, 36, 37; bilinear upsampling of the 2x2 level
     # returns the corner cell itself at the corner pixel
     torch.testing.assert_close(filled[0, :, 0, 0], torch.tensor([10.0, 58.0, 106.0]) / 3)
     torch.testing.assert_close(filled * known_mask, image * known_mask)
+
+
+def test_smooth_hole_gives_a_hole_pixel_the_mean_of_its_four_neighbours() -> None:
+    image = torch.arange(25, dtype=torch.float32).reshape(1, 1, 5, 5) ** 2
+    known_mask = _known_mask_with_holes((2, 2), size=5)
+    smoothed = smooth_hole(image * known_mask, known_mask, steps=1)
+    assert smoothed[0, 0, 2, 2] == (7**2 + 17**2 + 11**2 + 13**2) / 4
+    assert torch.equal(smoothed * known_mask, image * known_mask)
+
+
+def test_smoothed_pushpull_reproduces_a_linear_ramp_inside_a_hole() -> None:
+    ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32).contiguous()
+    known_mask = torch.ones(1, 1, 32, 32)
+    known_mask[..., 10:18, 12:20] = 0
+    rough = pushpull_fill(ramp * known_mask, known_mask, levels=5, smoothing_steps=0)
+    smooth = pushpull_fill(ramp * known_mask, known_mask, levels=5, smoothing_steps=200)
+    assert (smooth - ramp).abs().max() < 1e-3 < (rough - ramp).abs().max()
 
 
 def test_pushpull_fill_stays_within_the_known_colours() -> None:
