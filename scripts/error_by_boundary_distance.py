@@ -1,4 +1,4 @@
-"""Mean absolute error of hole pixels by their distance to the nearest known pixel, DFNet against OpenCV.
+"""Mean absolute error of hole pixels by their distance to the nearest known pixel, DFNet against baselines.
 
 BPE says *that* a method is worse at the boundary; this says where the error sits. Each hole pixel's
 distance is its Euclidean distance transform value rounded up (1 = touching a known pixel). The
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from dfnet.baselines import OpenCVInpaint
+from dfnet.baselines import OpenCVInpaint, PushPullInpaint
 from dfnet.imageio import load_image, load_mask
 from dfnet.inference import Inpainter
 
@@ -54,6 +54,7 @@ def main() -> None:
         "dfnet": Inpainter.from_pretrained(args.model, device="cpu").inpaint,
         "telea": OpenCVInpaint("telea").complete_array,
         "ns": OpenCVInpaint("ns").complete_array,
+        "pushpull": PushPullInpaint().complete_array,
         "nearest": nearest_known_fill,
     }
     sums = {name: np.zeros((args.max_distance, 2)) for name in methods}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,6 +40,14 @@ def test_pushpull_fills_a_hole_across_an_edge_with_a_blend_of_both_sides():
     completed = PushPullInpaint().complete(images, hole_mask)[0, 0, 12:20, 12:20].float()
     assert completed.min() >= 40 and completed.max() <= 200
     assert completed[:, 0].mean() < completed[:, -1].mean()  # darker on the left, as the red channel
+
+
+def test_pushpull_array_interface_matches_the_batch_one():
+    images, hole_mask = _two_colour_batch()
+    hole_mask[..., 14:18, 10:22] = True
+    method = PushPullInpaint()
+    from_array = method.complete_array(images[0].permute(1, 2, 0).numpy(), hole_mask[0, 0].numpy())
+    assert np.array_equal(from_array, method.complete(images, hole_mask)[0].permute(1, 2, 0).numpy())
 
 
 def test_make_method_names_the_pushpull_baseline():

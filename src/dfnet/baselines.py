@@ -81,6 +81,12 @@ class PushPullInpaint(InpaintMethod):
         filled = pushpull_fill(images.float() / 255.0 * known_mask, known_mask, levels)
         return paste_known_pixels(images, (filled.clamp(0, 1) * 255.0).round(), hole_mask)
 
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
+        """Inpaint one uint8 (H, W, 3) image with a bool (H, W) hole mask."""
+        images = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+        completed = self.complete(images, torch.from_numpy(hole_mask)[None, None])
+        return completed[0].permute(1, 2, 0).numpy()
+
     def describe(self) -> dict:
         return {"name": self.name, "algorithm": "dfnet.model.pushpull_fill"}
 
