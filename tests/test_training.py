@@ -410,6 +410,19 @@ def test_continue_finished_run_with_longer_schedule(full_run, tmp_path: Path, fi
     assert_same_tensors(load_model(second.export).state_dict(), load_model(result.export).state_dict())
 
 
+def test_resumed_run_takes_its_decay_schedule_from_its_config(tmp_path: Path) -> None:
+    common = ("output.name=reschedule", "optim.lr=1e-3", "optim.lr_step_unit=step")
+    first, _ = run(tiny_config(tmp_path, *common, "optim.lr_step=100", "trainer.max_steps=2"))
+    config = tiny_config(tmp_path, *common, "optim.lr_step=3", "optim.lr_decay=0.5", "trainer.max_steps=6")
+    resumed, recorder = run(config, resume="auto")
+    assert recorder.start_step == first.global_step == 2
+    final = torch.load(resumed.last_checkpoint, map_location="cpu", weights_only=True)
+    scheduler = final["lr_schedulers"][0]
+    assert (scheduler["step_size"], scheduler["gamma"], scheduler["last_epoch"]) == (3, 0.5, 6)
+    # no decay in the first leg (step_size 100); after resuming, halved at steps 3 and 6
+    assert final["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.25)
+
+
 def test_existing_run_needs_resume(full_run) -> None:
     config, result, _ = full_run
     with pytest.raises(ConfigError, match="--resume auto"):

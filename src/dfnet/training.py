@@ -571,6 +571,11 @@ class DFNetLightning(pl.LightningModule):
                 f"the checkpoint was trained with model config {saved}, "
                 f"but this run's model config is {plain(self.model.config.to_dict())}"
             )
+        # The decay schedule follows this run's config, not the checkpoint's, so a resumed run can be
+        # given another one (optim.lr_step / optim.lr_decay); step count and current lr are restored.
+        for scheduler_state in checkpoint.get("lr_schedulers", []):
+            scheduler_state["step_size"] = self.config.optim.lr_step
+            scheduler_state["gamma"] = self.config.optim.lr_decay
 
     # -- steps ---------------------------------------------------------------------------------
     def _inputs(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
