@@ -22,7 +22,12 @@ def _two_colour_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("method", "levels_off"),
-    [(PushPullInpaint(), 0), (OpenCVInpaint("telea"), 2), (OpenCVInpaint("ns"), 0)],  # Telea's gradient term
+    [
+        (PushPullInpaint(), 0),
+        (PushPullInpaint(ring=True), 0),
+        (OpenCVInpaint("telea"), 2),
+        (OpenCVInpaint("ns"), 0),
+    ],
 )
 def test_a_hole_inside_a_flat_region_gets_that_colour(method, levels_off):
     images, hole_mask = _two_colour_batch()
@@ -52,4 +57,9 @@ def test_pushpull_array_interface_matches_the_batch_one():
 
 def test_make_method_names_the_pushpull_baseline():
     method = make_method("pushpull", torch.device("cpu"), name="pp")
-    assert isinstance(method, PushPullInpaint) and method.describe()["name"] == "pp"
+    assert isinstance(method, PushPullInpaint) and method.describe() == {
+        "name": "pp",
+        "algorithm": "dfnet.model.fill_hole",
+        "ring": False,
+    }
+    assert make_method("ring-pushpull", torch.device("cpu")).describe()["ring"] is True

@@ -63,7 +63,7 @@ def test_pushpull_network_exports_with_parity_at_a_larger_size(tmp_path):
     from dfnet.model import DFNet, DFNetConfig
 
     torch.manual_seed(1)
-    pushpull = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, hole_fill="pushpull"))).eval()
+    pushpull = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, hole_fill="ring_pushpull"))).eval()
     path = tmp_path / "pushpull.onnx"
     export_onnx(pushpull, path, size=256, working_size=256)
     image = torch.rand(1, 3, 512, 768)

@@ -12,6 +12,8 @@ from dfnet.model import (
     blend,
     composite,
     count_parameters,
+    fill_boundary_ring,
+    fill_hole,
     pushpull_fill,
     same_padding,
     set_initial_alpha,
@@ -53,6 +55,7 @@ VARIANTS = [
     DFNetConfig(width=0.125, fusion_layers=(0, 1, 2)),
     DFNetConfig(width=0.125, fusion_layers=tuple(range(8))),
     DFNetConfig(width=0.125, hole_fill="pushpull"),
+    DFNetConfig(width=0.125, hole_fill="ring_pushpull"),
 ]
 
 
@@ -123,7 +126,7 @@ def test_none_fusion_is_plain_unet_output():
     assert block.alpha_net is None and torch.equal(result, raw)
 
 
-@pytest.mark.parametrize("hole_fill", ["zero", "pushpull"])
+@pytest.mark.parametrize("hole_fill", ["zero", "pushpull", "ring_pushpull"])
 def test_network_never_sees_hole_pixels(hole_fill):
     torch.manual_seed(0)
     tiny_model = DFNet(DFNetConfig(width=0.125, hole_fill=hole_fill)).eval()
@@ -259,5 +262,34 @@ def test_pushpull_network_feeds_the_filled_image_to_its_fusion_blocks() -> None:
     known_mask = 1 - hole_mask
     with torch.no_grad():
         result = model.complete(image, hole_mask)
-    expected = pushpull_fill(image * known_mask, known_mask, levels=8)
+    expected = fill_hole(image * known_mask, known_mask, levels=8, ring=False)
     torch.testing.assert_close(result, expected, atol=1e-3, rtol=0)
+
+
+def test_fill_boundary_ring_takes_the_weighted_mean_of_known_neighbours() -> None:
+    image = torch.zeros(1, 1, 4, 4)
+    image[..., 0, 0], image[..., 0, 1], image[..., 1, 0] = 0.8, 0.4, 0.2  # (1, 1) sees these three
+    known_mask = torch.zeros(1, 1, 4, 4)
+    known_mask[..., 0, 0] = known_mask[..., 0, 1] = known_mask[..., 1, 0] = 1
+    filled, ringed_known = fill_boundary_ring(image, known_mask)
+    # (1, 1): neighbours (0, 1) and (1, 0) weigh 1, the diagonal (0, 0) weighs 1/2
+    assert filled[0, 0, 1, 1] == pytest.approx((0.4 + 0.2 + 0.5 * 0.8) / 2.5)
+    # (0, 2) sees (0, 1) at weight 1 only; (2, 2) touches no known pixel and stays a hole
+    assert filled[0, 0, 0, 2] == pytest.approx(0.4)
+    assert ringed_known[0, 0, 2, 2] == 0 and filled[0, 0, 2, 2] == 0
+    assert ringed_known[0, 0, :2, :3].sum() == 6 and ringed_known.sum() == 3 + 5  # + (2, 0), (2, 1)
+
+
+def test_ring_pushpull_network_differs_from_pushpull_only_by_its_fill() -> None:
+    torch.manual_seed(0)
+    plain = DFNet(DFNetConfig(width=0.125, hole_fill="pushpull")).eval()
+    ringed = DFNet(DFNetConfig(width=0.125, hole_fill="ring_pushpull")).eval()
+    ringed.load_state_dict(plain.state_dict())
+    image, hole_mask = torch.rand(1, 3, 256, 256), torch.zeros(1, 1, 256, 256)
+    hole_mask[..., 60:120, 30:90] = 1
+    with torch.no_grad():
+        assert not torch.allclose(plain.complete(image, hole_mask), ringed.complete(image, hole_mask))
+        set_initial_alpha(ringed, 1e-4)
+        result = ringed.complete(image, hole_mask)
+    known_mask = 1 - hole_mask
+    torch.testing.assert_close(result, fill_hole(image * known_mask, known_mask, 8), atol=1e-3, rtol=0)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfnet.model import pushpull_fill
+from dfnet.model import fill_hole
 
 # OpenCV's inpainting neighbourhood radius; 3 px is the value of OpenCV's own examples.
 DEFAULT_RADIUS = 3.0
@@ -70,15 +70,16 @@ class OpenCVInpaint(InpaintMethod):
 
 
 class PushPullInpaint(InpaintMethod):
-    """The smooth multi-scale fill a ``hole_fill="pushpull"`` DFNet starts from, as a method of its own."""
+    """The fill a ``hole_fill="pushpull"`` DFNet starts from (:func:`dfnet.model.fill_hole`), as a method."""
 
-    def __init__(self, name: str = "pushpull") -> None:
-        self.name = name
+    def __init__(self, ring: bool = False, name: str | None = None) -> None:
+        self.ring = ring
+        self.name = name or ("ring-pushpull" if ring else "pushpull")
 
     def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
         known_mask = 1.0 - hole_mask.float()
         levels = math.ceil(math.log2(max(images.shape[-2:])))  # down to a single pixel
-        filled = pushpull_fill(images.float() / 255.0 * known_mask, known_mask, levels)
+        filled = fill_hole(images.float() / 255.0 * known_mask, known_mask, levels, self.ring)
         return paste_known_pixels(images, (filled.clamp(0, 1) * 255.0).round(), hole_mask)
 
     def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
@@ -88,7 +89,7 @@ class PushPullInpaint(InpaintMethod):
         return completed[0].permute(1, 2, 0).numpy()
 
     def describe(self) -> dict:
-        return {"name": self.name, "algorithm": "dfnet.model.pushpull_fill"}
+        return {"name": self.name, "algorithm": "dfnet.model.fill_hole", "ring": self.ring}
 
 
 __all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "PushPullInpaint", "paste_known_pixels"]

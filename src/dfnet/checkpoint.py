@@ -153,7 +153,7 @@ def project_to_released(state: Mapping[str, Tensor], config: DFNetConfig) -> Sta
         raise CheckpointError("the released layout only exists for fusion='learned' networks")
     if config.hole_fill != "zero":
         raise CheckpointError(
-            "the released code zeroes the hole; a hole_fill='pushpull' network has no released layout"
+            f"the released code zeroes the hole; a hole_fill={config.hole_fill!r} network has no released layout"
         )
     swapped = swap_color_order(state, config)
     return {project_key_to_released(k): v for k, v in swapped.items()}

@@ -257,13 +257,13 @@ class DFNetMethod(InpaintMethod):
 def make_method(
     kind: str, device: torch.device, model: str | None = None, name: str | None = None
 ) -> InpaintMethod:
-    """'dfnet' (needs ``model``), 'telea', 'ns' or 'pushpull'; ``name`` overrides the report name."""
+    """'dfnet' (needs ``model``), 'telea', 'ns', 'pushpull' or 'ring-pushpull'; ``name`` overrides the report name."""
     if kind == "dfnet":
         if not model:
             raise EvaluationError("--method dfnet needs --model PATH")
         return DFNetMethod(model, device, name or "dfnet")
-    if kind == "pushpull":
-        return PushPullInpaint(name or "pushpull")
+    if kind in ("pushpull", "ring-pushpull"):
+        return PushPullInpaint(ring=kind == "ring-pushpull", name=name)
     return OpenCVInpaint(kind, name=name)
 
 

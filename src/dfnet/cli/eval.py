@@ -77,7 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--masks", required=True, help="directory of mask images (white = hole) or a mask index.csv"
     )
     p.add_argument(
-        "--method", required=True, choices=["dfnet", "telea", "ns", "pushpull"], help="method to evaluate"
+        "--method",
+        required=True,
+        choices=["dfnet", "telea", "ns", "pushpull", "ring-pushpull"],
+        help="method to evaluate",
     )
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
