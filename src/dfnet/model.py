@@ -6,7 +6,8 @@ fusion block), then the network. Conventions used everywhere in this package:
 - ``image``: float RGB in [0, 1], shape (N, 3, H, W).
 - ``hole_mask``: float in {0, 1}, shape (N, 1, H, W), **1 = hole** (pixel to fill).
 - The network's fourth input channel is the *known* mask (1 = known) and the image is
-  zeroed inside the hole, exactly as the released weights expect; ``DFNet`` builds that
+  zeroed inside the hole, exactly as the released weights expect (``hole_fill="zero"``; the
+  other ``hole_fill`` values, not in the paper, pre-fill it instead); ``DFNet`` builds that
   input itself so callers only ever deal with hole masks.
 - Layer index 0 is the finest (full-resolution) decoder layer, as in the released code.
 """
