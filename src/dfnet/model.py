@@ -190,20 +190,20 @@ def smooth_hole(image: Tensor, known_mask: Tensor, steps: int) -> Tensor:
     """``steps`` Jacobi sweeps of Laplace's equation inside the hole: each hole pixel becomes the mean
     of its four neighbours (edges replicated); known pixels stay as they are."""
     for _ in range(steps):
-        padded = F.pad(image, (1, 1, 1, 1), mode="replicate")
-        neighbours = 0.25 * (
-            padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
-        )
+        neighbours = 0.25 * _orthogonal_sums(F.pad(image, (1, 1, 1, 1), mode="replicate"))
         image = known_mask * image + (1.0 - known_mask) * neighbours
     return image
+
+
+def _orthogonal_sums(padded: Tensor) -> Tensor:
+    """Sum of each pixel's 4 orthogonal neighbours, given the image padded by one pixel on every side."""
+    return padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
 
 
 def _neighbour_sums(x: Tensor) -> Tensor:
     """Sum over each pixel's 8 neighbours (zero outside the image), diagonals weighted 1/2 (1/distance²)."""
     padded = F.pad(x, (1, 1, 1, 1))
-    orthogonal = (
-        padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
-    )
+    orthogonal = _orthogonal_sums(padded)
     diagonal = padded[..., :-2, :-2] + padded[..., :-2, 2:] + padded[..., 2:, :-2] + padded[..., 2:, 2:]
     return orthogonal + 0.5 * diagonal
 
