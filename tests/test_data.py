@@ -347,3 +347,28 @@ def test_epoch_batches():
     assert epoch_batches(10, 3) == 3
     assert epoch_batches(10, 3, drop_last=False) == 4
     assert epoch_batches(100, 6, world_size=8) == 2  # 13 per rank
+
+
+def test_repeat_lists_each_image_several_times_with_its_own_crop_and_mask(folder):
+    files = find_images(folder)
+    once = InpaintingDataset(files, ImageTransform(32), GeneratedMaskSource(), seed=3, rank=0)
+    thrice = InpaintingDataset(files, ImageTransform(32), GeneratedMaskSource(), seed=3, rank=0, repeat=3)
+    assert len(thrice) == 3 * len(once) and thrice.image_count == len(once) == len(files)
+    assert thrice.files == once.files
+    n = len(files)
+    once.set_epoch(0), thrice.set_epoch(0)
+    for index in (0, n - 1):
+        first, again = thrice[index], thrice[index + n]
+        assert first["index"] == again["index"] == index  # the same file ...
+        assert not torch.equal(first["hole_mask"], again["hole_mask"])  # ... with a new mask
+        assert torch.equal(first["hole_mask"], once[index]["hole_mask"])  # first pass = repeat 1
+    with pytest.raises(ValueError, match="repeat"):
+        InpaintingDataset(files, ImageTransform(32), GeneratedMaskSource(), repeat=0)
+    with pytest.raises(ValueError, match="repeat"):
+        DataConfig(root=str(folder), repeat=0)
+
+
+def test_repeat_reaches_the_training_set_only(folder):
+    config = DataConfig(root=str(folder), val_root=str(folder), image_size=32, val_mask_count=2, repeat=4)
+    train, val = build_datasets(config)
+    assert len(train) == 4 * len(find_images(folder)) and len(val) == len(find_images(folder))

@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import TINY_TRAINING
+from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset
 
 from dfnet.checkpoint import CheckpointError, load_model, read_state_dict, save_model
@@ -187,11 +188,29 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         (["optim.lr"], "section.key=value"),
         (["optim.lr_step_unit=month"], "lr_step_unit"),
         (["data.image_size=256", "data.batch_size=1"], "at least 2"),
+        (["trainer.max_time=5min"], "max_time"),
+        (["trainer.max_time=0"], "max_time"),
     ],
 )
 def test_config_errors(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("places2", overrides)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("00:00:05:00", "00:00:05:00"), ("300", "00:00:05:00"), ("01:00:00:00", "01:00:00:00")],
+)
+def test_max_time_accepts_lightning_durations_and_seconds(value: str, expected: str) -> None:
+    assert load_config("smoke", [f"trainer.max_time={value}"]).trainer.max_time == expected
+
+
+def test_max_time_stops_the_run_and_exports_the_last_weights(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, "trainer.max_time=1", "trainer.max_steps=100000", "trainer.max_epochs=-1")
+    result, _ = run(config)
+    assert 0 < result.global_step < 100000
+    with safe_open(str(result.export), framework="pt") as f:  # written although max_steps was never reached
+        assert f.metadata()["global_step"] == str(result.global_step)
 
 
 def test_ablations_are_config_only() -> None:

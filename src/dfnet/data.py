@@ -259,7 +259,9 @@ class InpaintingDataset(Dataset):
     """Images plus hole masks: random masks from ``mask_source`` (training) or ``fixed_masks`` (validation).
 
     With ``fixed_masks``, image i always gets mask ``i % len(fixed_masks)`` (resized to the image size with
-    nearest neighbour), so validation numbers are comparable across runs. An unreadable image is replaced
+    nearest neighbour), so validation numbers are comparable across runs. ``repeat`` lists every image that
+    many times per epoch, each time with its own crop and mask (small data sets on fast GPUs: fewer epoch
+    boundaries, where the loader's workers drain and restart). An unreadable image is replaced
     by the next readable file; each bad file is counted once across all workers (``skipped``) and the first
     one is logged as a warning. File names are kept in one numpy bytes array so forked workers share them.
     """
@@ -273,6 +275,7 @@ class InpaintingDataset(Dataset):
         seed: int = 0,
         rank: int | None = None,
         max_skips: int = 100,
+        repeat: int = 1,
     ):
         if (mask_source is None) == (fixed_masks is None):
             raise ValueError("give exactly one of mask_source and fixed_masks")
@@ -280,6 +283,8 @@ class InpaintingDataset(Dataset):
             raise ValueError("the fixed mask set is empty")
         if len(files) == 0:
             raise ValueError("the image set is empty")
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
         self._files = np.array([os.fsencode(str(f)) for f in files], dtype=np.bytes_)
         self.transform = transform
         self.mask_source = mask_source
@@ -287,6 +292,7 @@ class InpaintingDataset(Dataset):
         self.seed = seed
         self.rank = rank
         self.max_skips = max_skips
+        self.repeat = repeat
         self._bad = multiprocessing.RawArray(ctypes.c_uint8, len(files))
         self._warned = multiprocessing.RawValue(ctypes.c_uint8, 0)  # lock-free: works with any start method
         self._rng: np.random.Generator | None = None
@@ -294,6 +300,11 @@ class InpaintingDataset(Dataset):
         self._epoch = multiprocessing.RawValue(ctypes.c_int64, -1)  # -1: no sampler has set an epoch
 
     def __len__(self) -> int:
+        return len(self._files) * self.repeat
+
+    @property
+    def image_count(self) -> int:
+        """Distinct image files (``len`` counts each ``repeat`` times)."""
         return len(self._files)
 
     def file(self, index: int) -> Path:
@@ -303,7 +314,7 @@ class InpaintingDataset(Dataset):
     @property
     def files(self) -> list[Path]:
         """All image paths, in index order."""
-        return [self.file(i) for i in range(len(self))]
+        return [self.file(i) for i in range(self.image_count)]
 
     @property
     def skipped(self) -> int:
@@ -346,9 +357,9 @@ class InpaintingDataset(Dataset):
             )
 
     def _load(self, index: int) -> tuple[int, Image.Image]:
-        """The first readable image at or after ``index`` (wrapping), with its index."""
-        for step in range(min(self.max_skips, len(self))):
-            i = (index + step) % len(self)
+        """The first readable image at or after file ``index`` (wrapping), with its file index."""
+        for step in range(min(self.max_skips, self.image_count)):
+            i = (index + step) % self.image_count
             if self._bad[i]:
                 continue
             try:
@@ -368,7 +379,7 @@ class InpaintingDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         """{"image": (3, S, S) float, "hole_mask": (1, S, S) float, "index": int}."""
         rng = self.sample_rng(int(index))
-        i, image = self._load(int(index))
+        i, image = self._load(int(index) % self.image_count)
         rgb = self.transform(image, rng)
         hole = np.ascontiguousarray(self._hole_mask(i, rng), dtype=np.float32)
         return {"image": to_tensor(rgb), "hole_mask": torch.from_numpy(hole)[None], "index": i}
@@ -409,6 +420,7 @@ class DataConfig:
     persistent_workers: bool = True
     prefetch_factor: int | None = 2
     drop_last: bool = True
+    repeat: int = 1  # training epochs list every image this many times (small folders on fast GPUs)
     seed: int = 0
     celeba_train: int = CELEBA_TRAIN
     celeba_test: int = CELEBA_TEST
@@ -421,8 +433,8 @@ class DataConfig:
             raise ValueError(
                 f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {self.resize_mode!r}"
             )
-        if self.batch_size < 1 or self.num_workers < 0 or self.val_mask_count < 1:
-            raise ValueError("need batch_size >= 1, num_workers >= 0 and val_mask_count >= 1")
+        if self.batch_size < 1 or self.num_workers < 0 or self.val_mask_count < 1 or self.repeat < 1:
+            raise ValueError("need batch_size >= 1, num_workers >= 0, val_mask_count >= 1 and repeat >= 1")
         if isinstance(self.masks, dict):
             self.masks = MaskConfig.from_dict(self.masks)
 
@@ -492,6 +504,7 @@ def build_datasets(
         mask_source=build_mask_source(config.masks),
         seed=config.seed,
         rank=rank,
+        repeat=config.repeat,
     )
     if not val_files:
         return train, None

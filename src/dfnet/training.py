@@ -116,6 +116,9 @@ class TrainerConfig:
     sync_batchnorm: bool = False
     max_epochs: int = 20
     max_steps: int = -1  # optimiser steps; -1: no limit
+    # Wall-clock limit, "DD:HH:MM:SS" or seconds (time-boxed GPU leases). The export then holds the weights of
+    # the step where time ran out; last.ckpt stays at the previous checkpoint_every_n_steps save.
+    max_time: str | int | None = None
     accumulate_grad_batches: int = 1
     limit_train_batches: int | float | None = None
     limit_val_batches: int | float | None = None
@@ -143,6 +146,24 @@ class TrainerConfig:
             raise ConfigError("trainer needs accumulate_grad_batches, num_nodes and log_every_n_steps >= 1")
         if self.checkpoint_every_n_steps < 1 or self.keep_checkpoints == 0 or self.keep_checkpoints < -1:
             raise ConfigError("trainer needs checkpoint_every_n_steps >= 1 and keep_checkpoints >= 1 or -1")
+        if self.max_time is not None:
+            object.__setattr__(self, "max_time", _duration(self.max_time))
+
+
+def _duration(value: str | int) -> str:
+    """Lightning's "DD:HH:MM:SS" for a positive duration given as that string or as seconds.
+
+    YAML 1.1 reads ``01:00:00:00`` as a base-60 integer, so seconds must be accepted as well.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        minutes, seconds = divmod(value, 60)
+        hours, minutes = divmod(minutes, 60)
+        days, hours = divmod(hours, 24)
+        return f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
+    parts = str(value).split(":")
+    if len(parts) == 4 and all(p.isdigit() for p in parts) and any(int(p) for p in parts):
+        return str(value)
+    raise ConfigError(f"trainer.max_time must be 'DD:HH:MM:SS' or a number of seconds > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -832,7 +853,13 @@ def build_trainer(config: TrainConfig, extra_callbacks: Sequence[Callback] = ())
     cfg, run_dir = config.trainer, config.run_dir
     optional = {
         name: getattr(cfg, name)
-        for name in ("limit_train_batches", "limit_val_batches", "val_check_interval", "benchmark")
+        for name in (
+            "limit_train_batches",
+            "limit_val_batches",
+            "val_check_interval",
+            "benchmark",
+            "max_time",
+        )
         if getattr(cfg, name) is not None
     }
     if config.optim.grad_clip is not None:
