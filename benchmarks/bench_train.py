@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         fused_adam=False,
         compile=False,
     )
-    variants = dict(VARIANTS)
+    variants = {} if args.compiled_only else dict(VARIANTS)
     if args.compile:
         variants["channels_last + bf16 autocast + fused Adam + torch.compile"] = {
             "channels_last": True,
@@ -219,12 +219,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="default: on for CUDA, off for CPU",
     )
+    parser.add_argument(
+        "--compiled-only", action="store_true", help="time only the reference and the torch.compile variant"
+    )
     parser.add_argument("--json", help="write raw results here")
     args = parser.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.compile is None:
-        args.compile = args.device.startswith("cuda")
+        args.compile = args.device.startswith("cuda") or args.compiled_only
     return args
 
 
