@@ -372,3 +372,23 @@ def test_repeat_reaches_the_training_set_only(folder):
     config = DataConfig(root=str(folder), val_root=str(folder), image_size=32, val_mask_count=2, repeat=4)
     train, val = build_datasets(config)
     assert len(train) == 4 * len(find_images(folder)) and len(val) == len(find_images(folder))
+
+
+def test_max_zoom_crops_at_several_scales():
+    ramp = np.tile(np.linspace(0, 255, 96)[None, :, None], (72, 1, 3)).astype(np.uint8)  # 96x72, x ramp
+    image = Image.fromarray(ramp)
+
+    def slopes(transform: ImageTransform) -> list[float]:
+        rng = np.random.default_rng(0)
+        return [float(np.diff(transform(image, rng)[8, :, 0].astype(float)).mean()) for _ in range(40)]
+
+    fixed = slopes(ImageTransform(24, hflip=False))
+    zoomed = slopes(ImageTransform(24, hflip=False, max_zoom=2.0))
+    # short side 24 -> width 32: about 255/31 per pixel; at zoom 2, width 64: about half that
+    assert max(fixed) - min(fixed) < 0.5 and abs(np.mean(fixed) - 255 / 31) < 0.5
+    assert min(zoomed) < 0.6 * max(fixed) and max(zoomed) > 0.9 * min(fixed)
+    assert all(255 / 63 - 0.5 < s < 255 / 31 + 0.5 for s in zoomed)
+    assert ImageTransform(24, max_zoom=2.0).draft_size() == (48, 48)
+    assert slopes(ImageTransform(24, train=False, max_zoom=2.0)) == slopes(ImageTransform(24, train=False))
+    with pytest.raises(ValueError, match="max_zoom"):
+        ImageTransform(24, max_zoom=0.5)

@@ -197,6 +197,42 @@ def test_config_errors(overrides: list[str], message: str) -> None:
         load_config("places2", overrides)
 
 
+def test_config_base_merges_sections_and_replaces_lists(tmp_path: Path) -> None:
+    (tmp_path / "parent.yaml").write_text("base: places2\noptim:\n  lr: 1.0e-4\nmodel:\n  width: 0.5\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "base: parent.yaml\nmodel:\n  fusion_layers: [0]\nloss:\n  structure_scales: 1\n  texture_scales: 1\n"
+        "data:\n  batch_size: 3\n"
+    )
+    places2, config = load_config("places2"), load_config(child, ["optim.lr_decay=0.5"])
+    assert config.model.width == 0.5 and config.model.fusion_layers == (0,)  # sibling file, then packaged
+    assert config.optim.lr == pytest.approx(1e-4) and config.optim.lr_decay == 0.5
+    assert config.optim.betas == places2.optim.betas and config.data.batch_size == 3
+    assert (
+        config.data.dataset == places2.data.dataset and config.loss.lambda_style == places2.loss.lambda_style
+    )
+
+
+def test_config_base_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="name each other as base"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: [places2]\n")
+    with pytest.raises(ConfigError, match="base must name a config"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: no-such-config\n")
+    with pytest.raises(ConfigError, match="no config file no-such-config"):
+        load_config(tmp_path / "d.yaml")
+
+
+def test_wallpaper_stages_build_on_each_other() -> None:
+    ring, zoom = load_config("wallpapers-ring"), load_config("wallpapers-zoom")
+    assert ring.model == zoom.model and ring.loss == zoom.loss and zoom.data.max_zoom == 2.0
+    assert ring.initial_alpha is None and load_config("wallpapers-pushpull").initial_alpha == 0.05
+    assert load_config("wallpapers-gpu").trainer.max_time == "00:00:03:20"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("00:00:05:00", "00:00:05:00"), ("300", "00:00:05:00"), ("01:00:00:00", "01:00:00:00")],

@@ -162,22 +162,34 @@ class ImageTransform:
     Modes: ``resize_crop`` scales the short side to ``size`` then crops; ``resize`` scales the whole image
     (aspect ratio not kept); ``crop`` crops at native resolution (upscaling only images that are too small).
     Crops are random when ``train`` is set, centred otherwise; flips only happen when training.
+    ``max_zoom`` > 1 (``resize_crop``, training): the short side goes to ``size * z`` with z log-uniform in
+    [1, max_zoom] before the crop, so a small set of photos yields views at several scales.
     """
 
     size: int
     mode: str = "resize_crop"
     train: bool = True
     hflip: bool = True
+    max_zoom: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in RESIZE_MODES:
             raise ValueError(f"resize mode must be one of {', '.join(RESIZE_MODES)}, got {self.mode!r}")
         if self.size < 8:
             raise ValueError(f"image size must be at least 8, got {self.size}")
+        if not self.max_zoom >= 1.0:
+            raise ValueError(f"max_zoom must be >= 1, got {self.max_zoom}")
 
     def draft_size(self) -> tuple[int, int] | None:
         """A size JPEG decoding may shrink to (DCT scaling) without losing needed detail."""
-        return None if self.mode == "crop" else (self.size, self.size)
+        side = math.ceil(self.size * self.max_zoom)
+        return None if self.mode == "crop" else (side, side)
+
+    def _short_side(self, rng: np.random.Generator | None) -> int:
+        """The short side ``resize_crop`` scales to: ``size``, or a random zoom of it when training."""
+        if self.max_zoom == 1.0 or not self.train or rng is None:
+            return self.size
+        return round(self.size * math.exp(rng.uniform(0.0, math.log(self.max_zoom))))
 
     def __call__(self, image: Image.Image, rng: np.random.Generator | None = None) -> np.ndarray:
         """The transformed image, uint8 (size, size, 3)."""
@@ -187,8 +199,9 @@ class ImageTransform:
             array = _resize(array, self.size, self.size)
         else:
             short = min(width, height)
-            if short != self.size and (self.mode == "resize_crop" or short < self.size):
-                scale = self.size / short
+            target = self._short_side(rng) if self.mode == "resize_crop" else self.size
+            if short != target and (self.mode == "resize_crop" or short < self.size):
+                scale = target / short
                 new_w, new_h = max(self.size, round(width * scale)), max(self.size, round(height * scale))
                 array = _resize(array, new_w, new_h)
         array = self._crop(array, rng)
@@ -413,6 +426,7 @@ class DataConfig:
     image_size: int | None = None
     resize_mode: str = "resize_crop"
     hflip: bool = True
+    max_zoom: float = 1.0  # training crops: short side scaled to image_size x [1, max_zoom] (resize_crop)
     batch_size: int = 6
     val_batch_size: int | None = None
     num_workers: int = 4
@@ -500,7 +514,9 @@ def build_datasets(
     train_files, val_files = image_files(config)
     train = InpaintingDataset(
         train_files,
-        ImageTransform(config.size, config.resize_mode, train=True, hflip=config.hflip),
+        ImageTransform(
+            config.size, config.resize_mode, train=True, hflip=config.hflip, max_zoom=config.max_zoom
+        ),
         mask_source=build_mask_source(config.masks),
         seed=config.seed,
         rank=rank,

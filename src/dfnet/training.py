@@ -355,8 +355,19 @@ def apply_override(values: dict[str, Any], override: str) -> None:
         ) from None
 
 
-def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML config (file path or packaged name) and apply ``key=value`` overrides."""
+def merge_config_values(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` over ``base``: sections merge key by key, anything else (lists included) replaces."""
+    merged = dict(base)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The nested dict of a YAML config, with its ``base:`` config (a packaged name or a file) underneath."""
     text, origin = read_config_text(source)
     try:
         values = parse_yaml(text) or {}
@@ -364,6 +375,21 @@ def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> Tra
         raise ConfigError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{origin}: the config must be a mapping of sections")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{origin}: base must name a config, got {base!r}")
+    if origin in _chain:
+        raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, origin))})")
+    sibling = Path(origin).parent / base
+    base_source = sibling if Path(origin).is_file() and sibling.is_file() else base
+    return merge_config_values(read_config_values(base_source, (*_chain, origin)), values)
+
+
+def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config (file path or packaged name, with its ``base:`` chain) and apply overrides."""
+    values = read_config_values(source)
     for override in overrides:
         apply_override(values, override)
     return TrainConfig.from_dict(values)
