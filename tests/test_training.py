@@ -215,9 +215,10 @@ def test_config_base_merges_sections_and_replaces_lists(tmp_path: Path) -> None:
 
 def test_config_base_errors(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("base: b.yaml\n")
-    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
-    with pytest.raises(ConfigError, match="name each other as base"):
-        load_config(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text(f"base: ../{tmp_path.name}/a.yaml\n")  # a.yaml again, by another name
+    for start in ("a.yaml", "b.yaml"):
+        with pytest.raises(ConfigError, match="name each other as base"):
+            load_config(tmp_path / start)
     (tmp_path / "c.yaml").write_text("base: [places2]\n")
     with pytest.raises(ConfigError, match="base must name a config"):
         load_config(tmp_path / "c.yaml")

@@ -380,11 +380,14 @@ def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) 
         return values
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{origin}: base must name a config, got {base!r}")
-    if origin in _chain:
-        raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, origin))})")
+    key = (
+        str(Path(origin).resolve()) if Path(origin).is_file() else origin
+    )  # one name per file for the cycle check
+    if key in _chain:
+        raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, key))})")
     sibling = Path(origin).parent / base
     base_source = sibling if Path(origin).is_file() and sibling.is_file() else base
-    return merge_config_values(read_config_values(base_source, (*_chain, origin)), values)
+    return merge_config_values(read_config_values(base_source, (*_chain, key)), values)
 
 
 def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
