@@ -6,7 +6,8 @@ Adam. The batch is synthetic and already on the device, so this measures compute
 - reference: ``ReferenceDFNet`` (released layout), NCHW fp32, eager, ``torch.optim.Adam`` defaults.
 - optimised variants (each adds to the one before): channels_last; bf16 autocast (fp16 with a
   GradScaler where bf16 is unsupported); fused Adam (CUDA; on CPU where torch supports it);
-  ``torch.compile`` of the model and the loss (``--compile``; on by default on CUDA).
+  ``torch.compile`` of the model and the loss (``--compile``; on by default on CUDA); with ``--loss full``
+  also the VGG16 convolutions in bf16 (``LossConfig.vgg_precision="bf16"``, losses still float32).
   cudnn.benchmark is on for CUDA.
 
 ``--loss structure``: the multi-scale L1 loss only. ``--loss full``: structure + texture (VGG16
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -161,11 +163,21 @@ def run(args: argparse.Namespace) -> dict:
             "fused_adam": True,
             "compile": True,
         }
+    if args.loss == "full" and not args.compiled_only:
+        variants["channels_last + bf16 autocast + fused Adam + VGG16 in bf16"] = {
+            **VARIANTS["channels_last + bf16 autocast + fused Adam"],
+            "vgg_bf16": True,
+        }
     for name, flags in variants.items():
         flags = {"compile": False, **flags}
-        label = name.replace("bf16", "fp16") if half_dtype(device) == torch.float16 else name
+        loss_copy = copy.deepcopy(loss_fn)
+        if flags.pop("vgg_bf16", False):
+            loss_copy.config = dataclasses.replace(loss_copy.config, vgg_precision="bf16")
+        label = (
+            name.replace("bf16 autocast", "fp16 autocast") if half_dtype(device) == torch.float16 else name
+        )
         steps[label], _ = make_step(
-            copy.deepcopy(model), copy.deepcopy(loss_fn), image, hole_mask, released_layout=False, **flags
+            copy.deepcopy(model), loss_copy, image, hole_mask, released_layout=False, **flags
         )
     info = machine_info(device)
     first_losses = {name: float(step()) for name, step in steps.items()}  # same weights, same batch

@@ -164,6 +164,42 @@ def test_vgg_runs_in_float32_under_autocast() -> None:
     assert mixed["perceptual"].item() == pytest.approx(reference["perceptual"].item(), rel=0.05)
 
 
+@pytest.mark.parametrize("outer_autocast", [False, True])
+def test_vgg_precision_bf16_runs_only_the_convolutions_in_bfloat16(outer_autocast: bool) -> None:
+    torch.manual_seed(0)
+    vgg = VGG16Features()
+    vgg.init_random()
+    conv_dtypes: list[torch.dtype] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: conv_dtypes.append(out.dtype))
+        for m in vgg.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    results = [torch.rand(2, 3, 32, 32, requires_grad=True), torch.rand(2, 3, 16, 16)]
+    target = torch.rand(2, 3, 32, 32)
+
+    def terms(precision: str) -> tuple[dict, set]:
+        conv_dtypes.clear()
+        loss = DFNetLoss(LossConfig(structure_scales=2, texture_scales=2, vgg_precision=precision), vgg=vgg)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=outer_autocast):
+            out = loss(results, target)
+        return out, set(conv_dtypes)
+
+    full, full_dtypes = terms("fp32")
+    half, half_dtypes = terms("bf16")
+    assert full_dtypes == {torch.float32} and half_dtypes == {torch.bfloat16}
+    assert half["total"].dtype == torch.float32 and half["style"].dtype == torch.float32
+    assert half["style"].item() == pytest.approx(full["style"].item(), rel=0.05)
+    assert half["perceptual"].item() == pytest.approx(full["perceptual"].item(), rel=0.05)
+    assert half["style"].item() != full["style"].item()  # the bf16 path did run
+    (grad,) = torch.autograd.grad(half["total"], results[0])
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    for hook in hooks:
+        hook.remove()
+    with pytest.raises(ValueError, match="vgg_precision"):
+        LossConfig(vgg_precision="fp16")
+
+
 # --------------------------------------------------------------------------------------------
 # VGG16
 # --------------------------------------------------------------------------------------------

@@ -23,9 +23,12 @@ of :func:`dfnet.metrics.boundary_band`). The plain L1 spreads its gradient over 
 few pixels next to the boundary, where a fill is judged first, get little of it; this term gives them a
 share of their own. It needs the hole mask and is added to the total.
 
-Precision: the VGG terms (features, Gram matrices and their differences) are always computed in
-float32 with autocast disabled. Gram entries sum H·W products, which overflows float16 at 512×512,
-and the style weight (240) amplifies any rounding; the cost is small next to DFNet itself.
+Precision: the VGG terms are computed with autocast disabled. By default (``vgg_precision="fp32"``) the
+VGG16 features, Gram matrices and their differences are all float32: Gram entries sum H·W products,
+which overflows float16 at 512×512, and the style weight (240) amplifies any rounding.
+``vgg_precision="bf16"`` runs only the VGG16 convolutions in bfloat16 (float32's exponent range, so no
+overflow) and casts the features back to float32 before the losses and Gram matrices. Three scales of a
+VGG16 forward on prediction and target can cost more than a narrow DFNet; see docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class LossConfig:
     target_resize: ResizeMode = "area"
     lambda_boundary: float = 0.0  # not in the paper: weight of the full-resolution boundary-band L1
     boundary_width: int = DEFAULT_BPE_BAND  # band width in pixels for lambda_boundary
+    vgg_precision: Literal["fp32", "bf16"] = "fp32"  # bf16: VGG16 convolutions in bfloat16, losses in float32
 
     def __post_init__(self) -> None:
         if self.structure_scales < 0 or self.texture_scales < 0:
@@ -79,6 +83,8 @@ class LossConfig:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_width < 1:
             raise ValueError(f"boundary_width must be at least 1 pixel, got {self.boundary_width}")
+        if self.vgg_precision not in ("fp32", "bf16"):
+            raise ValueError(f"vgg_precision must be 'fp32' or 'bf16', got {self.vgg_precision!r}")
 
     @property
     def needs_vgg(self) -> bool:
@@ -163,6 +169,12 @@ class DFNetLoss(nn.Module):
         p = self.config.structure_scales
         return torch.stack([l1_loss(results[k].float(), targets[k]) for k in range(p)]).mean()
 
+    def vgg_features(self, images: Tensor) -> list[Tensor]:
+        """VGG16 features of ``images`` as float32 (convolutions in bfloat16 when ``vgg_precision="bf16"``)."""
+        bf16 = self.config.vgg_precision == "bf16"
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return [f.float() for f in self.vgg(images.float())]
+
     def texture_terms(self, results: Sequence[Tensor], targets: Sequence[Tensor]) -> dict[str, Tensor]:
         """Mean over the q finest scales of the perceptual, style and TV losses (unweighted)."""
         cfg = self.config
@@ -174,8 +186,8 @@ class DFNetLoss(nn.Module):
                 continue
             with torch.autocast(prediction.device.type, enabled=False):
                 with torch.no_grad():
-                    target_features = [f.float() for f in self.vgg(targets[k])]
-                prediction_features = [f.float() for f in self.vgg(prediction)]
+                    target_features = self.vgg_features(targets[k])
+                prediction_features = self.vgg_features(prediction)
                 perceptual.append(perceptual_loss(prediction_features, target_features))
                 style.append(style_loss(prediction_features, target_features))
         zero = results[0].new_zeros((), dtype=torch.float32)
