@@ -380,13 +380,12 @@ def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) 
         return values
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{origin}: base must name a config, got {base!r}")
-    key = (
-        str(Path(origin).resolve()) if Path(origin).is_file() else origin
-    )  # one name per file for the cycle check
+    origin_file = Path(origin) if Path(origin).is_file() else None
+    key = str(origin_file.resolve()) if origin_file else origin  # one name per file for the cycle check
     if key in _chain:
         raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, key))})")
-    sibling = Path(origin).parent / base
-    base_source = sibling if Path(origin).is_file() and sibling.is_file() else base
+    sibling = origin_file.parent / base if origin_file else None
+    base_source = sibling if sibling is not None and sibling.is_file() else base
     return merge_config_values(read_config_values(base_source, (*_chain, key)), values)
 
 
