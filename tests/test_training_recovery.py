@@ -36,7 +36,7 @@ def _install_pause(step: int, marker: Path) -> None:
     """After optimiser step ``step`` (checkpoints of that step already written) announce and wait."""
     import lightning.pytorch as pl
 
-    import dfnet.training as training
+    import dfnet.training.fit as fit
 
     class PauseAt(pl.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -44,8 +44,8 @@ def _install_pause(step: int, marker: Path) -> None:
                 marker.write_text(str(step))
                 time.sleep(3600)
 
-    build = training.build_callbacks
-    training.build_callbacks = lambda config: [*build(config), PauseAt()]
+    build = fit.build_callbacks
+    fit.build_callbacks = lambda config: [*build(config), PauseAt()]
 
 
 def _install_stall(step: int, marker: Path) -> None:

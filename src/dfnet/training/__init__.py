@@ -1,49 +1,117 @@
-"""Training DFNet with PyTorch Lightning (being split into one module per part)."""
+"""Training DFNet with PyTorch Lightning, one module per part; this package re-exports the public names.
 
-from dfnet.training.config import (  # noqa: F401
-    CHECKPOINT_DIR,
-    EXPORT_NAME,
-    LAST_CHECKPOINT,
-    PRECISIONS,
+- :mod:`~dfnet.training.config`: typed configs, YAML loading with ``base:`` inheritance and overrides.
+- :mod:`~dfnet.training.resume`: the loader that resumes mid-epoch and finding the checkpoint to resume.
+- :mod:`~dfnet.training.synthetic`: generated images for smoke runs.
+- :mod:`~dfnet.training.module`: the LightningModule (DFNet, loss, validation metrics, optimiser).
+- :mod:`~dfnet.training.callbacks`: atomic checkpoint writes, throughput, completion grids, ``last.ckpt``.
+- :mod:`~dfnet.training.fit`: the trainer, :func:`train` and the safetensors export.
+
+Run directory ``output.dir/output.name``: ``config.yaml`` (resolved), ``checkpoints/`` (periodic
+``step=…ckpt`` plus ``last.ckpt``, written atomically), ``tensorboard/``, ``csv/version_*/metrics.csv``
+(a new version per session), ``images/`` (completion grids) and ``model.safetensors`` (the export).
+Checkpoints hold only tensors and plain containers (``torch.load(weights_only=True)`` reads them) and
+the architecture as a plain dict under ``dfnet_config``, so :func:`dfnet.checkpoint.load_model` loads
+them directly.
+"""
+
+from __future__ import annotations
+
+from dfnet.training.callbacks import (
     AtomicCheckpointIO,
-    ConfigError,
-    DataPosition,
-    DFNetLightning,
     ImageGridLogger,
     LastCheckpoint,
+    ThroughputMonitor,
+    completion_grid,
+)
+from dfnet.training.config import (
+    PRECISIONS,
+    ConfigError,
     OptimConfig,
     OutputConfig,
-    ResumableDataLoader,
-    ResumableDataModule,
-    ResumableSampler,
-    ThroughputMonitor,
     TrainConfig,
     TrainerConfig,
-    TrainResult,
     VGGConfig,
     apply_override,
-    build_callbacks,
-    build_trainer,
-    completion_grid,
     config_to_yaml,
-    export_checkpoint,
-    latest_complete_checkpoint,
-    launched_as_worker,
     load_config,
-    log,
-    make_resumable,
     merge_config_values,
     packaged_configs,
     parse_yaml,
     plain,
-    read_checkpoint_step,
     read_config_text,
     read_config_values,
-    remove_unfinished_writes,
-    resolve_resume,
+)
+from dfnet.training.fit import (
+    EXPORT_NAME,
+    TrainResult,
+    build_callbacks,
+    build_trainer,
+    export_checkpoint,
     skipped_images,
     steps_per_epoch,
-    synthetic_data_config,
     train,
-    write_synthetic_images,
 )
+from dfnet.training.module import DFNetLightning
+from dfnet.training.resume import (
+    CHECKPOINT_DIR,
+    LAST_CHECKPOINT,
+    DataPosition,
+    ResumableDataLoader,
+    ResumableDataModule,
+    ResumableSampler,
+    latest_complete_checkpoint,
+    launched_as_worker,
+    make_resumable,
+    read_checkpoint_step,
+    remove_unfinished_writes,
+    resolve_resume,
+)
+from dfnet.training.synthetic import synthetic_data_config, write_synthetic_images
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "EXPORT_NAME",
+    "LAST_CHECKPOINT",
+    "PRECISIONS",
+    "AtomicCheckpointIO",
+    "ConfigError",
+    "DFNetLightning",
+    "DataPosition",
+    "ImageGridLogger",
+    "LastCheckpoint",
+    "OptimConfig",
+    "OutputConfig",
+    "ResumableDataLoader",
+    "ResumableDataModule",
+    "ResumableSampler",
+    "ThroughputMonitor",
+    "TrainConfig",
+    "TrainResult",
+    "TrainerConfig",
+    "VGGConfig",
+    "apply_override",
+    "build_callbacks",
+    "build_trainer",
+    "completion_grid",
+    "config_to_yaml",
+    "export_checkpoint",
+    "latest_complete_checkpoint",
+    "launched_as_worker",
+    "load_config",
+    "make_resumable",
+    "merge_config_values",
+    "packaged_configs",
+    "parse_yaml",
+    "plain",
+    "read_checkpoint_step",
+    "read_config_text",
+    "read_config_values",
+    "remove_unfinished_writes",
+    "resolve_resume",
+    "skipped_images",
+    "steps_per_epoch",
+    "synthetic_data_config",
+    "train",
+    "write_synthetic_images",
+]
