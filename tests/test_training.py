@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from dfnet.training import (
 from dfnet.vgg import VGG16Features, VGGWeightsError
 
 ROOT = Path(__file__).resolve().parents[1]
+REPO_CONFIGS = ROOT / "configs"  # the stages of the bundled model, run by path
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")  # tiny convolutions: fastest on one thread
 
 
@@ -150,18 +152,33 @@ def test_packaged_configs_load() -> None:
     assert smoke.vgg.allow_random and smoke.model.width == 0.125
     for name in packaged_configs():  # every file parses into a valid TrainConfig
         assert isinstance(load_config(name), TrainConfig), name
-    assert load_config("wallpapers-boundary").loss.lambda_boundary == 3.0
+    for path in REPO_CONFIGS.glob("*.yaml"):  # the stage configs, by path
+        assert isinstance(load_config(path), TrainConfig), path
+    assert load_config(REPO_CONFIGS / "wallpapers-boundary.yaml").loss.lambda_boundary == 3.0
 
 
-def test_configs_readme_lists_every_packaged_config() -> None:
-    table = (ROOT / "configs" / "README.md").read_text()
-    for name in packaged_configs():
+def test_configs_readme_lists_every_config() -> None:
+    table = (REPO_CONFIGS / "README.md").read_text()
+    for name in [*packaged_configs(), *(p.stem for p in REPO_CONFIGS.glob("*.yaml"))]:
         assert f"| `{name}` |" in table, name
 
 
-def test_repo_configs_folder_points_to_package() -> None:
-    assert not list((ROOT / "configs").glob("*.yaml"))  # one source of truth: src/dfnet/configs
-    assert "src/dfnet/configs" in (ROOT / "configs" / "README.md").read_text()
+def test_package_ships_the_starting_configs_and_the_repository_the_stages() -> None:
+    assert packaged_configs() == ["celeba", "places2", "smoke", "wallpapers"]
+    stages = sorted(p.stem for p in REPO_CONFIGS.glob("*.yaml"))
+    assert stages and all(name.startswith("wallpapers-") for name in stages)
+    assert not set(stages) & set(packaged_configs())  # one copy of each file
+    assert "src/dfnet/configs" in (REPO_CONFIGS / "README.md").read_text()
+
+
+@pytest.mark.parametrize("recorded", sorted((ROOT / "tests" / "data" / "resolved_configs").glob("*.yaml")))
+def test_configs_resolve_to_the_recorded_values(recorded: Path) -> None:
+    """Every config, base chain and all, resolves field by field to the values recorded before the move."""
+    name = recorded.stem
+    source = name if name in packaged_configs() else REPO_CONFIGS / f"{name}.yaml"
+    config, expected = load_config(source), load_config(recorded)
+    for section in dataclasses.fields(TrainConfig):
+        assert getattr(config, section.name) == getattr(expected, section.name), (name, section.name)
 
 
 def test_overrides_and_round_trip(tmp_path: Path) -> None:
@@ -213,6 +230,16 @@ def test_config_base_merges_sections_and_replaces_lists(tmp_path: Path) -> None:
     )
 
 
+def test_config_base_name_finds_the_yaml_file_next_to_it_before_a_packaged_one(tmp_path: Path) -> None:
+    (tmp_path / "smoke.yaml").write_text("base: places2\nmodel:\n  width: 0.5\n")  # shadows packaged smoke
+    (tmp_path / "child.yaml").write_text("base: smoke\n")
+    config = load_config(tmp_path / "child.yaml")
+    assert config.model.width == 0.5 and config.data.size == load_config("places2").data.size
+    (tmp_path / "other" / "child.yaml").parent.mkdir()
+    (tmp_path / "other" / "child.yaml").write_text("base: smoke\n")  # no sibling: the packaged smoke
+    assert load_config(tmp_path / "other" / "child.yaml") == load_config("smoke")
+
+
 def test_config_base_errors(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("base: b.yaml\n")
     (tmp_path / "b.yaml").write_text(f"base: ../{tmp_path.name}/a.yaml\n")  # a.yaml again, by another name
@@ -228,10 +255,18 @@ def test_config_base_errors(tmp_path: Path) -> None:
 
 
 def test_wallpaper_stages_build_on_each_other() -> None:
-    ring, zoom = load_config("wallpapers-ring"), load_config("wallpapers-zoom")
+    ring, zoom = (
+        load_config(REPO_CONFIGS / "wallpapers-ring.yaml"),
+        load_config(REPO_CONFIGS / "wallpapers-zoom.yaml"),
+    )
     assert ring.model == zoom.model and ring.loss == zoom.loss and zoom.data.max_zoom == 2.0
-    assert ring.initial_alpha is None and load_config("wallpapers-pushpull").initial_alpha == 0.05
-    assert load_config("wallpapers-gpu").trainer.max_time == "00:00:03:20"
+    assert (
+        ring.initial_alpha is None
+        and load_config(REPO_CONFIGS / "wallpapers-pushpull.yaml").initial_alpha == 0.05
+    )
+    assert load_config(REPO_CONFIGS / "wallpapers-gpu.yaml").trainer.max_time == "00:00:03:20"
+    stage2 = load_config(REPO_CONFIGS / "wallpapers-stage2.yaml")  # base: wallpapers, the packaged stage 1
+    assert stage2.model.width == load_config("wallpapers").model.width and stage2.model.fusion == "mask"
 
 
 @pytest.mark.parametrize(

@@ -326,7 +326,7 @@ def merge_config_values(base: dict[str, Any], values: dict[str, Any]) -> dict[st
 
 
 def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The nested dict of a YAML config, with its ``base:`` config (a packaged name or a file) underneath."""
+    """A YAML config as a nested dict, its ``base:`` (a file next to it, else a packaged name) underneath."""
     text, origin = read_config_text(source)
     try:
         values = parse_yaml(text) or {}
@@ -343,9 +343,18 @@ def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) 
     key = str(origin_file.resolve()) if origin_file else origin  # one name per file for the cycle check
     if key in _chain:
         raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, key))})")
-    sibling = origin_file.parent / base if origin_file else None
-    base_source = sibling if sibling is not None and sibling.is_file() else base
-    return merge_config_values(read_config_values(base_source, (*_chain, key)), values)
+    return merge_config_values(read_config_values(_base_source(origin_file, base), (*_chain, key)), values)
+
+
+def _base_source(origin_file: Path | None, base: str) -> str | Path:
+    """Where ``base:`` points: a file next to the config (``NAME`` or ``NAME.yaml``), else a packaged name."""
+    if origin_file is None:
+        return base
+    for candidate in (base, f"{base}.yaml"):
+        sibling = origin_file.parent / candidate
+        if sibling.is_file():
+            return sibling
+    return base
 
 
 def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
