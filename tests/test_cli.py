@@ -175,6 +175,16 @@ def test_engine_choices_are_the_library_engines():
     assert ENGINE_CHOICES == ENGINES
 
 
+def test_eval_method_choices_are_the_library_methods():
+    from dfnet.baselines import METHODS
+    from dfnet.cli import build_parser
+
+    parser = build_parser()
+    eval_parser = next(a for a in parser._actions if a.dest == "command").choices["eval"]
+    method = next(a for a in eval_parser._actions if a.dest == "method")
+    assert method.choices == list(METHODS) == ["dfnet", "telea", "ns", "pushpull", "ring-pushpull"]
+
+
 def test_optimized_engine_on_a_folder_matches_eager(folder):
     (folder / "images" / "orphan.png").unlink()
     for engine in ("torch", "optimized"):

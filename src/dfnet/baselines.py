@@ -1,4 +1,6 @@
-"""Inpainting methods for evaluation: a common interface, OpenCV's Telea and Navier-Stokes, and push-pull.
+"""Inpainting methods for evaluation: a common interface, DFNet, OpenCV's Telea and Navier-Stokes, and push-pull.
+
+:data:`METHODS` names them, one registry for :func:`dfnet.evaluation.make_method` and ``dfnet eval --method``.
 
 A method completes a batch of uint8 images (N, 3, H, W) with hole masks (N, 1, H, W) (True = hole)
 and returns uint8 composites: every known pixel equals the input's, only hole pixels are new.
@@ -7,7 +9,9 @@ and returns uint8 composites: every known pixel equals the input's, only hole pi
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -92,4 +96,46 @@ class PushPullInpaint(InpaintMethod):
         return {"name": self.name, "algorithm": "dfnet.model.fill_hole", "ring": self.ring}
 
 
-__all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "PushPullInpaint", "paste_known_pixels"]
+class DFNetMethod(InpaintMethod):
+    """A DFNet checkpoint (safetensors, project checkpoint or released .pth) as an evaluation method."""
+
+    def __init__(self, model_path: str | os.PathLike, device: torch.device, name: str = "dfnet") -> None:
+        from dfnet.checkpoint import load_model
+        from dfnet.inference import resolve_source
+
+        _, path = resolve_source(model_path)  # "default" is the bundled model
+        self.name, self.model_path, self.device = name, path, device
+        self.model = load_model(path).to(device).eval()
+
+    @torch.inference_mode()
+    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
+        image = images.float() / 255.0
+        result = self.model.complete(image, hole_mask.float())
+        completed = (result.clamp(0, 1) * 255.0).round().to(torch.uint8)
+        return paste_known_pixels(images, completed, hole_mask)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "model": str(self.model_path), "config": self.model.config.to_dict()}
+
+
+MethodFactory = Callable[[torch.device, str | None, str | None], InpaintMethod]
+
+# name -> factory(device, model path, report name): what ``dfnet eval --method`` offers
+METHODS: dict[str, MethodFactory] = {
+    "dfnet": lambda device, model, name: DFNetMethod(model, device, name or "dfnet"),
+    "telea": lambda device, model, name: OpenCVInpaint("telea", name=name),
+    "ns": lambda device, model, name: OpenCVInpaint("ns", name=name),
+    "pushpull": lambda device, model, name: PushPullInpaint(ring=False, name=name),
+    "ring-pushpull": lambda device, model, name: PushPullInpaint(ring=True, name=name),
+}
+
+
+__all__ = [
+    "DEFAULT_RADIUS",
+    "METHODS",
+    "DFNetMethod",
+    "InpaintMethod",
+    "OpenCVInpaint",
+    "PushPullInpaint",
+    "paste_known_pixels",
+]

@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from dfnet.baselines import InpaintMethod, OpenCVInpaint, PushPullInpaint, paste_known_pixels
+from dfnet.baselines import METHODS, DFNetMethod, InpaintMethod
 from dfnet.files import atomic_write_text
 from dfnet.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image, load_mask
 from dfnet.inception import FEATURE_DIM
@@ -232,39 +232,16 @@ def collate_pairs(samples: list[dict]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Methods
 # ---------------------------------------------------------------------------------------------
-class DFNetMethod(InpaintMethod):
-    """A DFNet checkpoint (safetensors, project checkpoint or released .pth) as an evaluation method."""
-
-    def __init__(self, model_path: str | os.PathLike, device: torch.device, name: str = "dfnet") -> None:
-        from dfnet.checkpoint import load_model
-        from dfnet.inference import resolve_source
-
-        _, path = resolve_source(model_path)  # "default" is the bundled model
-        self.name, self.model_path, self.device = name, path, device
-        self.model = load_model(path).to(device).eval()
-
-    @torch.inference_mode()
-    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
-        image = images.float() / 255.0
-        result = self.model.complete(image, hole_mask.float())
-        completed = (result.clamp(0, 1) * 255.0).round().to(torch.uint8)
-        return paste_known_pixels(images, completed, hole_mask)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "model": str(self.model_path), "config": self.model.config.to_dict()}
-
-
 def make_method(
     kind: str, device: torch.device, model: str | None = None, name: str | None = None
 ) -> InpaintMethod:
-    """'dfnet' (needs ``model``), 'telea', 'ns', 'pushpull' or 'ring-pushpull'; ``name`` overrides the report name."""
-    if kind == "dfnet":
-        if not model:
-            raise EvaluationError("--method dfnet needs --model PATH")
-        return DFNetMethod(model, device, name or "dfnet")
-    if kind in ("pushpull", "ring-pushpull"):
-        return PushPullInpaint(ring=kind == "ring-pushpull", name=name)
-    return OpenCVInpaint(kind, name=name)
+    """The method named ``kind`` in :data:`dfnet.baselines.METHODS` ('dfnet' needs ``model``); ``name``
+    overrides the report name."""
+    if kind == "dfnet" and not model:
+        raise EvaluationError("--method dfnet needs --model PATH")
+    if kind not in METHODS:
+        raise EvaluationError(f"unknown method {kind!r}; choose from {', '.join(METHODS)}")
+    return METHODS[kind](device, model, name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,10 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dfnet.choices import check_choice
 from dfnet.metrics import DEFAULT_BPE_BAND, per_image_bpe_sums
 from dfnet.vgg import VGG16Features
 
 ResizeMode = Literal["area", "bilinear"]
+VGGPrecision = Literal["fp32", "bf16"]
 LOSS_TERMS = ("total", "structure", "texture", "l1", "perceptual", "style", "tv", "boundary")
 
 
@@ -61,7 +63,7 @@ class LossConfig:
     target_resize: ResizeMode = "area"
     lambda_boundary: float = 0.0  # not in the paper: weight of the full-resolution boundary-band L1
     boundary_width: int = DEFAULT_BPE_BAND  # band width in pixels for lambda_boundary
-    vgg_precision: Literal["fp32", "bf16"] = "fp32"  # bf16: VGG16 convolutions in bfloat16, losses in float32
+    vgg_precision: VGGPrecision = "fp32"  # bf16: VGG16 convolutions in bfloat16, losses in float32
 
     def __post_init__(self) -> None:
         if self.structure_scales < 0 or self.texture_scales < 0:
@@ -70,8 +72,7 @@ class LossConfig:
             )
         if self.structure_scales == 0 and self.texture_scales == 0:
             raise ValueError("loss (p, q) = (0, 0) leaves nothing to train")
-        if self.target_resize not in ("area", "bilinear"):
-            raise ValueError(f"target_resize must be 'area' or 'bilinear', got {self.target_resize!r}")
+        check_choice("target_resize", self.target_resize, ResizeMode)
         weights = (
             self.lambda_l1,
             self.lambda_perceptual,
@@ -83,8 +84,7 @@ class LossConfig:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_width < 1:
             raise ValueError(f"boundary_width must be at least 1 pixel, got {self.boundary_width}")
-        if self.vgg_precision not in ("fp32", "bf16"):
-            raise ValueError(f"vgg_precision must be 'fp32' or 'bf16', got {self.vgg_precision!r}")
+        check_choice("vgg_precision", self.vgg_precision, VGGPrecision)
 
     @property
     def needs_vgg(self) -> bool:

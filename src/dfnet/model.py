@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dfnet.choices import check_choice
+
 FusionKind = Literal["learned", "mask", "none"]
 HoleFill = Literal["zero", "pushpull", "ring_pushpull"]
 
@@ -60,12 +62,8 @@ class DFNetConfig:
             raise ValueError(f"fusion_layers must lie in 0..{n - 1}, got {self.fusion_layers}")
         if self.alpha_channels not in (1, 3):
             raise ValueError(f"alpha_channels must be 1 or 3, got {self.alpha_channels}")
-        if self.fusion not in ("learned", "mask", "none"):
-            raise ValueError(f"fusion must be 'learned', 'mask' or 'none', got {self.fusion!r}")
-        if self.hole_fill not in ("zero", "pushpull", "ring_pushpull"):
-            raise ValueError(
-                f"hole_fill must be 'zero', 'pushpull' or 'ring_pushpull', got {self.hole_fill!r}"
-            )
+        check_choice("fusion", self.fusion, FusionKind)
+        check_choice("hole_fill", self.hole_fill, HoleFill)
         if not 0 < self.width <= 4:
             raise ValueError(f"width must be in (0, 4], got {self.width}")
 

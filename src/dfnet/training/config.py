@@ -21,11 +21,13 @@ from typing import Any, Literal
 
 import yaml
 
+from dfnet.choices import check_choice
 from dfnet.data import DataConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
 
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
+LRStepUnit = Literal["epoch", "step"]  # what optim.lr_step counts
 
 
 class ConfigError(ValueError):
@@ -49,15 +51,14 @@ class OptimConfig:
     weight_decay: float = 0.0
     lr_decay: float = 0.1
     lr_step: int = 5  # decay every lr_step epochs (or optimiser steps, see lr_step_unit)
-    lr_step_unit: Literal["epoch", "step"] = "epoch"
+    lr_step_unit: LRStepUnit = "epoch"
     grad_clip: float | None = None  # clip the gradient norm to this value (None: no clipping)
     fused: bool = True  # torch's fused Adam kernel (CPU and CUDA): same update, one kernel for all tensors
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.lr_step < 1 or not 0 < self.lr_decay <= 1:
             raise ConfigError("optim needs lr > 0, lr_step >= 1 and 0 < lr_decay <= 1")
-        if self.lr_step_unit not in ("epoch", "step"):
-            raise ConfigError(f"optim.lr_step_unit must be 'epoch' or 'step', got {self.lr_step_unit!r}")
+        check_choice("optim.lr_step_unit", self.lr_step_unit, LRStepUnit, ConfigError)
 
 
 @dataclass(frozen=True)
