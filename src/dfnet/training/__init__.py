@@ -7,6 +7,8 @@
 - :mod:`~dfnet.training.callbacks`: atomic checkpoint writes, throughput, completion grids, ``last.ckpt``.
 - :mod:`~dfnet.training.fit`: the trainer, :func:`train` and the safetensors export.
 
+A new part of training (a discriminator and its losses, a second optimiser) gets a module of its own here.
+
 Run directory ``output.dir/output.name``: ``config.yaml`` (resolved), ``checkpoints/`` (periodic
 ``step=…ckpt`` plus ``last.ckpt``, written atomically), ``tensorboard/``, ``csv/version_*/metrics.csv``
 (a new version per session), ``images/`` (completion grids) and ``model.safetensors`` (the export).
