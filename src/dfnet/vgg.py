@@ -174,7 +174,15 @@ def load_vgg16_features(
     allow_random: bool = False,
     layers: Sequence[str] = DEFAULT_LAYERS,
 ) -> VGG16Features:
-    """A frozen VGG16 with ImageNet weights from a local file, or random weights if explicitly allowed."""
+    """A frozen VGG16 with ImageNet weights from a local file, or random weights if explicitly allowed.
+
+    ``weights = "random:<seed>"`` asks for seeded random texture weights instead (:mod:`dfnet.random_vgg`).
+    """
+    from dfnet.random_vgg import random_texture_vgg16, random_weights_seed
+
+    seed = random_weights_seed(weights)
+    if seed is not None:
+        return random_texture_vgg16(seed, layers)
     network = VGG16Features(layers)
     path = find_vgg16_weights(weights)
     if path is not None:
