@@ -122,7 +122,7 @@ def encoded(array: np.ndarray, fmt: str, **options) -> bytes:
 
 def test_jpeg_input_comes_back_as_jpeg_with_its_own_quantization_tables(client, photo_256, hole_256):
     source = encoded(photo_256, "JPEG", quality=60, subsampling=2)
-    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256)))
+    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256), **{"return": "image"}))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/jpeg"
     assert float(response.headers["x-dfnet-hole-ratio"]) == pytest.approx(hole_256.mean(), abs=1e-6)
@@ -130,9 +130,9 @@ def test_jpeg_input_comes_back_as_jpeg_with_its_own_quantization_tables(client, 
         assert result.format == "JPEG" and result.size == (256, 256)
         assert result.quantization == original.quantization  # quality 60, not the encoder's default
         assert JpegImagePlugin.get_sampling(result) == JpegImagePlugin.get_sampling(original) == 2
-    forced = client.post("/api/inpaint", **upload(source, mask_png(hole_256), **{"return": "png"}))
-    assert forced.headers["content-type"] == "image/png"
-    assert decode_png(forced.content).shape == (256, 256, 3)
+    default = client.post("/api/inpaint", **upload(source, mask_png(hole_256)))  # PNG unless asked
+    assert default.headers["content-type"] == "image/png"
+    assert decode_png(default.content).shape == (256, 256, 3)
 
 
 @pytest.mark.parametrize("lossless", [True, False])
@@ -142,7 +142,7 @@ def test_webp_input_comes_back_as_webp_lossless_or_lossy_like_the_input(
     options = {"lossless": True} if lossless else {"quality": 80}
     source = encoded(photo_256, "WEBP", **options)
     assert webp_is_lossless(source) is lossless
-    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256)))
+    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256), **{"return": "image"}))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/webp"
     assert webp_is_lossless(response.content) is lossless

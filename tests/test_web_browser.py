@@ -118,7 +118,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, server_url):
-    context = browser.new_context(viewport={"width": 1100, "height": 720}, accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": 1100, "height": 720}, accept_downloads=True, color_scheme="dark"
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))

@@ -304,9 +304,9 @@ def result_encoding(image_bytes: bytes, source_format: str | None) -> tuple[str,
         with Image.open(io.BytesIO(image_bytes), formats=("JPEG",)) as jpeg:
             tables = getattr(jpeg, "quantization", None)
             sampling = JpegImagePlugin.get_sampling(jpeg)
-        options: dict[str, Any] = (
-            {"qtables": tables, "quality": -1} if tables else {}
-        )  # -1: tables as they are
+        options: dict[str, Any] = {}
+        if tables:  # quality -1: use the tables as they are, not scaled to a quality setting
+            options.update(qtables=tables, quality=-1)
         if sampling >= 0:
             options["subsampling"] = sampling
         return "JPEG", options
@@ -483,11 +483,11 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
         mask: UploadFile = File(description="hole mask, same size as the image, white = hole"),
         strategy: str = Form("auto", description="how to handle sizes that are not multiples of 256"),
         return_format: ReturnFormat = Form(
-            "image",
+            "png",
             alias="return",
             description=(
-                "image: the result in the input's format (JPEG and WebP keep their quality, others PNG); "
-                "png: the result as PNG; json: base64 PNGs plus sizes and timing; "
+                "png: the result as PNG (known pixels bit-identical); image: the result in the input's "
+                "format (JPEG and WebP keep their quality, others PNG); json: base64 PNGs plus sizes and timing; "
                 "alpha / raw: DFNet's alpha map / raw completion as PNG"
             ),
         ),
