@@ -1,5 +1,9 @@
 """End to end: the real page in headless Chromium against ``dfnet serve`` with the bundled default model.
 
+Painting, zoom and pan (wheel, keys, space-drag, pinch) at exact image pixels, limits refused when a
+picture is opened, result-only requests with alpha/raw fetched per tab, Cancel, the undo history
+across inpaints, themes and the phone layout.
+
 Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the Python
 ``playwright`` package; no browser is downloaded. Set ``DFNET_UPDATE_SCREENSHOTS=1`` to write the
 before/after screenshots to ``docs/images/`` (otherwise they go to a temporary folder).
@@ -345,6 +349,12 @@ def test_limits_and_unreadable_files_are_refused_when_opened(page, tmp_path):
         "the server accepts at most 25,000,000 (dfnet serve --max-pixels)"
     )
     assert page.inner_text("#image-info") == "No image loaded"
+    photo = tmp_path / "camera.jpg"
+    Image.new("RGB", (6000, 5000), (90, 120, 200)).save(photo, quality=50)  # 30 MP, a few hundred KB
+    assert photo.stat().st_size < UPLOAD_LIMIT
+    page.set_input_files("#image-input", str(photo))
+    page.wait_for_function("() => document.getElementById('error').textContent.startsWith('camera.jpg')")
+    assert page.inner_text("#error").startswith("camera.jpg is 6000 × 5000 = 30,000,000 pixels;")
 
     noise = np.random.default_rng(0).integers(0, 256, (640, 640, 3), dtype=np.uint8)
     data = png_bytes(noise)

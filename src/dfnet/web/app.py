@@ -352,27 +352,26 @@ def run_inpaint(
         raise ApiError(400, str(err)) from None
     except MemoryError:
         raise ApiError(503, "not enough memory for this image; try a smaller one") from None
-    result = np.asarray(done.result if (want_alpha or want_raw) else done)
-    outcome = InpaintOutcome(
+    alpha_png = array_to_png(done.alpha) if want_alpha else None
+    raw_png = array_to_png(done.raw) if want_raw else None
+    if return_format in ("alpha", "raw"):
+        body, media_type = (alpha_png if return_format == "alpha" else raw_png) or b"", "image/png"
+    else:
+        result = np.asarray(done.result if (want_alpha or want_raw) else done)
+        fmt, options = (
+            result_encoding(image_bytes, loaded.format) if return_format == "image" else ("PNG", {})
+        )
+        body, media_type = encode_image(result, fmt, like=loaded, options=options), MEDIA_TYPES[fmt]
+    return InpaintOutcome(
         width=loaded.size[0],
         height=loaded.size[1],
         hole_ratio=hole_ratio(hole),
-        elapsed_ms=0.0,
-        body=b"",
-        media_type="image/png",
-        alpha_png=array_to_png(done.alpha) if want_alpha else None,
-        raw_png=array_to_png(done.raw) if want_raw else None,
+        elapsed_ms=(time.perf_counter() - start) * 1000.0,
+        body=body,
+        media_type=media_type,
+        alpha_png=alpha_png,
+        raw_png=raw_png,
     )
-    if return_format == "alpha" or return_format == "raw":
-        outcome.body = outcome.alpha_png if return_format == "alpha" else outcome.raw_png  # type: ignore[assignment]
-    else:
-        fmt, options = (
-            ("PNG", {}) if return_format != "image" else result_encoding(image_bytes, loaded.format)
-        )
-        outcome.body = encode_image(result, fmt, like=loaded, options=options)
-        outcome.media_type = MEDIA_TYPES[fmt]
-    outcome.elapsed_ms = (time.perf_counter() - start) * 1000.0
-    return outcome
 
 
 async def run_in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:

@@ -376,16 +376,46 @@
     maskChanged();
   }
 
-  // The share of pixels the server will see as hole (alpha >= 128), and the warnings that follow from it.
-  function maskChanged() {
-    if (state.image) {
-      const alpha = ctx.getImageData(0, 0, el.mask.width, el.mask.height).data;
-      let holes = 0;
-      for (let i = 3; i < alpha.length; i += 4) if (alpha[i] >= 128) holes += 1;
-      state.holeRatio = holes / (el.mask.width * el.mask.height);
-    } else {
-      state.holeRatio = 0;
+  // The rectangle [x0, y0, x1, y1) holding every painted pixel of the current mask, or null: only that
+  // part of a large canvas needs reading.
+  function maskBounds() {
+    let bounds = null;
+    for (const op of maskOps()) {
+      if (op.type === "clear") bounds = null;
+      else if (op.type === "mask") bounds = [0, 0, el.mask.width, el.mask.height];
+      else {
+        const reach = op.size / 2 + 2;
+        bounds = bounds || [Infinity, Infinity, -Infinity, -Infinity];
+        for (const [x, y] of op.points) {
+          bounds = [Math.min(bounds[0], x - reach), Math.min(bounds[1], y - reach), Math.max(bounds[2], x + reach), Math.max(bounds[3], y + reach)];
+        }
+      }
     }
+    if (!bounds) return null;
+    const [x0, y0] = [Math.max(0, Math.floor(bounds[0])), Math.max(0, Math.floor(bounds[1]))];
+    const [x1, y1] = [Math.min(el.mask.width, Math.ceil(bounds[2])), Math.min(el.mask.height, Math.ceil(bounds[3]))];
+    return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : null;
+  }
+
+  // The hole as the server will see it (alpha >= 128): {bounds, hole} with one byte per pixel of the bounds.
+  function readHole() {
+    const bounds = maskBounds();
+    if (!bounds) return { bounds: null, hole: null };
+    const [x0, y0, x1, y1] = bounds;
+    const alpha = ctx.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+    const hole = new Uint8Array((x1 - x0) * (y1 - y0));
+    for (let i = 0; i < hole.length; i += 1) hole[i] = alpha[4 * i + 3] >= 128 ? 1 : 0;
+    return { bounds, hole };
+  }
+
+  // The share of pixels the server will see as hole, and the warnings that follow from it.
+  function maskChanged() {
+    let holes = 0;
+    if (state.image) {
+      const { hole } = readHole();
+      if (hole) for (let i = 0; i < hole.length; i += 1) holes += hole[i];
+    }
+    state.holeRatio = state.image ? holes / (el.mask.width * el.mask.height) : 0;
     const large = state.holeRatio > HOLE_WARNING_RATIO;
     el.warning.hidden = !large;
     el.warning.textContent = large
@@ -406,10 +436,8 @@
     if (!state.ops.length || state.stroke || state.request) return;
     const op = state.ops.pop();
     state.undone.push(op);
-    if (op.type === "inpaint") {
-      el.runInfo.textContent = "Inpaint undone: the mask it used is back";
-      setView("edit");
-    }
+    if (op.type === "inpaint") el.runInfo.textContent = "Inpaint undone: the mask it used is back";
+    if (state.view !== "edit") setView("edit"); // what is undone is in view
     redraw();
   }
 
@@ -418,7 +446,7 @@
     const op = state.undone.pop();
     state.ops.push(op);
     redraw();
-    if (op.type === "inpaint") setView("result");
+    setView(op.type === "inpaint" ? "result" : "edit");
   }
 
   function clearMask() {
@@ -610,23 +638,51 @@
 
   // ---------- talking to the server ----------
 
-  // The painted canvas -> a PNG at the image's full resolution: white = hole, black = known.
-  function maskBlob() {
+  // ---------- the mask as a 1-bit PNG (white = hole), written here: small and quick at any size ----------
+  const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  function crc32(bytes) {
+    let c = 0xffffffff;
+    for (let i = 0; i < bytes.length; i += 1) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  }
+  function pngChunk(type, data) {
+    const chunk = new Uint8Array(12 + data.length);
+    const view = new DataView(chunk.buffer);
+    view.setUint32(0, data.length);
+    for (let i = 0; i < 4; i += 1) chunk[4 + i] = type.charCodeAt(i);
+    chunk.set(data, 8);
+    view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
+    return chunk;
+  }
+
+  async function maskBlob() {
     const { width, height } = el.mask;
-    const source = ctx.getImageData(0, 0, width, height).data;
-    const out = document.createElement("canvas");
-    out.width = width;
-    out.height = height;
-    const octx = out.getContext("2d");
-    const image = octx.createImageData(width, height);
-    const px = new Uint32Array(image.data.buffer);
-    const white = 0xffffffff;
-    const black = 0xff000000; // little-endian RGBA: opaque black
-    for (let i = 0, j = 3; i < px.length; i += 1, j += 4) px[i] = source[j] >= 128 ? white : black;
-    octx.putImageData(image, 0, 0);
-    return new Promise((resolve, reject) => {
-      out.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("could not encode the mask"))), "image/png");
-    });
+    const { bounds, hole } = readHole();
+    const stride = 1 + Math.ceil(width / 8); // filter byte + packed bits, most significant bit first
+    const rows = new Uint8Array(stride * height);
+    if (bounds) {
+      const [x0, y0, x1, y1] = bounds;
+      const w = x1 - x0;
+      for (let y = y0; y < y1; y += 1) {
+        const row = y * stride + 1;
+        const line = (y - y0) * w;
+        for (let x = x0; x < x1; x += 1) if (hole[line + x - x0]) rows[row + (x >> 3)] |= 0x80 >> (x & 7);
+      }
+    }
+    if (typeof CompressionStream !== "function") throw new Error("this browser cannot compress the mask (no CompressionStream)");
+    const zlib = new Uint8Array(await new Response(new Blob([rows]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
+    const header = new Uint8Array(13);
+    const view = new DataView(header.buffer);
+    view.setUint32(0, width);
+    view.setUint32(4, height);
+    header.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, no filter, not interlaced
+    const signature = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const parts = [signature, pngChunk("IHDR", header), pngChunk("IDAT", zlib), pngChunk("IEND", new Uint8Array(0))];
+    return new Blob(parts, { type: "image/png" });
   }
 
   async function errorMessage(response) {
