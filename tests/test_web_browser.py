@@ -568,6 +568,8 @@ def test_light_theme_follows_the_system_and_phones_get_one_toolbar_row(browser, 
     page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'")
     toolbar = page.locator(".toolbar").bounding_box()
     assert toolbar["height"] < 50, f"the phone toolbar is {toolbar['height']} px tall"
+    inpaint = page.locator("#inpaint").bounding_box()
+    assert inpaint["x"] >= 0 and inpaint["x"] + inpaint["width"] <= 390  # the main action is in view
     chrome = sum(
         page.locator(selector).bounding_box()["height"]
         for selector in (".toolbar", ".status", ".tabs", ".actions")
