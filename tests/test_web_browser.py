@@ -377,6 +377,12 @@ def test_limits_and_unreadable_files_are_refused_when_opened(page, tmp_path):
     assert page.inner_text("#image-info") == "No image loaded" and not answers
 
 
+def open_scene(page, folder: Path, name: str, width: int, height: int) -> None:
+    """Save a ``scene`` of that size as ``folder / name`` and open it in the page."""
+    Image.fromarray(scene(height, width)).save(folder / name)
+    open_image(page, folder / name, f"{width} × {height} px")
+
+
 def zoom_percent(page) -> int:
     return int(page.inner_text("#zoom-value").rstrip("%"))
 
@@ -389,9 +395,7 @@ def image_point(box: dict, point: tuple[float, float], width: int) -> tuple[floa
 
 def test_zoom_and_pan_then_paint_the_pixel_under_the_pointer(page, tmp_path):
     width, height = 64, 48
-    source = tmp_path / "tiny.png"
-    Image.fromarray(scene(height, width)).save(source)
-    open_image(page, source, f"{width} × {height} px")
+    open_scene(page, tmp_path, "tiny.png", width, height)
     canvas = page.locator("#mask-canvas")
     fitted = canvas.bounding_box()
     assert fitted["width"] == pytest.approx(width * zoom_percent(page) / 100, rel=0.01)
@@ -440,6 +444,12 @@ def test_zoom_and_pan_then_paint_the_pixel_under_the_pointer(page, tmp_path):
     assert (column, row) == (37, 21) and np.array_equal(hole, expected)
     page.screenshot(path=str(screenshot_dir(tmp_path) / "web-zoom.png"))
 
+    # "−" steps back by the same factor as "+"; Fit returns to the fitted view.
+    page.click("#zoom-out")
+    assert canvas.bounding_box()["width"] == pytest.approx(width * zoom / 1.25, rel=0.001)
+    page.click("#zoom-fit")
+    assert canvas.bounding_box() == pytest.approx(fitted)
+
 
 def touch(page, kind: str, pointer_id: int, x: float, y: float) -> None:
     """A synthetic touch pointer event on the stage (Playwright's touchscreen only taps)."""
@@ -453,9 +463,7 @@ def touch(page, kind: str, pointer_id: int, x: float, y: float) -> None:
 
 def test_two_fingers_pinch_zoom_and_pan_without_painting(page, tmp_path):
     width, height = 96, 64
-    source = tmp_path / "pinch.png"
-    Image.fromarray(scene(height, width)).save(source)
-    open_image(page, source, f"{width} × {height} px")
+    open_scene(page, tmp_path, "pinch.png", width, height)
     canvas = page.locator("#mask-canvas")
     box = canvas.bounding_box()
     centre = (round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2))
@@ -476,9 +484,7 @@ def test_two_fingers_pinch_zoom_and_pan_without_painting(page, tmp_path):
 
 
 def test_cancel_aborts_the_request_and_the_mask_is_locked_meanwhile(page, tmp_path):
-    source = tmp_path / "photo.png"
-    Image.fromarray(scene(64, 96)).save(source)
-    open_image(page, source, "96 × 64 px")
+    open_scene(page, tmp_path, "photo.png", 96, 64)
     held: list = []
     page.route("**/api/inpaint", lambda route: held.append(route))  # the server never answers
     failed: list[str] = []
@@ -534,19 +540,13 @@ def test_jpeg_comes_back_as_jpeg_and_small_pictures_warn_about_large_holes(page,
     with Image.open(result_download.value.path()) as result:
         assert result.format == "JPEG" and result.size == (128, 96)
 
-    tiny = tmp_path / "icon.png"
-    Image.fromarray(scene(10, 10)).save(tiny)
-    open_image(page, tiny, "10 × 10 px")
+    open_scene(page, tmp_path, "icon.png", 10, 10)
     assert brush_px(page) <= 2  # the default brush is 40 screen pixels at the fitted zoom
     box = page.locator("#mask-canvas").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     assert page.is_hidden("#warning")
-    page.keyboard.press("]")
-    page.keyboard.press("]")
-    page.keyboard.press("]")
-    page.keyboard.press("]")
-    page.keyboard.press("]")
-    page.keyboard.press("]")
+    for _ in range(6):  # 1 -> 2 -> 4 -> 6 -> 9 -> 12 -> 16 px: wider than the picture
+        page.keyboard.press("]")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#warning:not([hidden])")
     assert page.inner_text("#warning").startswith("The mask covers ")
