@@ -226,6 +226,8 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     assert page.is_hidden("#error")
     assert page.input_value("#compare") == "50"  # the split starts in the middle, before on the left
     assert page.inner_text("#run-info").startswith(f"Inpainted {100 * hole.mean():.1f}% of the picture in")
+    page.fill("#compare", "72")  # the line through the sun: the input on its left, the result on its right
+    page.dispatch_event("#compare", "input")
     page.screenshot(path=str(shots / "web-after.png"))
 
     # One request, asking for the result alone; alpha and raw come only when their tab is opened.

@@ -578,7 +578,8 @@
 
   // ---------- brush cursor and size ----------
   function moveCursor(event) {
-    const showBrush = state.image && state.view === "edit" && !state.spaceDown && event.pointerType !== "touch";
+    // Shown on every tab: painting on the result or a detail view continues editing the current picture.
+    const showBrush = state.image && !state.spaceDown && event.pointerType !== "touch";
     el.cursor.hidden = !showBrush;
     if (!showBrush) return;
     const [x, y] = stagePoint(event);
