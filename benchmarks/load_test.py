@@ -161,7 +161,7 @@ def build_kinds(max_upload_bytes: int) -> list[RequestKind]:
         RequestKind("body_over_byte_limit", 413, 0, form(oversize, mask)),
         RequestKind("mask_size_mismatch", 400, 0, form(png, other_mask)),
         RequestKind("mask_without_hole", 400, 0, form(png, empty_mask)),
-        RequestKind("unknown_strategy", 400, 0, form(png, mask, strategy="stretch")),
+        RequestKind("unknown_strategy", 422, 0, form(png, mask, strategy="stretch")),
         RequestKind("not_multipart", 415, 0, {"content": b'{"image": "..."}', "headers": {"content-type": "application/json"}}),
         RequestKind("missing_mask", 422, 0, {"files": {"image": ("image", png, "image/png")}}),
         RequestKind("mask_part_is_text", 415, 0, form(png, b"white = hole", mask_type="text/plain")),

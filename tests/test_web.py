@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from dfnet.inference import Inpainter
 from dfnet.web import ServerSettings, create_app
+from dfnet.web.app import webp_is_lossless
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -73,10 +74,12 @@ class BlockingInpainter:
 
 
 class RefusingInpainter(BlockingInpainter):
-    """A model that rejects every request the way ``Inpainter`` rejects an unknown strategy."""
+    """A model that rejects every request the way the onnxruntime engine rejects a request for details."""
 
     def inpaint(self, image, hole_mask, strategy="auto", return_details=False):
-        raise ValueError(f"unknown strategy {strategy!r}")
+        raise ValueError(
+            "the onnxruntime engine computes only the result; use engine='torch' for raw and alpha"
+        )
 
 
 # ---------- success ----------
@@ -111,13 +114,62 @@ def test_json_result_matches_png_and_carries_alpha_and_raw(client, form, hole_25
     assert not np.array_equal(raw, result)  # the raw completion is not the composited result
 
 
+def encoded(array: np.ndarray, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_jpeg_input_comes_back_as_jpeg_with_its_own_quantization_tables(client, photo_256, hole_256):
+    source = encoded(photo_256, "JPEG", quality=60, subsampling=2)
+    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256), **{"return": "image"}))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert float(response.headers["x-dfnet-hole-ratio"]) == pytest.approx(hole_256.mean(), abs=1e-6)
+    with Image.open(io.BytesIO(source)) as original, Image.open(io.BytesIO(response.content)) as result:
+        assert result.format == "JPEG" and result.size == (256, 256)
+        assert result.quantization == original.quantization  # quality 60, not the encoder's default
+        assert JpegImagePlugin.get_sampling(result) == JpegImagePlugin.get_sampling(original) == 2
+    default = client.post("/api/inpaint", **upload(source, mask_png(hole_256)))  # PNG unless asked
+    assert default.headers["content-type"] == "image/png"
+    assert decode_png(default.content).shape == (256, 256, 3)
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+def test_webp_input_comes_back_as_webp_lossless_or_lossy_like_the_input(
+    client, photo_256, hole_256, lossless
+):
+    options = {"lossless": True} if lossless else {"quality": 80}
+    source = encoded(photo_256, "WEBP", **options)
+    assert webp_is_lossless(source) is lossless
+    response = client.post("/api/inpaint", **upload(source, mask_png(hole_256), **{"return": "image"}))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/webp"
+    assert webp_is_lossless(response.content) is lossless
+    result = decode_png(response.content)  # Pillow reads any format
+    if lossless:  # known pixels survive exactly only without lossy compression
+        assert np.array_equal(result[~hole_256], decode_png(source)[~hole_256])
+
+
+def test_alpha_and_raw_alone_are_the_pngs_the_json_answer_carries(client, form):
+    form["data"] = {"return": "json", "alpha": "true", "raw": "true"}
+    body = client.post("/api/inpaint", **form).json()
+    for name in ("alpha", "raw"):
+        form["data"] = {"return": name}
+        response = client.post("/api/inpaint", **form)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        assert np.array_equal(decode_png(response.content), decode_png(base64.b64decode(body[name])))
+    assert decode_png(client.post("/api/inpaint", **form).content).shape == (256, 256, 3)  # raw is RGB
+
+
 def test_json_without_details_has_only_the_result(client, form):
     form["data"] = {"return": "json"}
     body = client.post("/api/inpaint", **form).json()
     assert "result" in body and "alpha" not in body and "raw" not in body
 
 
-def test_any_size_works_and_an_unknown_strategy_is_400(client):
+def test_any_size_works_and_an_unknown_strategy_is_422(client):
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
     hole = np.zeros((200, 300), dtype=bool)
@@ -128,8 +180,10 @@ def test_any_size_works_and_an_unknown_strategy_is_400(client):
     assert result.shape == (200, 300, 3)
     assert np.array_equal(result[~hole], photo[~hole])
     response = client.post("/api/inpaint", **upload(png_bytes(photo), mask_png(hole), strategy="sideways"))
-    assert response.status_code == 400
-    assert "sideways" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "strategy: unknown value 'sideways' (use auto, original, resize, crop)"
+    }
 
 
 def test_rgba_input_keeps_its_alpha_channel(client, photo_256, hole_256):
@@ -235,10 +289,10 @@ def test_empty_file_is_400(client, hole_256):
 
 def test_value_error_from_the_model_is_400(form):
     with TestClient(create_app(RefusingInpainter())) as test_client:
-        form["data"] = {"strategy": "sideways"}
+        form["data"] = {"return": "alpha"}
         response = test_client.post("/api/inpaint", **form)
     assert response.status_code == 400
-    assert response.json()["detail"] == "unknown strategy 'sideways'"
+    assert response.json()["detail"].startswith("the onnxruntime engine computes only the result")
 
 
 def test_malformed_multipart_is_400(client):
@@ -267,11 +321,16 @@ def test_arbitrary_bytes_never_cause_a_server_error(image, mask, declared):
     assert isinstance(response.json()["detail"], str)
 
 
-def test_missing_mask_and_bad_option_are_422(client, photo_256, form):
+def test_missing_mask_and_bad_option_are_422_with_the_same_shape_as_other_errors(client, photo_256, form):
     response = client.post("/api/inpaint", files={"image": ("a.png", png_bytes(photo_256), "image/png")})
     assert response.status_code == 422
-    form["data"] = {"return": "xml"}
-    assert client.post("/api/inpaint", **form).status_code == 422
+    assert response.json() == {"detail": "mask: Field required"}
+    form["data"] = {"return": "xml", "alpha": "maybe"}
+    response = client.post("/api/inpaint", **form)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith("return: Input should be 'image', 'png', 'json', 'alpha' or 'raw'")
+    assert "; alpha: " in detail and "\n" not in detail
 
 
 # ---------- queue and worker thread ----------
@@ -339,7 +398,10 @@ def test_openapi_documents_the_form(client):
     fields = schema["components"]["schemas"][form_ref.rsplit("/", 1)[1]]
     assert set(fields["required"]) == {"image", "mask"}
     assert {"strategy", "return", "alpha", "raw"} <= set(fields["properties"])
-    assert {"200", "400", "413", "415", "503"} <= set(operation["responses"])
+    assert {"200", "400", "413", "415", "422", "503"} <= set(operation["responses"])
+    assert {"image/png", "image/jpeg", "image/webp", "application/json"} <= set(
+        operation["responses"]["200"]["content"]
+    )
     assert {"/api/health", "/api/model"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
 

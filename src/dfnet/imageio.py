@@ -222,9 +222,15 @@ _FORMAT_BY_SUFFIX = {
 
 
 def encode_image(
-    rgb: np.ndarray, fmt: str = "PNG", like: LoadedImage | None = None, quality: int = 95
+    rgb: np.ndarray,
+    fmt: str = "PNG",
+    like: LoadedImage | None = None,
+    quality: int = 95,
+    options: dict | None = None,
 ) -> bytes:
-    """Encode an RGB array (re-attaching the source's alpha, EXIF and ICC profile) to bytes."""
+    """Encode an RGB array (re-attaching the source's alpha, EXIF and ICC profile) to bytes.
+
+    ``options`` are extra Pillow save arguments (e.g. a JPEG's ``qtables``), applied last."""
     image = Image.fromarray(rgb, "RGB")
     fmt = fmt.upper()
     if like is not None and like.alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
@@ -239,6 +245,7 @@ def encode_image(
         kwargs["quality"] = quality
     if fmt == "JPEG":
         kwargs["subsampling"] = 0 if quality >= 90 else 2
+    kwargs.update(options or {})
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **kwargs)
     return buffer.getvalue()

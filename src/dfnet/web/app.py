@@ -27,9 +27,10 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dfnet.imageio import ImageLoadError, LoadedImage, encode_image, hole_ratio, load_image, load_mask
@@ -51,6 +52,9 @@ PAGE_HEADERS = {
 }
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 MB = 1024 * 1024
+ReturnFormat = Literal["image", "png", "json", "alpha", "raw"]
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+WEBP_QUALITY = 95  # a lossy WebP does not record its quality; lossless inputs come back lossless
 
 T = TypeVar("T")
 
@@ -280,15 +284,48 @@ def array_to_png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def webp_is_lossless(data: bytes) -> bool:
+    """Whether a WebP file holds a lossless (VP8L) bitstream, read from its RIFF chunks."""
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if chunk in (b"VP8L", b"VP8 "):
+            return chunk == b"VP8L"
+        offset += 8 + size + (size & 1)
+    return False
+
+
+def result_encoding(image_bytes: bytes, source_format: str | None) -> tuple[str, dict[str, Any]]:
+    """(Pillow format, save options) that store a result the way the input was stored.
+
+    JPEG inputs keep their quantization tables and chroma subsampling (the same quality), WebP keeps
+    lossless or lossy, everything else becomes PNG (lossless, keeps alpha)."""
+    if source_format == "JPEG":
+        with Image.open(io.BytesIO(image_bytes), formats=("JPEG",)) as jpeg:
+            tables = getattr(jpeg, "quantization", None)
+            sampling = JpegImagePlugin.get_sampling(jpeg)
+        options: dict[str, Any] = {}
+        if tables:  # quality -1: use the tables as they are, not scaled to a quality setting
+            options.update(qtables=tables, quality=-1)
+        if sampling >= 0:
+            options["subsampling"] = sampling
+        return "JPEG", options
+    if source_format == "WEBP":
+        lossless = webp_is_lossless(image_bytes)
+        return "WEBP", {"lossless": True, "quality": 100} if lossless else {"quality": WEBP_QUALITY}
+    return "PNG", {}
+
+
 @dataclass
 class InpaintOutcome:
-    """Encoded PNGs of one request plus what the log and the JSON answer report about it."""
+    """The encoded answer to one request plus what the log and the JSON answer report about it."""
 
     width: int
     height: int
     hole_ratio: float
     elapsed_ms: float
-    result_png: bytes
+    body: bytes  # the result, or the alpha map / raw completion when that is what was asked for
+    media_type: str
     alpha_png: bytes | None = None
     raw_png: bytes | None = None
 
@@ -298,31 +335,43 @@ def run_inpaint(
     image_bytes: bytes,
     mask_bytes: bytes,
     strategy: str,
-    details: tuple[bool, bool],
+    request: tuple[ReturnFormat, bool, bool],
     max_pixels: int,
 ) -> InpaintOutcome:
-    """Decode, inpaint and encode one request (runs in a worker thread)."""
+    """Decode, inpaint and encode one request (runs in a worker thread).
+
+    ``request`` is (return format, JSON alpha wanted, JSON raw wanted)."""
     start = time.perf_counter()
+    return_format, json_alpha, json_raw = request
     loaded, hole = decode_inputs(image_bytes, mask_bytes, max_pixels)
-    want_alpha, want_raw = details
+    want_alpha = return_format == "alpha" or (return_format == "json" and json_alpha)
+    want_raw = return_format == "raw" or (return_format == "json" and json_raw)
     try:
         done = inpainter.inpaint(loaded.rgb, hole, strategy=strategy, return_details=want_alpha or want_raw)
     except ValueError as err:
         raise ApiError(400, str(err)) from None
     except MemoryError:
         raise ApiError(503, "not enough memory for this image; try a smaller one") from None
-    result = done.result if (want_alpha or want_raw) else done
-    outcome = InpaintOutcome(
+    alpha_png = array_to_png(done.alpha) if want_alpha else None
+    raw_png = array_to_png(done.raw) if want_raw else None
+    if return_format in ("alpha", "raw"):
+        body, media_type = (alpha_png if return_format == "alpha" else raw_png) or b"", "image/png"
+    else:
+        result = np.asarray(done.result if (want_alpha or want_raw) else done)
+        fmt, options = (
+            result_encoding(image_bytes, loaded.format) if return_format == "image" else ("PNG", {})
+        )
+        body, media_type = encode_image(result, fmt, like=loaded, options=options), MEDIA_TYPES[fmt]
+    return InpaintOutcome(
         width=loaded.size[0],
         height=loaded.size[1],
         hole_ratio=hole_ratio(hole),
-        elapsed_ms=0.0,
-        result_png=encode_image(np.asarray(result), "PNG", like=loaded),
-        alpha_png=array_to_png(done.alpha) if want_alpha else None,
-        raw_png=array_to_png(done.raw) if want_raw else None,
+        elapsed_ms=(time.perf_counter() - start) * 1000.0,
+        body=body,
+        media_type=media_type,
+        alpha_png=alpha_png,
+        raw_png=raw_png,
     )
-    outcome.elapsed_ms = (time.perf_counter() - start) * 1000.0
-    return outcome
 
 
 async def run_in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
@@ -337,10 +386,14 @@ async def run_in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *arg
 
 
 def outcome_response(outcome: InpaintOutcome, as_json: bool, strategy: str) -> Response:
-    """The PNG itself, or JSON with base64 PNGs (``result`` and, when asked for, ``alpha`` / ``raw``)."""
-    headers = {**NO_STORE, "X-DFNet-Elapsed-Ms": f"{outcome.elapsed_ms:.0f}"}
+    """The picture itself, or JSON with base64 PNGs (``result`` and, when asked for, ``alpha`` / ``raw``)."""
+    headers = {
+        **NO_STORE,
+        "X-DFNet-Elapsed-Ms": f"{outcome.elapsed_ms:.0f}",
+        "X-DFNet-Hole-Ratio": f"{outcome.hole_ratio:.6f}",
+    }
     if not as_json:
-        return Response(outcome.result_png, media_type="image/png", headers=headers)
+        return Response(outcome.body, media_type=outcome.media_type, headers=headers)
     body: dict[str, Any] = {
         "width": outcome.width,
         "height": outcome.height,
@@ -348,7 +401,7 @@ def outcome_response(outcome: InpaintOutcome, as_json: bool, strategy: str) -> R
         "strategy": strategy,
         "elapsed_ms": round(outcome.elapsed_ms, 1),
         "media_type": "image/png",
-        "result": base64.b64encode(outcome.result_png).decode("ascii"),
+        "result": base64.b64encode(outcome.body).decode("ascii"),
     }
     for name, png in (("alpha", outcome.alpha_png), ("raw", outcome.raw_png)):
         if png is not None:
@@ -361,10 +414,26 @@ def to_json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def validation_message(err: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: ``field: message; field: message``."""
+    parts = []
+    for error in err.errors():
+        where = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        parts.append(f"{'.'.join(where) or 'request'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def check_strategy(strategy: str) -> None:
+    """Refuse (422) a strategy the library does not have, before any work is done."""
+    if strategy not in STRATEGIES:
+        raise ApiError(422, f"strategy: unknown value {strategy!r} (use {', '.join(STRATEGIES)})")
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Unreadable image, size mismatch (both sizes given) or a mask with no hole"},
     413: {"description": "Upload larger than the byte limit, or image over the pixel limit"},
     415: {"description": "Not multipart/form-data, or a part that is not a supported image"},
+    422: {"description": "A missing field or an invalid option value; same {'detail': message} shape"},
     503: {"description": "Queue full: too many requests in flight (see Retry-After)"},
 }
 
@@ -394,27 +463,42 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
     async def api_error(_: Request, err: ApiError) -> JSONResponse:
         return error_response(err.status, err.message)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        message = validation_message(err)
+        log.info("inpaint refused: 422 %s", message)
+        return error_response(422, message)
+
     @app.post(
         INPAINT_PATH,
         response_class=Response,
-        responses={200: {"content": {"image/png": {}, "application/json": {}}}, **ERROR_RESPONSES},
+        responses={
+            200: {"content": {**{media: {} for media in MEDIA_TYPES.values()}, "application/json": {}}},
+            **ERROR_RESPONSES,
+        },
     )
     async def inpaint(
         image: UploadFile = File(description="the picture (PNG, JPEG, WebP, BMP, TIFF or GIF)"),
         mask: UploadFile = File(description="hole mask, same size as the image, white = hole"),
         strategy: str = Form("auto", description="how to handle sizes that are not multiples of 256"),
-        return_format: Literal["png", "json"] = Form(
-            "png", alias="return", description="png: the result PNG; json: base64 PNGs plus sizes and timing"
+        return_format: ReturnFormat = Form(
+            "png",
+            alias="return",
+            description=(
+                "png: the result as PNG (known pixels bit-identical); image: the result in the input's "
+                "format (JPEG and WebP keep their quality, others PNG); json: base64 PNGs plus sizes and timing; "
+                "alpha / raw: DFNet's alpha map / raw completion as PNG"
+            ),
         ),
         alpha: bool = Form(False, description="json only: include DFNet's alpha map"),
         raw: bool = Form(False, description="json only: include DFNet's raw completion"),
     ) -> Response:
         """Inpaint the white area of ``mask`` in ``image``; known pixels come back bit-identical."""
+        check_strategy(strategy)
         check_part_type(image, "image")
         check_part_type(mask, "mask")
         image_bytes, mask_bytes = await image.read(), await mask.read()
         as_json = return_format == "json"
-        details = (alpha and as_json, raw and as_json)
         try:
             outcome = await run_in_worker(
                 executor,
@@ -423,18 +507,19 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
                 image_bytes,
                 mask_bytes,
                 strategy,
-                details,
+                (return_format, alpha, raw),
                 settings.max_pixels,
             )
         except ApiError as err:
             log.info("inpaint refused: %d %s", err.status, err.message)
             raise
         log.info(
-            "inpaint %dx%d hole %.1f%% strategy=%s in %.0f ms",
+            "inpaint %dx%d hole %.1f%% strategy=%s return=%s in %.0f ms",
             outcome.width,
             outcome.height,
             100.0 * outcome.hole_ratio,
             strategy,
+            return_format,
             outcome.elapsed_ms,
         )
         return outcome_response(outcome, as_json, strategy)

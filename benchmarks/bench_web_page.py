@@ -1,0 +1,177 @@
+"""Click-to-result time of the web page against the result-only API call, on a large JPEG.
+
+Serves the bundled default model the way ``dfnet serve`` does (``engine="optimized"``, one inference
+thread) on a loopback port, makes a synthetic ``--width`` x ``--height`` JPEG, then alternates:
+
+- the API: ``POST /api/inpaint`` with the JPEG, a PNG mask with one small square hole and
+  ``return=image`` (the result as a JPEG), timed from sending to the last byte received;
+- the page in headless Chromium: the same JPEG opened once and the same square painted with the
+  brush, timed in the page from the click on Inpaint until the result picture is decoded and shown
+  (the mask is encoded, both files are uploaded and the JPEG answer decoded within that time); Undo
+  then brings back the input with its mask for the next run.
+
+Prints one JSON object with every run, the medians and their ratio. Needs Debian's chromium and the
+playwright package (as tests/test_web_browser.py).
+
+    python benchmarks/bench_web_page.py                      # 4000 x 3000, 3 runs of each
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import platform
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+HOLE_PX = 64  # side of the square hole, in image pixels
+
+
+def photo(height: int, width: int) -> np.ndarray:
+    """A smooth synthetic picture with some texture (JPEG-compressible like a photo)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    red = 120 + 80 * np.sin(x / 97.0) * np.cos(y / 53.0)
+    green = 140 + 60 * np.sin((x + y) / 41.0)
+    blue = 160 + 50 * np.cos(x / 29.0 - y / 71.0)
+    return np.clip(np.stack([red, green, blue], axis=2), 0, 255).astype(np.uint8)
+
+
+def serve(host: str = "127.0.0.1") -> tuple[str, object]:
+    """The app as ``dfnet serve`` builds it, under uvicorn in a daemon thread; returns (url, server)."""
+    import uvicorn
+
+    from dfnet.inference import Inpainter
+    from dfnet.web import ServerSettings, create_app
+
+    inpainter = Inpainter.from_pretrained("default", device="cpu", engine="optimized")
+    app = create_app(inpainter, ServerSettings())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://{host}:{sock.getsockname()[1]}", server
+
+
+def api_seconds(url: str, jpeg: bytes, mask_png: bytes) -> float:
+    """Seconds for one result-only request, from sending the form to the last byte of the answer."""
+    files = {"image": ("photo.jpg", jpeg, "image/jpeg"), "mask": ("mask.png", mask_png, "image/png")}
+    start = time.perf_counter()
+    response = httpx.post(f"{url}/api/inpaint", files=files, data={"return": "image"}, timeout=600)
+    seconds = time.perf_counter() - start
+    response.raise_for_status()
+    assert response.headers["content-type"] == "image/jpeg"
+    return seconds
+
+
+PAGE_RUN = """async () => {
+    const start = performance.now();
+    document.getElementById('inpaint').click();
+    const result = () => document.getElementById('tab-result').getAttribute('aria-selected') === 'true';
+    while (!result()) await new Promise(r => setTimeout(r, 10));
+    await document.getElementById('base-image').decode();
+    return (performance.now() - start) / 1000;
+}"""
+
+
+def open_and_paint(page, path: Path, size: tuple[int, int]) -> None:
+    """Open ``path`` in the page and paint the square hole in its centre at 100 % zoom."""
+    width, height = size
+    page.set_input_files("#image-input", str(path))
+    page.wait_for_function(
+        "text => document.getElementById('image-info').textContent.includes(text)",
+        arg=f"{width} × {height} px",
+        timeout=120_000,
+    )
+    page.click("#zoom-actual")  # one screen pixel per image pixel; the picture's centre stays in place
+    page.fill("#brush-size", str(HOLE_PX))
+    page.dispatch_event("#brush-size", "input")
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.click(box["x"] + width / 2, box["y"] + height / 2)
+    page.wait_for_selector("#inpaint:not([disabled])", timeout=120_000)
+
+
+def page_seconds(page) -> float:
+    """Seconds from the click on Inpaint to the result shown; then Undo brings back the input and its mask."""
+    seconds = page.evaluate(PAGE_RUN)
+    page.keyboard.press("Control+z")
+    page.wait_for_selector("#inpaint:not([disabled])")
+    return seconds
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as ``lscpu`` reports it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=int, default=4000)
+    parser.add_argument("--height", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality of the test picture")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    buffer = io.BytesIO()
+    Image.fromarray(photo(args.height, args.width)).save(buffer, format="JPEG", quality=args.quality)
+    jpeg = buffer.getvalue()
+    hole = np.zeros((args.height, args.width), np.uint8)
+    top, left = (args.height - HOLE_PX) // 2, (args.width - HOLE_PX) // 2
+    hole[top : top + HOLE_PX, left : left + HOLE_PX] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(hole).save(buffer, format="PNG")
+    mask_png = buffer.getvalue()
+
+    url, server = serve()
+    api_seconds(url, jpeg, mask_png)  # warm-up: first-call allocations
+    api, page_runs = [], []
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        path = Path(folder) / "photo.jpg"
+        path.write_bytes(jpeg)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        open_and_paint(page, path, (args.width, args.height))
+        for _ in range(args.runs):  # alternated, so that load from elsewhere hits both alike
+            api.append(api_seconds(url, jpeg, mask_png))
+            page_runs.append(page_seconds(page))
+        browser.close()
+    server.should_exit = True
+    summary = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": cpu_model(),
+        "image": f"{args.width}x{args.height} JPEG q{args.quality}, {len(jpeg) / 2**20:.2f} MB",
+        "hole": f"{HOLE_PX}x{HOLE_PX} square",
+        "api_seconds": [round(s, 2) for s in api],
+        "page_seconds": [round(s, 2) for s in page_runs],
+        "api_median": round(statistics.median(api), 2),
+        "page_median": round(statistics.median(page_runs), 2),
+    }
+    summary["ratio"] = round(summary["page_median"] / summary["api_median"], 2)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
