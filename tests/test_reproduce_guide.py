@@ -172,3 +172,50 @@ def test_guide_commands_on_stand_ins(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_guide_commands_as_written_on_stand_ins(tmp_path, monkeypatch, capsys):
     _check(True, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize("name", ["places2", "celeba"])
+def test_paper_configs_print_the_paper_protocol(name, capsys):
+    from dfnet.masks import PaperAugmentConfig
+    from dfnet.training import load_config
+
+    config = load_config(name)
+    assert (config.loss.target_resize, config.loss.vgg_input) == ("fusion", "raw")
+    assert (
+        config.loss.lambda_l1,
+        config.loss.lambda_perceptual,
+        config.loss.lambda_style,
+        config.loss.lambda_tv,
+    ) == (
+        6.0,
+        0.1,
+        240.0,
+        0.1,
+    )
+    assert (config.data.resize_mode, config.data.hflip, config.data.size) == (
+        "resize",
+        True,
+        512 if name == "places2" else 256,
+    )
+    assert config.data.masks.source == "paper_set" and config.data.masks.mask_dir == "data/masks/paper"
+    assert config.data.masks.paper_augment == PaperAugmentConfig(
+        hflip=True, degrees=20, scale=(0.5, 2.0), translate=0.2, shear=20
+    )
+    assert (config.optim.lr, config.optim.lr_decay, config.optim.lr_step, config.trainer.max_epochs) == (
+        2e-3,
+        0.1,
+        5,
+        20,
+    )
+    assert (config.data.batch_size, config.trainer.devices) == (6, 8)
+    assert main(["train", "--config", name, "--print-config", "optim.lr=2e-4"]) == 0
+    printed = capsys.readouterr().out
+    for line in (
+        "target_resize: fusion",
+        "vgg_input: raw",
+        "resize_mode: resize",
+        "source: paper_set",
+        "shear: 20",
+    ):
+        assert line in printed
+    assert "lr: 0.0002" in printed  # the released value, one override away
