@@ -13,7 +13,14 @@ import argparse
 
 import numpy as np
 
-from dfnet.masks import HOLE_RATIO_BINS, PaperMaskSetSource, bin_label, read_mask_index, sample_hole_ratios
+from dfnet.masks import (
+    HOLE_RATIO_BINS,
+    MaskSetSource,
+    PaperAugmentConfig,
+    bin_label,
+    read_mask_index,
+    sample_hole_ratios,
+)
 
 
 def histogram_rows(ratios: np.ndarray) -> list[tuple[str, int]]:
@@ -35,7 +42,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     stored = np.array([r.hole_ratio for r in read_mask_index(args.mask_dir)])
-    drawn = sample_hole_ratios(PaperMaskSetSource.from_dir(args.mask_dir), args.size, args.draws, args.seed)
+    source = MaskSetSource.from_dir(args.mask_dir, PaperAugmentConfig())
+    drawn = sample_hole_ratios(source, args.size, args.draws, args.seed)
     print(f"| hole ratio | set ({len(stored)} masks) | training draws ({len(drawn)}, augmented) |")
     print("|---|---:|---:|")
     for (label, n_set), (_, n_drawn) in zip(histogram_rows(stored), histogram_rows(drawn), strict=True):

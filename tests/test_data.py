@@ -424,4 +424,4 @@ def test_paper_protocol_data_config(folder, tmp_path):
     train, _ = build_datasets(config, rank=0)
     sample = train[0]
     assert sample["image"].shape == (3, 32, 32) and sample["hole_mask"].shape == (1, 32, 32)
-    assert type(train.mask_source).__name__ == "PaperMaskSetSource"
+    assert train.mask_source.augment == config.masks.paper_augment

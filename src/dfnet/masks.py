@@ -10,9 +10,8 @@ Masks are ``bool`` arrays of shape (H, W) with ``True`` = hole (white in files),
 * :func:`generate_masks` / :func:`write_mask_set` make a balanced mask set (PNG files + ``index.csv`` with
   columns ``file,hole_ratio,bin``); :func:`read_mask_index` reads one back.
 * :class:`MaskSource` is what a training data set draws masks from: :class:`GeneratedMaskSource` (strokes on
-  the fly), :class:`MaskSetSource` (a fixed set with this project's augmentation) or
-  :class:`PaperMaskSetSource` (a fixed set with the paper's augmentation, :func:`paper_augment_mask`),
-  chosen by a :class:`MaskConfig`. The paper's own set is :data:`PAPER_MASK_COUNT` masks drawn with
+  the fly) or :class:`MaskSetSource` (a fixed set with this project's augmentation, or the paper's:
+  :func:`paper_augment_mask`), chosen by a :class:`MaskConfig`. The paper's own set is :data:`PAPER_MASK_COUNT` masks drawn with
   :data:`PAPER_STROKES` (``dfnet masks generate --paper``).
 """
 
@@ -498,10 +497,11 @@ class MaskAugmentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MaskAugmentConfig:
         """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        data = dict(data)
-        if "scale" in data:
-            data["scale"] = tuple(float(v) for v in data["scale"])
-        return cls(**_known(cls, data))
+        return _scaled_config(cls, data)
+
+    def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
+        """:func:`augment_mask` with this configuration."""
+        return augment_mask(hole_mask, rng, size, self)
 
 
 def _warp(mask: np.ndarray, rng: np.random.Generator, height: int, width: int, config: MaskAugmentConfig):
@@ -581,10 +581,11 @@ class PaperAugmentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PaperAugmentConfig:
         """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        data = dict(data)
-        if "scale" in data:
-            data["scale"] = tuple(float(v) for v in data["scale"])
-        return cls(**_known(cls, data))
+        return _scaled_config(cls, data)
+
+    def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
+        """:func:`paper_augment_mask` with this configuration."""
+        return paper_augment_mask(hole_mask, rng, size, self)
 
 
 def paper_affine(rng: np.random.Generator, height: int, width: int, config: PaperAugmentConfig) -> np.ndarray:
@@ -653,45 +654,27 @@ class GeneratedMaskSource:
         return generate_mask(size, rng, target, self.strokes)
 
 
-class MaskSetSource:
-    """Masks drawn uniformly from a fixed set (the paper: 1000 masks) and augmented."""
+MaskAugment = MaskAugmentConfig | PaperAugmentConfig
 
-    def __init__(self, masks: PackedMasks | Sequence[np.ndarray], augment: MaskAugmentConfig | None = None):
+
+class MaskSetSource:
+    """Masks drawn uniformly from a fixed set (the paper: 1000 masks), each augmented when drawn: this
+    project's :class:`MaskAugmentConfig` (default) or the paper's :class:`PaperAugmentConfig`."""
+
+    def __init__(self, masks: PackedMasks | Sequence[np.ndarray], augment: MaskAugment | None = None):
         self.masks = masks if isinstance(masks, PackedMasks) else PackedMasks(masks)
         if len(self.masks) == 0:
             raise ValueError("the mask set is empty")
         self.augment = augment or MaskAugmentConfig()
 
     @classmethod
-    def from_dir(
-        cls, path_or_dir: str | os.PathLike, augment: MaskAugmentConfig | None = None
-    ) -> MaskSetSource:
+    def from_dir(cls, path_or_dir: str | os.PathLike, augment: MaskAugment | None = None) -> MaskSetSource:
         """Load a mask set directory (index.csv or plain mask images) at its own resolution."""
         return cls(PackedMasks.from_dir(path_or_dir), augment)
 
     def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         """An augmented mask of the set, resized to ``size``."""
-        return augment_mask(self.masks[int(rng.integers(0, len(self.masks)))], rng, size, self.augment)
-
-
-class PaperMaskSetSource(MaskSetSource):
-    """Masks drawn uniformly from a fixed set and augmented as the paper's released training code does."""
-
-    def __init__(self, masks: PackedMasks | Sequence[np.ndarray], augment: PaperAugmentConfig | None = None):
-        super().__init__(masks)
-        self.paper_augment = augment or PaperAugmentConfig()
-
-    @classmethod
-    def from_dir(
-        cls, path_or_dir: str | os.PathLike, augment: PaperAugmentConfig | None = None
-    ) -> PaperMaskSetSource:
-        """Load a mask set directory (index.csv or plain mask images) at its own resolution."""
-        return cls(PackedMasks.from_dir(path_or_dir), augment)
-
-    def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-        """A mask of the set with the paper's augmentation, at ``size``."""
-        mask = self.masks[int(rng.integers(0, len(self.masks)))]
-        return paper_augment_mask(mask, rng, size, self.paper_augment)
+        return self.augment.apply(self.masks[int(rng.integers(0, len(self.masks)))], rng, size)
 
 
 def sample_hole_ratios(
@@ -746,11 +729,18 @@ class MaskConfig:
 
 def build_mask_source(config: MaskConfig) -> MaskSource:
     """The training mask source a :class:`MaskConfig` describes."""
-    if config.source == "paper_set":
-        return PaperMaskSetSource.from_dir(config.mask_dir, config.paper_augment)
-    if config.source == "set":
-        return MaskSetSource.from_dir(config.mask_dir, config.augment)
+    if config.source in ("set", "paper_set"):
+        augment = config.paper_augment if config.source == "paper_set" else config.augment
+        return MaskSetSource.from_dir(config.mask_dir, augment)
     return GeneratedMaskSource(config.bins, config.strokes)
+
+
+def _scaled_config(cls: type, data: dict[str, Any]) -> Any:
+    """An augmentation config from a plain dict, its ``scale`` list made a tuple of floats."""
+    data = dict(data)
+    if "scale" in data:
+        data["scale"] = tuple(float(v) for v in data["scale"])
+    return cls(**_known(cls, data))
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
