@@ -15,7 +15,7 @@ def test_literal_values_keep_the_written_order() -> None:
     assert literal_values(FusionKind) == ("learned", "mask", "none")
     assert literal_values(HoleFill) == ("zero", "pushpull", "ring_pushpull")
     assert literal_values(VGGPrecision) == ("fp32", "bf16")
-    assert literal_values(ResizeMode) == ("area", "bilinear")
+    assert literal_values(ResizeMode) == ("fusion", "area", "bilinear")
     with pytest.raises(TypeError, match="not a Literal"):
         literal_values(str)
 
@@ -46,8 +46,9 @@ def test_check_choice_accepts_the_values_and_names_them_otherwise() -> None:
         (lambda: LossConfig(vgg_precision="fp16"), "vgg_precision must be 'fp32' or 'bf16', got 'fp16'"),
         (
             lambda: LossConfig(target_resize="nearest"),
-            "target_resize must be 'area' or 'bilinear', got 'nearest'",
+            "target_resize must be 'fusion', 'area' or 'bilinear', got 'nearest'",
         ),
+        (lambda: LossConfig(vgg_input="bgr"), "vgg_input must be 'imagenet' or 'raw', got 'bgr'"),
     ],
 )
 def test_configs_reject_values_outside_their_literal_with_the_same_message(build, message: str) -> None:

@@ -392,3 +392,36 @@ def test_max_zoom_crops_at_several_scales():
     assert slopes(ImageTransform(24, train=False, max_zoom=2.0)) == slopes(ImageTransform(24, train=False))
     with pytest.raises(ValueError, match="max_zoom"):
         ImageTransform(24, max_zoom=0.5)
+
+
+def test_images_smaller_than_the_working_size_warn_once(folder, caplog):
+    dataset = InpaintingDataset(
+        find_images(folder), ImageTransform(64, "resize"), GeneratedMaskSource(), rank=0
+    )
+    with caplog.at_level(logging.WARNING, logger="dfnet.data"):
+        samples = [dataset[i] for i in range(len(dataset))]
+    assert all(s["image"].shape == (3, 64, 64) for s in samples)  # stretched, aspect not kept
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "is 48x40, smaller than the working size 64: it is upscaled" in warnings[0]
+    caplog.clear()
+    fine = InpaintingDataset(find_images(folder), ImageTransform(40, "resize"), GeneratedMaskSource(), rank=0)
+    with caplog.at_level(logging.WARNING, logger="dfnet.data"):
+        fine[0]
+    assert not caplog.records
+
+
+def test_paper_protocol_data_config(folder, tmp_path):
+    write_mask_set(tmp_path / "masks", 6, 64, bins=None)
+    config = DataConfig.from_dict(
+        {
+            "dataset": "folder",
+            "root": str(folder),
+            "image_size": 32,
+            "resize_mode": "resize",
+            "masks": {"source": "paper_set", "mask_dir": str(tmp_path / "masks")},
+        }
+    )
+    train, _ = build_datasets(config, rank=0)
+    sample = train[0]
+    assert sample["image"].shape == (3, 32, 32) and sample["hole_mask"].shape == (1, 32, 32)
+    assert train.mask_source.augment == config.masks.paper_augment

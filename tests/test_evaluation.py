@@ -17,6 +17,7 @@ from dfnet.evaluation import (
     PairPlan,
     fit_square,
     list_images,
+    load_eval_image,
     load_mask_set,
     markdown_table,
     read_markdown_table,
@@ -218,7 +219,8 @@ def test_eval_compare_merges_reports_into_one_table(dataset, tmp_path, capsys):
     reports = [dataset["out"] / "ns.json", dataset["out"] / "telea.json"]
     assert main(["eval-compare", *map(str, reports), "--out", str(out)]) == 0
     text = out.read_text()
-    assert text.splitlines()[2].startswith("| ns |") and text.splitlines()[3].startswith("| telea |")
+    assert text.splitlines()[0] == "Images at 32×32, short side resized + centre crop; BPE band 3 px."
+    assert text.splitlines()[4].startswith("| ns |") and text.splitlines()[5].startswith("| telea |")
     table = read_markdown_table(text)
     for path in reports:
         report = _load(path)
@@ -253,15 +255,15 @@ def test_markdown_table_layout_and_missing_values():
         return {"method": {"name": name}, "settings": settings, "bins": rows}
 
     text = markdown_table([report("x", None), report("y", 0.25)])
-    header = text.splitlines()[0]
+    header = text.splitlines()[2]
     assert header.startswith("| Method | L1×100 [0%, 10%) | L1×100 all | BPE×100 [0%, 10%) |")
     assert "LPIPS all" in header
-    assert text.splitlines()[2].startswith("| x | 1.23 | 1.23 | 0.46 | 0.46 | – | 12.35 | 31.23 |")
+    assert text.splitlines()[4].startswith("| x | 1.23 | 1.23 | 0.46 | 0.46 | – | 12.35 | 31.23 |")
     parsed = read_markdown_table(text)
     assert parsed["x"][("lpips", "all")] is None and parsed["y"][("lpips", "all")] == 0.25
     assert parsed["x"][("l1", "[0%, 10%)")] == pytest.approx(0.0123)
     assert "FID skipped: no weights" in text
-    assert "LPIPS" not in markdown_table([report("x", None)]).splitlines()[0]
+    assert "LPIPS" not in markdown_table([report("x", None)]).splitlines()[2]
 
 
 def test_eval_reports_user_errors_in_one_line(dataset, capsys):
@@ -327,3 +329,36 @@ def test_fid_is_computed_with_a_given_weight_file(dataset, tmp_path):
     rows = _rows(report)
     assert rows[0]["count"] == 5 and rows[0]["fid"] > 0 and rows["all"]["fid"] == rows[0]["fid"]
     assert "–" not in (dataset["out"] / "telea.md").read_text().splitlines()[2]
+
+
+def test_invert_mask_and_stretch_resize(dataset, tmp_path):
+    # the same rectangles saved white = known, at 64x32: stretched to 32x32 they are the originals
+    known = tmp_path / "known_masks"
+    known.mkdir()
+    for name, rect in MASK_RECTS.items():
+        wide = np.repeat(_mask(rect), 2, axis=1)
+        Image.fromarray(255 - wide).save(known / f"{name}.png")
+    plain = {e.path.stem: e for e in load_mask_set(dataset["masks"], SIZE)}
+    inverted = {e.path.stem: e for e in load_mask_set(known, SIZE, resize="resize", invert=True)}
+    assert {k: (e.hole_ratio, e.bin) for k, e in inverted.items()} == {
+        k: (e.hole_ratio, e.bin) for k, e in plain.items()
+    }
+    wrong = {e.path.stem: e.bin for e in load_mask_set(known, SIZE, resize="resize")}
+    assert wrong["a_small"] is None and wrong["e_empty"] is None  # 95 % and 100 % "hole": dropped
+    # a 64x32 image is stretched, not cropped: its right half lands in columns 16-31
+    stretch_dir = tmp_path / "wide"
+    stretch_dir.mkdir()
+    wide_image = np.zeros((32, 64, 3), np.uint8)
+    wide_image[:, 32:] = 200
+    Image.fromarray(wide_image).save(stretch_dir / "w.png")
+    loaded = load_eval_image(stretch_dir / "w.png", SIZE, "resize")
+    assert loaded.shape == (SIZE, SIZE, 3) and loaded[:, :15].max() == 0 and loaded[:, 17:].min() == 200
+    assert load_eval_image(stretch_dir / "w.png", SIZE)[:, :, 0].tolist() == [[0] * 16 + [200] * 16] * 32
+    data = {**dataset, "masks": known}
+    assert _eval(data, "--method", "telea", "--invert-mask", "--resize", "resize") == 0
+    report = _load(dataset["out"] / "telea.json")
+    assert report["settings"]["resize"] == "resize" and report["settings"]["invert_mask"] is True
+    assert {k: r["count"] for k, r in _rows(report).items()} == {0: 2, 1: 2, 3: 1, "all": 5}
+    text = (dataset["out"] / "table.md").read_text()
+    assert text.splitlines()[0] == "Images at 32×32, stretched (aspect not kept); BPE band 3 px."
+    assert "(inverted: white = known), 32×32 resize" in text

@@ -89,6 +89,101 @@ def test_resize_target_bilinear_is_antialiased() -> None:
     assert torch.allclose(small, t([1 / 7, 6 / 7] * 2, (1, 1, 2, 2)), atol=1e-6)
 
 
+def test_resize_target_fusion_is_the_fusion_blocks_bilinear() -> None:
+    # Downscaling by 4 without antialiasing samples the two middle pixels of each 4-pixel run:
+    # output x = 0 sits at input x = 1.5, between columns 1 and 2, so the halves image gives 0 and 1.
+    halves = t([0, 0, 0, 0, 1, 1, 1, 1] * 8, (1, 1, 8, 8))
+    small = resize_target(halves, (2, 2))  # the default
+    assert torch.equal(small, t([0, 1] * 2, (1, 1, 2, 2)))
+    ramp = t(list(range(16)), (1, 1, 4, 4))
+    assert torch.equal(resize_target(ramp, (1, 1), "fusion"), t([7.5], (1, 1, 1, 1)))  # centre of 5, 6, 9, 10
+    assert torch.equal(resize_target(ramp, (1, 1), "area"), t([7.5], (1, 1, 1, 1)))
+    corner = torch.zeros(1, 1, 4, 4)
+    corner[..., 0, 0] = 16.0
+    assert resize_target(corner, (1, 1), "fusion").item() == 0.0  # the corner pixel is not sampled
+    assert resize_target(corner, (1, 1), "area").item() == 1.0
+    with pytest.raises(ValueError, match="target_resize"):
+        LossConfig(target_resize="nearest")
+
+
+@pytest.mark.parametrize("target_resize", ["fusion", "area"])
+def test_mask_fusion_with_the_resized_target_as_raw_completion_scores_zero(target_resize: str) -> None:
+    """fusion=mask, raw completion = the resized target: the blended result equals the target at every scale
+    only when the target is resized like the fusion block resizes its input (the default)."""
+    from dfnet.model import FusionBlock
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 64, 64)
+    hole_mask = torch.zeros(2, 1, 64, 64)
+    hole_mask[0, :, 0:32, 32:64] = 1  # holes aligned to the coarsest (32-pixel) grid: alpha is 0 or 1
+    hole_mask[1, :, 32:64, :] = 1
+    masked_image = target * (1 - hole_mask)
+    block = FusionBlock(8, "mask", 3, 32)
+    single = DFNetLoss(LossConfig(structure_scales=1, texture_scales=0, target_resize=target_resize))
+    results = []
+    for k in range(6):
+        size = (64 >> k, 64 >> k)
+        raw = resize_target(target, size, target_resize)
+        result, alpha = block.compose(raw, masked_image, hole_mask)
+        assert set(alpha.unique().tolist()) <= {0.0, 1.0}
+        results.append(result)
+    per_scale = [single([result], target)["structure"].item() for result in results]
+    total = DFNetLoss(LossConfig(structure_scales=6, texture_scales=0, target_resize=target_resize))
+    if target_resize == "fusion":
+        assert per_scale == [0.0] * 6
+        assert total(results, target)["structure"].item() == 0.0
+    else:  # area targets average 4**k pixels where the known ones pass through as 4 bilinear samples
+        assert per_scale[0] == per_scale[1] == 0.0  # at 1/2 both are the 2x2 mean
+        assert min(per_scale[2:]) > 0.01
+
+
+def _independent_vgg_features(vgg: VGG16Features, image: torch.Tensor, normalise: bool) -> list[torch.Tensor]:
+    """pool1-3 of torchvision's VGG16 layout written out with functional calls on the state dict."""
+    state = vgg.state_dict()
+    x = image
+    if normalise:
+        x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+            [0.229, 0.224, 0.225]
+        ).view(1, 3, 1, 1)
+    pools = []
+    for block in ((0, 2), (5, 7), (10, 12, 14)):
+        for i in block:
+            x = F.relu(F.conv2d(x, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+        x = F.max_pool2d(x, 2)
+        pools.append(x)
+    return pools
+
+
+@pytest.mark.parametrize("vgg_input", ["imagenet", "raw"])
+def test_vgg_input_terms_match_an_independent_computation(vgg_input: str) -> None:
+    torch.manual_seed(0)
+    vgg = VGG16Features()
+    vgg.init_random(seed=3)
+    prediction, target = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    config = LossConfig(structure_scales=1, texture_scales=1, vgg_input=vgg_input)
+    terms = DFNetLoss(config, vgg=vgg)([prediction], target)
+    normalise = vgg_input == "imagenet"
+    ours = _independent_vgg_features(vgg, prediction, normalise)
+    theirs = _independent_vgg_features(vgg, target, normalise)
+    perceptual = sum((a - b).abs().mean() for a, b in zip(ours, theirs, strict=True))
+
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = f.shape
+        return torch.einsum("nchw,ndhw->ncd", f, f) / (c * h * w)
+
+    style = sum((gram(a) - gram(b)).abs().mean() for a, b in zip(ours, theirs, strict=True))
+    assert terms["perceptual"].item() == pytest.approx(perceptual.item(), rel=1e-5)
+    assert terms["style"].item() == pytest.approx(style.item(), rel=1e-4)
+    assert terms["l1"].item() == pytest.approx((prediction - target).abs().mean().item(), rel=1e-6)
+    other = "raw" if normalise else "imagenet"
+    swapped = DFNetLoss(LossConfig(structure_scales=1, texture_scales=1, vgg_input=other), vgg=vgg)(
+        [prediction], target
+    )
+    assert abs(swapped["style"].item() / terms["style"].item() - 1) > 0.1  # the choice matters
+    with pytest.raises(ValueError, match="vgg_input"):
+        LossConfig(vgg_input="caffe")
+
+
 # --------------------------------------------------------------------------------------------
 # The combined multi-scale loss
 # --------------------------------------------------------------------------------------------

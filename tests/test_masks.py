@@ -375,3 +375,132 @@ def test_user_mask_any_size_resized_with_nearest(tmp_path):
         tmp_path / "large.jpg", quality=95
     )
     assert np.array_equal(load_mask(tmp_path / "large.jpg", size=(6, 4)), hole)  # JPEG noise binarised away
+
+
+# --------------------------------------------------------------------------------------------------
+# The paper's protocol: DeepFill v2 set masks and the released training code's augmentation
+
+
+def _turns(stroke) -> np.ndarray:
+    """The un-reflected direction of each segment of a stroke (reflected ones mapped back), radians."""
+    points = np.array(stroke.points, dtype=float)
+    steps = np.diff(points, axis=0)
+    angles = np.mod(np.arctan2(steps[:, 1], steps[:, 0]), 2 * np.pi)
+    angles[::2] = 2 * np.pi - angles[::2]  # segment 0, 2, ... were reflected
+    return angles[np.hypot(steps[:, 0], steps[:, 1]) > 50]  # lengths are clipped at 0: skip short ones
+
+
+def test_paper_strokes_have_4_to_11_segments_and_one_angle_interval_each():
+    from dfnet.masks import PAPER_STROKES, _Stroke
+
+    rng = np.random.default_rng(0)
+    side = 20_000  # segments of ~350 px far from the borders: rounding moves angles by < 0.2 degrees
+    per_vertex = StrokeConfig(min_vertices=12, max_vertices=12, segment_length=1 / 80)
+    per_stroke = StrokeConfig(min_vertices=12, max_vertices=12, segment_length=1 / 80, angle_per_stroke=True)
+    spreads = {}
+    for name, config in (("vertex", per_vertex), ("stroke", per_stroke)):
+        spread = []
+        for _ in range(200):
+            stroke = _Stroke(rng, side, side, 10, config)
+            turns = _turns(stroke)
+            interior = all(0 < x < side - 1 and 0 < y < side - 1 for x, y in stroke.points)
+            if interior:
+                assert np.all(np.abs(turns - config.mean_angle) <= config.angle_range + 0.01)
+                spread.append(turns.max() - turns.min())
+        spreads[name] = np.mean(spread)
+    # one interval per stroke [mean - U(0, r), mean + U(0, r)]: the turns of a stroke cluster more tightly
+    assert spreads["stroke"] < 0.75 * spreads["vertex"]
+    counts = {_Stroke(rng, 512, 512, 10, PAPER_STROKES).n_segments for _ in range(400)}
+    assert counts == set(range(4, 12))
+
+
+def test_paper_augmentation_identity_and_known_fill():
+    from dfnet.masks import PaperAugmentConfig, paper_augment_mask
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[4:12, 20:30] = True
+    identity = PaperAugmentConfig(hflip=False, degrees=0, scale=(1, 1), translate=0, shear=0)
+    assert np.array_equal(paper_augment_mask(mask, rng, 32, identity), mask)
+    # resized to the image first (nearest neighbour): 64x64, the hole doubled
+    assert np.array_equal(paper_augment_mask(mask, rng, 64, identity), mask.repeat(2, 0).repeat(2, 1))
+    # a full-hole mask shrunk to half about the centre: the border brought in is known -> the central 32x32
+    full = np.ones((64, 64), dtype=bool)
+    half = PaperAugmentConfig(hflip=False, degrees=0, scale=(0.5, 0.5), translate=0, shear=0)
+    shrunk = paper_augment_mask(full, rng, 64, half)
+    assert shrunk.sum() == 32 * 32 and shrunk[16:48, 16:48].all()
+    # a vertical strip moved sideways by whole pixels, at most 20 % of the side (10 px) either way
+    moved = PaperAugmentConfig(hflip=False, degrees=0, scale=(1, 1), translate=0.2, shear=0)
+    strip = np.zeros((50, 50), dtype=bool)
+    strip[:, 20:25] = True
+    lefts = {int(np.flatnonzero(paper_augment_mask(strip, rng, 50, moved).any(0))[0]) for _ in range(400)}
+    assert lefts == set(range(10, 31))
+    flips = {
+        paper_augment_mask(mask, rng, 32, PaperAugmentConfig(degrees=0, scale=(1, 1), translate=0, shear=0))[
+            4, 0
+        ]
+        for _ in range(50)
+    }
+    assert flips == {False} and mask[4, 20]  # the flip mirrors columns 20-29 to 2-11, never column 0
+
+
+def test_paper_affine_draws_inside_the_paper_ranges():
+    from dfnet.masks import PaperAugmentConfig, paper_affine
+
+    rng = np.random.default_rng(1)
+    config = PaperAugmentConfig()
+    for _ in range(300):
+        matrix = paper_affine(rng, 100, 200, config)
+        linear = matrix[:, :2]
+        zoom_sq = abs(np.linalg.det(linear))  # det = zoom^2 (rotation and shear keep areas)
+        assert 0.25 - 1e-9 <= zoom_sq <= 4 + 1e-9
+        rotation = np.degrees(np.arctan2(linear[1, 0], linear[0, 0]))  # the first column is zoom * R e_x
+        assert abs(rotation) <= 20 + 1e-9
+        centre = np.array([99.5, 49.5])
+        shift = linear @ centre + matrix[:, 2] - centre  # where the centre goes
+        assert abs(shift[0]) <= 40 and abs(shift[1]) <= 20 and np.allclose(shift, np.round(shift))
+
+
+def test_paper_set_source_config_and_cli(tmp_path, capsys):
+    from dfnet.masks import PaperAugmentConfig, sample_hole_ratios
+
+    assert (
+        main(["masks", "generate", str(tmp_path / "paper"), "--paper", "--count", "30", "--size", "128"]) == 0
+    )
+    assert "wrote 30 masks of 128x128" in capsys.readouterr().out
+    records = read_mask_index(tmp_path / "paper")
+    assert len(records) == 30 and all(0 < r.hole_ratio < 1 for r in records)
+    with pytest.raises(ValueError, match="'paper_set' needs mask_dir"):
+        MaskConfig(source="paper_set")
+    config = MaskConfig.from_dict(
+        {"source": "paper_set", "mask_dir": str(tmp_path / "paper"), "paper_augment": {"scale": [1, 1]}}
+    )
+    assert config.paper_augment == PaperAugmentConfig(scale=(1.0, 1.0))
+    assert MaskConfig.from_dict(config.to_dict()) == config
+    source = build_mask_source(config)
+    assert isinstance(source, MaskSetSource) and source.augment is config.paper_augment
+    mask = source.sample(np.random.default_rng(0), (64, 96))
+    assert mask.shape == (64, 96) and mask.dtype == bool
+    ratios = sample_hole_ratios(source, 64, 20, seed=3)
+    assert ratios.shape == (20,) and np.array_equal(ratios, sample_hole_ratios(source, 64, 20, seed=3))
+
+
+def test_write_mask_set_is_atomic(tmp_path, monkeypatch):
+    import dfnet.masks as masks_module
+
+    write_mask_set(tmp_path / "set", 4, 32, seed=0)
+    calls = []
+
+    def failing_png(hole_mask, path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_png(hole_mask, path)
+
+    real_png = masks_module._write_png
+    monkeypatch.setattr(masks_module, "_write_png", failing_png)
+    with pytest.raises(OSError, match="disk full"):
+        write_mask_set(tmp_path / "set", 4, 32, seed=1, overwrite=True)
+    names = sorted(p.name for p in (tmp_path / "set").iterdir())
+    assert names == ["00000.png", "00001.png"]  # no index naming masks that are not there, no temp files
+    assert calls[0].startswith(str(tmp_path / "set" / ".00000.png."))  # written under a temporary name

@@ -308,6 +308,7 @@ class InpaintingDataset(Dataset):
         self.repeat = repeat
         self._bad = multiprocessing.RawArray(ctypes.c_uint8, len(files))
         self._warned = multiprocessing.RawValue(ctypes.c_uint8, 0)  # lock-free: works with any start method
+        self._warned_small = multiprocessing.RawValue(ctypes.c_uint8, 0)
         self._rng: np.random.Generator | None = None
         self._rng_key: tuple[int, int | None] | None = None
         self._epoch = multiprocessing.RawValue(ctypes.c_int64, -1)  # -1: no sampler has set an epoch
@@ -383,6 +384,23 @@ class InpaintingDataset(Dataset):
             f"no readable image among {self.max_skips} files from index {index} ({self.file(index)})"
         )
 
+    def _check_size(self, index: int, image: Image.Image) -> None:
+        """Warn once (across workers) when an image is smaller than the working size and gets upscaled."""
+        width, height = image.size
+        if min(width, height) >= self.transform.size or self._warned_small.value:
+            return
+        self._warned_small.value = 1
+        log.warning(
+            "image %s is %dx%d, smaller than the working size %d: it is upscaled (Places2 'small' 256x256 "
+            "images with a 512 config are; use the high-resolution images or data.image_size=%d). Further "
+            "small images are not reported",
+            self.file(index),
+            width,
+            height,
+            self.transform.size,
+            min(width, height),
+        )
+
     def _hole_mask(self, index: int, rng: np.random.Generator) -> np.ndarray:
         size = self.transform.size
         if self.fixed_masks is not None:
@@ -393,6 +411,7 @@ class InpaintingDataset(Dataset):
         """{"image": (3, S, S) float, "hole_mask": (1, S, S) float, "index": int}."""
         rng = self.sample_rng(int(index))
         i, image = self._load(int(index) % self.image_count)
+        self._check_size(i, image)
         rgb = self.transform(image, rng)
         hole = np.ascontiguousarray(self._hole_mask(i, rng), dtype=np.float32)
         return {"image": to_tensor(rgb), "hole_mask": torch.from_numpy(hole)[None], "index": i}
@@ -424,6 +443,8 @@ class DataConfig:
     val_mask_count: int = 1000
     val_mask_seed: int = 0
     image_size: int | None = None
+    # resize_crop: short side to image_size, then crop; resize: stretch to image_size x image_size (aspect not
+    # kept, as the released training and test code do); crop: native resolution
     resize_mode: str = "resize_crop"
     hflip: bool = True
     max_zoom: float = 1.0  # training crops: short side scaled to image_size x [1, max_zoom] (resize_crop)

@@ -83,17 +83,35 @@ def fit_square(image: Image.Image, size: int, resample: Image.Resampling) -> Ima
     return image.crop((left, top, left + size, top + size))
 
 
-def load_eval_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """An image as uint8 (size, size, 3): short side resized to ``size`` (bicubic), centre-cropped."""
+# How images and masks are brought to size x size (the names of dfnet.data's resize_mode):
+# resize_crop: short side to size, centre crop; resize: stretched, aspect not kept (the released test code).
+RESIZE_CHOICES = ("resize_crop", "resize")
+RESIZE_WORDS = {"resize_crop": "short side resized + centre crop", "resize": "stretched (aspect not kept)"}
+
+
+def _fit(picture: Image.Image, size: int, resize: str, resample: Image.Resampling) -> Image.Image:
+    """``picture`` at size x size, by :data:`RESIZE_CHOICES` ``resize``."""
+    if resize == "resize":
+        return picture if picture.size == (size, size) else picture.resize((size, size), resample)
+    return fit_square(picture, size, resample)
+
+
+def load_eval_image(path: str | os.PathLike, size: int, resize: str = "resize_crop") -> np.ndarray:
+    """An image as uint8 (size, size, 3): short side resized (bicubic) and centre-cropped, or stretched
+    (bilinear, as the released test code's resize does)."""
     rgb = load_image(path).rgb
-    return np.array(fit_square(Image.fromarray(rgb), size, Image.Resampling.BICUBIC))
+    resample = Image.Resampling.BILINEAR if resize == "resize" else Image.Resampling.BICUBIC
+    return np.array(_fit(Image.fromarray(rgb), size, resize, resample))
 
 
-def load_eval_mask(path: str | os.PathLike, size: int) -> np.ndarray:
-    """A hole mask as bool (size, size), white = hole, fitted like the images (nearest neighbour)."""
-    hole = load_mask(path)
+def load_eval_mask(
+    path: str | os.PathLike, size: int, resize: str = "resize_crop", invert: bool = False
+) -> np.ndarray:
+    """A hole mask as bool (size, size), white = hole (black = hole when ``invert``), fitted like the images
+    (nearest neighbour)."""
+    hole = load_mask(path, invert=invert)
     picture = Image.fromarray(hole.astype(np.uint8) * 255, "L")
-    return np.asarray(fit_square(picture, size, Image.Resampling.NEAREST)) > 127
+    return np.asarray(_fit(picture, size, resize, Image.Resampling.NEAREST)) > 127
 
 
 @dataclass(frozen=True)
@@ -126,7 +144,12 @@ def mask_files(source: str | os.PathLike) -> list[Path]:
 
 
 def load_mask_set(
-    source: str | os.PathLike, size: int, progress: bool = False, skipped: list[str] | None = None
+    source: str | os.PathLike,
+    size: int,
+    progress: bool = False,
+    skipped: list[str] | None = None,
+    resize: str = "resize_crop",
+    invert: bool = False,
 ) -> list[MaskEntry]:
     """Read every mask once to measure its hole ratio at the evaluation size and find its bin.
 
@@ -138,7 +161,7 @@ def load_mask_set(
     entries = []
     for path in tqdm(mask_files(source), desc="masks", unit="mask", disable=not progress, leave=False):
         try:
-            hole = load_eval_mask(path, size)
+            hole = load_eval_mask(path, size, resize, invert)
         except (ImageLoadError, OSError) as err:
             if skipped is None:
                 raise
@@ -195,8 +218,17 @@ class PairDataset(torch.utils.data.Dataset):
     such pairs aside so the run goes on and reports them.
     """
 
-    def __init__(self, images: Sequence[Path], masks: Sequence[MaskEntry], plan: PairPlan, size: int) -> None:
+    def __init__(
+        self,
+        images: Sequence[Path],
+        masks: Sequence[MaskEntry],
+        plan: PairPlan,
+        size: int,
+        resize: str = "resize_crop",
+        invert_mask: bool = False,
+    ) -> None:
         self.images, self.masks, self.plan, self.size = images, masks, plan, size
+        self.resize, self.invert_mask = resize, invert_mask
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -204,8 +236,8 @@ class PairDataset(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> dict:
         image_index, mask_index = self.plan[k]
         try:
-            rgb = load_eval_image(self.images[image_index], self.size)
-            hole = load_eval_mask(self.masks[mask_index].path, self.size)
+            rgb = load_eval_image(self.images[image_index], self.size, self.resize)
+            hole = load_eval_mask(self.masks[mask_index].path, self.size, self.resize, self.invert_mask)
         except (ImageLoadError, OSError) as err:
             return {"pair": k, "error": str(err).splitlines()[0]}
         return {
@@ -255,6 +287,8 @@ class EvalConfig:
     masks: Path
     out: Path
     size: int = 512
+    resize: str = "resize_crop"  # or "resize": stretch to size x size (RESIZE_CHOICES)
+    invert_mask: bool = False  # mask files are white = known (the released samples), not white = hole
     pairing: str = "cycle"
     batch_size: int = 8
     workers: int = 0
@@ -340,9 +374,13 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
     started = time.perf_counter()
     images = list_images(config.images)
     skipped_masks: list[str] = []
-    masks = load_mask_set(config.masks, config.size, config.progress, skipped_masks)
+    if config.resize not in RESIZE_CHOICES:
+        raise EvaluationError(f"resize must be one of {', '.join(RESIZE_CHOICES)}, got {config.resize!r}")
+    masks = load_mask_set(
+        config.masks, config.size, config.progress, skipped_masks, config.resize, config.invert_mask
+    )
     plan = PairPlan(len(images), masks, config.pairing)
-    dataset = PairDataset(images, masks, plan, config.size)
+    dataset = PairDataset(images, masks, plan, config.size, config.resize, config.invert_mask)
     indices = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(dataset, indices),
@@ -377,6 +415,8 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
         "num_masks": len(masks),
         "masks_outside_bins": sum(m.bin is None for m in masks),
         "size": config.size,
+        "resize": config.resize,
+        "invert_mask": config.invert_mask,
         "pairing": config.pairing,
         "num_pairs": totals[ALL_BINS].count,
         "pairs_skipped": len(skipped_pairs),
@@ -557,7 +597,20 @@ def markdown_table(reports: Sequence[dict]) -> str:
             + " | ".join([report["method"]["name"], *(str(by_bin.get(b, {}).get("count", 0)) for b in bins)])
             + " |"
         )
-    return "\n".join([*lines, "", *counts, "", *_notes(reports)]) + "\n"
+    return "\n".join([_protocol_line(reports), "", *lines, "", *counts, "", *_notes(reports)]) + "\n"
+
+
+def _protocol_line(reports: Sequence[dict]) -> str:
+    """The table's header line: evaluation size, resize mode and BPE band width (every value seen)."""
+
+    def values(describe) -> str:
+        return " / ".join(sorted({describe(r["settings"]) for r in reports}))
+
+    sizes = values(lambda s: f"{s['size']}×{s['size']}")
+    # reports written before the resize choice existed were all short side + centre crop
+    resizes = values(lambda s: RESIZE_WORDS.get(s.get("resize", "resize_crop"), str(s.get("resize"))))
+    bands = values(lambda s: f"{s['bpe_band']} px")
+    return f"Images at {sizes}, {resizes}; BPE band {bands}."
 
 
 def _notes(reports: Sequence[dict]) -> list[str]:
@@ -568,7 +621,8 @@ def _notes(reports: Sequence[dict]) -> list[str]:
         skipped = [v for k in ("fid", "lpips") if isinstance(v := s.get(k), str)]
         lines.append(
             f"- {report['method']['name']}: {s['num_pairs']} pairs, {s['num_images']} images from {s['images']}, "
-            f"{s['num_masks']} masks from {s['masks']}, {s['size']}×{s['size']}, pairing {s['pairing']}, "
+            f"{s['num_masks']} masks from {s['masks']}{' (inverted: white = known)' if s.get('invert_mask') else ''}, "
+            f"{s['size']}×{s['size']} {s.get('resize', 'resize_crop')}, pairing {s['pairing']}, "
             f"BPE band {s['bpe_band']} px" + "".join(f"; {note}" for note in skipped) + _skip_note(s)
         )
     return lines
@@ -626,6 +680,7 @@ def write_comparison(reports: Sequence[dict], path: str | os.PathLike) -> None:
 __all__ = [
     "COLUMNS",
     "PAIRINGS",
+    "RESIZE_CHOICES",
     "DFNetMethod",
     "EvalConfig",
     "EvaluationError",

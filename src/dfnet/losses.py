@@ -1,12 +1,18 @@
 """DFNet's multi-scale training losses, as defined in Section 3.3 of the paper.
 
 For the fusion results ``Î_k`` (finest first, ``k = 0`` is full resolution) and the target ``I``
-resized to each result's size (``I_k``, area interpolation: an exact box average for the power-of-two
-factors DFNet uses, so each pixel of ``I_k`` is the mean of the pixels it covers):
+resized to each result's size (``I_k``). The paper writes one symbol, ``I_k``, for the input a fusion block
+blends at scale k and for the target at that scale, and the released code makes both with the same bilinear
+resize; so by default (``target_resize="fusion"``) the target is resized by the very function the fusion
+blocks use (:func:`dfnet.model.resize_to`: bilinear, align_corners=False, no antialiasing), and a block
+that passes known pixels through matches its target there exactly. ``"area"`` (a box average; the bundled
+model's stages were trained with it) and ``"bilinear"`` (antialiased) stay selectable:
 
 - ``l1_k = mean |I_k - Î_k|`` over channels, height, width and batch.
-- ``perceptual_k = Σ_j mean |φ_j(I_k) - φ_j(Î_k)|``, ``φ_j`` the VGG16 pool1, pool2, pool3 outputs
-  (ImageNet normalisation applied inside the VGG).
+- ``perceptual_k = Σ_j mean |φ_j(I_k) - φ_j(Î_k)|``, ``φ_j`` the VGG16 pool1, pool2, pool3 outputs.
+  The VGG16 sees ``vgg_input="imagenet"`` (default): RGB in [0, 1] normalised with the ImageNet mean/std,
+  or ``"raw"``: RGB in [0, 1] as is, which is what the released training feeds it and what
+  λ = (6, 0.1, 240, 0.1) were tuned on (the paper configs use it).
 - ``style_k = Σ_j mean |G_j(I_k) - G_j(Î_k)|`` with the Gram matrix ``G = F Fᵀ / (C·H·W)`` of the
   (C, H·W) feature matrix ``F`` of each image.
 - ``tv_k`` on the **prediction** only: ``mean |Î[h, w] - Î[h-1, w]| + mean |Î[h, w] - Î[h, w-1]|``, i.e.
@@ -43,10 +49,12 @@ from torch import Tensor, nn
 
 from dfnet.choices import check_choice
 from dfnet.metrics import DEFAULT_BPE_BAND, per_image_bpe_sums
+from dfnet.model import resize_to
 from dfnet.vgg import VGG16Features
 
-ResizeMode = Literal["area", "bilinear"]
+ResizeMode = Literal["fusion", "area", "bilinear"]
 VGGPrecision = Literal["fp32", "bf16"]
+VGGInput = Literal["imagenet", "raw"]
 LOSS_TERMS = ("total", "structure", "texture", "l1", "perceptual", "style", "tv", "boundary")
 
 
@@ -60,10 +68,13 @@ class LossConfig:
     lambda_tv: float = 0.1
     structure_scales: int = 6  # p: the structure loss uses the p finest fusion results
     texture_scales: int = 3  # q: the texture loss uses the q finest fusion results
-    target_resize: ResizeMode = "area"
+    target_resize: ResizeMode = (
+        "fusion"  # fusion: the fusion blocks' own resize; area; bilinear (antialiased)
+    )
     lambda_boundary: float = 0.0  # not in the paper: weight of the full-resolution boundary-band L1
     boundary_width: int = DEFAULT_BPE_BAND  # band width in pixels for lambda_boundary
     vgg_precision: VGGPrecision = "fp32"  # bf16: VGG16 convolutions in bfloat16, losses in float32
+    vgg_input: VGGInput = "imagenet"  # raw: [0, 1] RGB without mean/std, as released
 
     def __post_init__(self) -> None:
         if self.structure_scales < 0 or self.texture_scales < 0:
@@ -73,6 +84,7 @@ class LossConfig:
         if self.structure_scales == 0 and self.texture_scales == 0:
             raise ValueError("loss (p, q) = (0, 0) leaves nothing to train")
         check_choice("target_resize", self.target_resize, ResizeMode)
+        check_choice("vgg_input", self.vgg_input, VGGInput)
         weights = (
             self.lambda_l1,
             self.lambda_perceptual,
@@ -100,11 +112,13 @@ class LossConfig:
             )
 
 
-def resize_target(target: Tensor, size: Sequence[int], mode: ResizeMode = "area") -> Tensor:
-    """The target at a fusion result's size: area (box average) or antialiased bilinear."""
+def resize_target(target: Tensor, size: Sequence[int], mode: ResizeMode = "fusion") -> Tensor:
+    """The target at a fusion result's size: the fusion blocks' resize, area (box average) or antialiased bilinear."""
     size = (int(size[0]), int(size[1]))
     if tuple(target.shape[-2:]) == size:
         return target
+    if mode == "fusion":
+        return resize_to(target, size)
     if mode == "area":
         return F.interpolate(target, size=size, mode="area")
     return F.interpolate(target, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -170,10 +184,14 @@ class DFNetLoss(nn.Module):
         return torch.stack([l1_loss(results[k].float(), targets[k]) for k in range(p)]).mean()
 
     def vgg_features(self, images: Tensor) -> list[Tensor]:
-        """VGG16 features of ``images`` as float32 (convolutions in bfloat16 when ``vgg_precision="bf16"``)."""
+        """VGG16 features of ``images`` as float32 (convolutions in bfloat16 when ``vgg_precision="bf16"``).
+
+        ``vgg_input="raw"`` calls the network with ``imagenet_normalize=False``; the default call leaves any
+        feature extractor that takes just the images usable."""
         bf16 = self.config.vgg_precision == "bf16"
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return [f.float() for f in self.vgg(images.float())]
+            raw = {"imagenet_normalize": False} if self.config.vgg_input == "raw" else {}
+            return [f.float() for f in self.vgg(images.float(), **raw)]
 
     def texture_terms(self, results: Sequence[Tensor], targets: Sequence[Tensor]) -> dict[str, Tensor]:
         """Mean over the q finest scales of the perceptual, style and TV losses (unweighted)."""
@@ -237,6 +255,7 @@ __all__ = [
     "LOSS_TERMS",
     "DFNetLoss",
     "LossConfig",
+    "VGGInput",
     "boundary_l1_loss",
     "gram_matrix",
     "l1_loss",

@@ -10,7 +10,9 @@ Masks are ``bool`` arrays of shape (H, W) with ``True`` = hole (white in files),
 * :func:`generate_masks` / :func:`write_mask_set` make a balanced mask set (PNG files + ``index.csv`` with
   columns ``file,hole_ratio,bin``); :func:`read_mask_index` reads one back.
 * :class:`MaskSource` is what a training data set draws masks from: :class:`GeneratedMaskSource` (strokes on
-  the fly) or :class:`MaskSetSource` (a fixed set with augmentation), chosen by a :class:`MaskConfig`.
+  the fly) or :class:`MaskSetSource` (a fixed set with this project's augmentation, or the paper's:
+  :func:`paper_augment_mask`), chosen by a :class:`MaskConfig`. The paper's own set is :data:`PAPER_MASK_COUNT` masks drawn with
+  :data:`PAPER_STROKES` (``dfnet masks generate --paper``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from dfnet.files import atomic_write_text
+from dfnet.files import atomic_write, atomic_write_text
 
 # The five evaluation bins of the paper (Section 4.1), as [low, high) hole ratios.
 HOLE_RATIO_BINS: tuple[tuple[float, float], ...] = (
@@ -111,6 +114,9 @@ class StrokeConfig:
     max_vertices: int = 11
     mean_angle: float = 2 * math.pi / 5  # segment direction; reflected (2*pi - angle) on alternate vertices
     angle_range: float = 2 * math.pi / 15
+    # False: each turn in mean_angle ± angle_range; True (DeepFill v2): each stroke draws its own interval
+    # [mean_angle - U(0, angle_range), mean_angle + U(0, angle_range)] once and every turn is drawn from it.
+    angle_per_stroke: bool = False
     min_width: float = 12.0
     max_width: float = 40.0
     segment_length: float = 1 / 8  # mean segment length as a fraction of the diagonal (sigma = half of it)
@@ -140,6 +146,12 @@ class StrokeConfig:
         return cls(**_known(cls, data))
 
 
+# The paper's training masks (Section 4.1: "1000 masks according to the method in [35]"): DeepFill v2 free-form
+# strokes, 1-3 per mask, 4-11 segments each (5-12 vertices), one turning-angle interval per stroke, no bins.
+PAPER_STROKES = StrokeConfig(min_vertices=5, max_vertices=12, angle_per_stroke=True)
+PAPER_MASK_COUNT = 1000
+
+
 class _Stroke:
     """One free-form stroke being drawn segment by segment (vertices rounded to whole pixels)."""
 
@@ -149,8 +161,14 @@ class _Stroke:
         n_vertices = int(rng.integers(config.min_vertices, config.max_vertices + 1))
         mean_length = math.hypot(height, width) * config.segment_length
         x, y = self.points[0]
+        if config.angle_per_stroke:
+            low = config.mean_angle - float(rng.uniform(0, config.angle_range))
+            high = config.mean_angle + float(rng.uniform(0, config.angle_range))
         for i in range(n_vertices - 1):
-            angle = config.mean_angle + float(rng.uniform(-config.angle_range, config.angle_range))
+            if config.angle_per_stroke:
+                angle = float(rng.uniform(low, high))
+            else:
+                angle = config.mean_angle + float(rng.uniform(-config.angle_range, config.angle_range))
             if i % 2 == 0:
                 angle = 2 * math.pi - angle
             length = min(max(float(rng.normal(mean_length, mean_length / 2)), 0.0), 2 * mean_length)
@@ -367,14 +385,18 @@ def write_mask_set(
     config: StrokeConfig | None = None,
     overwrite: bool = False,
 ) -> list[MaskRecord]:
-    """Generate a balanced mask set into ``out_dir``: NNNNN.png (white = hole) and index.csv."""
-    from dfnet.imageio import mask_to_image
+    """Generate a mask set into ``out_dir``: NNNNN.png (white = hole) and index.csv, balanced across ``bins``.
 
+    Every file is written to a temporary name and renamed, and index.csv comes last, so a killed run never
+    leaves a truncated PNG or an index naming masks that are not there.
+    """
     out = Path(out_dir)
     if (out / INDEX_FILE).exists():
         if not overwrite:
             raise FileExistsError(f"{out / INDEX_FILE} already exists")
-        for old in read_mask_index(out):  # the previous set's masks; other files are left alone
+        previous = read_mask_index(out)
+        (out / INDEX_FILE).unlink()  # from here on the folder is no complete set until the new index lands
+        for old in previous:  # the previous set's masks; other files are left alone
             if old.path.parent == out.resolve():
                 old.path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -382,10 +404,19 @@ def write_mask_set(
     records = []
     for mask in generate_masks(count, size, seed, bins, config):
         name = f"{mask.index:0{digits}d}.png"
-        mask_to_image(mask.hole_mask).save(out / name, optimize=False)
+        atomic_write(out / name, partial(_write_png, mask.hole_mask))
         records.append(MaskRecord(name, (out / name).resolve(), mask.hole_ratio, mask.bin))
-    write_mask_index(out, records)
+    write_mask_index(out, records)  # written last (atomically): an interrupted run leaves no index
     return records
+
+
+def _write_png(hole_mask: np.ndarray, path: str) -> None:
+    """Write a hole mask as an 8-bit grey PNG, white = hole (OpenCV's encoder: 4x faster than PIL's here)."""
+    ok, encoded = cv2.imencode(".png", hole_mask.view(np.uint8) * np.uint8(255))
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    with open(path, "wb") as f:
+        f.write(encoded.tobytes())
 
 
 def bin_counts(records: Iterable[MaskRecord]) -> dict[int | None, int]:
@@ -466,10 +497,11 @@ class MaskAugmentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MaskAugmentConfig:
         """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        data = dict(data)
-        if "scale" in data:
-            data["scale"] = tuple(float(v) for v in data["scale"])
-        return cls(**_known(cls, data))
+        return _scaled_config(cls, data)
+
+    def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
+        """:func:`augment_mask` with this configuration."""
+        return augment_mask(hole_mask, rng, size, self)
 
 
 def _warp(mask: np.ndarray, rng: np.random.Generator, height: int, width: int, config: MaskAugmentConfig):
@@ -523,6 +555,79 @@ def augment_mask(
     return _morph(warped, rng, config).astype(bool)
 
 
+@dataclass(frozen=True)
+class PaperAugmentConfig:
+    """The paper's augmentation of set masks, as the released training code applies it to each mask it loads.
+
+    The mask is resized to the image (nearest neighbour: masks stay binary), flipped left-right with
+    probability 1/2, then warped by one random affine map about the image centre: rotation uniform in
+    ±``degrees``, scale uniform in ``scale``, translation uniform in ±``translate`` of each side (whole
+    pixels), horizontal shear uniform in ±``shear`` degrees. Pixels the warp brings in from outside the
+    mask are known (no hole).
+    """
+
+    hflip: bool = True
+    degrees: float = 20.0
+    scale: tuple[float, float] = (0.5, 2.0)
+    translate: float = 0.2
+    shear: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError("need 0 < scale[0] <= scale[1]")
+        if not 0 <= self.translate <= 1 or not 0 <= self.degrees <= 180 or not 0 <= self.shear < 90:
+            raise ValueError("need translate in [0, 1], degrees in [0, 180] and shear in [0, 90)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PaperAugmentConfig:
+        """Build from a plain dict (YAML/JSON), lists becoming tuples."""
+        return _scaled_config(cls, data)
+
+    def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
+        """:func:`paper_augment_mask` with this configuration."""
+        return paper_augment_mask(hole_mask, rng, size, self)
+
+
+def paper_affine(rng: np.random.Generator, height: int, width: int, config: PaperAugmentConfig) -> np.ndarray:
+    """A random 2x3 affine matrix (output from input pixel coordinates) drawn as :class:`PaperAugmentConfig` says."""
+    angle = math.radians(rng.uniform(-config.degrees, config.degrees))
+    shift_x = round(rng.uniform(-config.translate * width, config.translate * width))
+    shift_y = round(rng.uniform(-config.translate * height, config.translate * height))
+    zoom = rng.uniform(config.scale[0], config.scale[1])
+    shear = math.radians(rng.uniform(-config.shear, config.shear))
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    linear = zoom * rotation @ np.array([[1.0, -math.tan(shear)], [0.0, 1.0]])
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    offset = centre + np.array([shift_x, shift_y]) - linear @ centre
+    return np.hstack([linear, offset[:, None]])
+
+
+def paper_augment_mask(
+    hole_mask: np.ndarray,
+    rng: np.random.Generator,
+    size: int | Sequence[int],
+    config: PaperAugmentConfig | None = None,
+) -> np.ndarray:
+    """The paper's augmentation of one set mask (see :class:`PaperAugmentConfig`), bool (height, width)."""
+    from dfnet.imageio import resize_mask
+
+    config = config or PaperAugmentConfig()
+    height, width = _shape(size)
+    mask = resize_mask(np.asarray(hole_mask, dtype=bool), (width, height)).view(np.uint8)
+    if config.hflip and rng.random() < 0.5:
+        mask = mask[:, ::-1]
+    matrix = paper_affine(rng, height, width, config)
+    warped = cv2.warpAffine(
+        np.ascontiguousarray(mask),
+        matrix,
+        (width, height),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return warped.astype(bool)
+
+
 # --------------------------------------------------------------------------------------------------
 # Training mask sources and their configuration
 
@@ -549,45 +654,60 @@ class GeneratedMaskSource:
         return generate_mask(size, rng, target, self.strokes)
 
 
-class MaskSetSource:
-    """Masks drawn uniformly from a fixed set (the paper: 1000 masks) and augmented."""
+MaskAugment = MaskAugmentConfig | PaperAugmentConfig
 
-    def __init__(self, masks: PackedMasks | Sequence[np.ndarray], augment: MaskAugmentConfig | None = None):
+
+class MaskSetSource:
+    """Masks drawn uniformly from a fixed set (the paper: 1000 masks), each augmented when drawn: this
+    project's :class:`MaskAugmentConfig` (default) or the paper's :class:`PaperAugmentConfig`."""
+
+    def __init__(self, masks: PackedMasks | Sequence[np.ndarray], augment: MaskAugment | None = None):
         self.masks = masks if isinstance(masks, PackedMasks) else PackedMasks(masks)
         if len(self.masks) == 0:
             raise ValueError("the mask set is empty")
         self.augment = augment or MaskAugmentConfig()
 
     @classmethod
-    def from_dir(
-        cls, path_or_dir: str | os.PathLike, augment: MaskAugmentConfig | None = None
-    ) -> MaskSetSource:
+    def from_dir(cls, path_or_dir: str | os.PathLike, augment: MaskAugment | None = None) -> MaskSetSource:
         """Load a mask set directory (index.csv or plain mask images) at its own resolution."""
         return cls(PackedMasks.from_dir(path_or_dir), augment)
 
     def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         """An augmented mask of the set, resized to ``size``."""
-        return augment_mask(self.masks[int(rng.integers(0, len(self.masks)))], rng, size, self.augment)
+        return self.augment.apply(self.masks[int(rng.integers(0, len(self.masks)))], rng, size)
 
 
-MASK_SOURCES = ("generate", "set")
+def sample_hole_ratios(
+    source: MaskSource, size: int | Sequence[int], draws: int, seed: int = 0
+) -> np.ndarray:
+    """Hole ratios of ``draws`` masks drawn from ``source`` at ``size`` (one seeded generator): its histogram."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    shape = _shape(size)
+    return np.array([_ratio(source.sample(rng, shape).view(np.uint8)) for _ in range(draws)])
+
+
+MASK_SOURCES = ("generate", "set", "paper_set")
 
 
 @dataclass
 class MaskConfig:
-    """Where training masks come from: ``source="generate"`` (on the fly) or ``"set"`` (``mask_dir``)."""
+    """Where training masks come from: ``source="generate"`` (on the fly), ``"set"`` (``mask_dir``, this
+    project's augmentation ``augment``) or ``"paper_set"`` (``mask_dir``, the paper's ``paper_augment``)."""
 
     source: str = "generate"
-    mask_dir: str | None = None  # a mask set directory (index.csv or mask images) for source="set"
+    mask_dir: str | None = (
+        None  # a mask set directory (index.csv or mask images) for source="set"/"paper_set"
+    )
     bins: tuple[int, ...] | None = ALL_BINS  # bins drawn from when generating (and for generated val sets)
     strokes: StrokeConfig = field(default_factory=StrokeConfig)
     augment: MaskAugmentConfig = field(default_factory=MaskAugmentConfig)
+    paper_augment: PaperAugmentConfig = field(default_factory=PaperAugmentConfig)
 
     def __post_init__(self) -> None:
         if self.source not in MASK_SOURCES:
             raise ValueError(f"mask source must be one of {', '.join(MASK_SOURCES)}, got {self.source!r}")
-        if self.source == "set" and not self.mask_dir:
-            raise ValueError("mask source 'set' needs mask_dir")
+        if self.source in ("set", "paper_set") and not self.mask_dir:
+            raise ValueError(f"mask source {self.source!r} needs mask_dir")
         self.bins = parse_bins(self.bins)
 
     def to_dict(self) -> dict[str, Any]:
@@ -602,14 +722,25 @@ class MaskConfig:
             data["strokes"] = StrokeConfig.from_dict(data["strokes"])
         if isinstance(data.get("augment"), dict):
             data["augment"] = MaskAugmentConfig.from_dict(data["augment"])
+        if isinstance(data.get("paper_augment"), dict):
+            data["paper_augment"] = PaperAugmentConfig.from_dict(data["paper_augment"])
         return cls(**_known(cls, data))
 
 
 def build_mask_source(config: MaskConfig) -> MaskSource:
     """The training mask source a :class:`MaskConfig` describes."""
-    if config.source == "set":
-        return MaskSetSource.from_dir(config.mask_dir, config.augment)
+    if config.source in ("set", "paper_set"):
+        augment = config.paper_augment if config.source == "paper_set" else config.augment
+        return MaskSetSource.from_dir(config.mask_dir, augment)
     return GeneratedMaskSource(config.bins, config.strokes)
+
+
+def _scaled_config(cls: type, data: dict[str, Any]) -> Any:
+    """An augmentation config from a plain dict, its ``scale`` list made a tuple of floats."""
+    data = dict(data)
+    if "scale" in data:
+        data["scale"] = tuple(float(v) for v in data["scale"])
+    return cls(**_known(cls, data))
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

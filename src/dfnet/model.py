@@ -267,16 +267,21 @@ class FusionBlock(nn.Module):
     def forward(
         self, features: Tensor, masked_image: Tensor, hole_mask: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        size = features.shape[-2:]
         raw = torch.sigmoid(self.to_raw(features))
+        result, alpha = self.compose(raw, masked_image, hole_mask)
+        return result, alpha, raw
+
+    def compose(self, raw: Tensor, masked_image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(result, alpha) for a raw completion at its own scale: the input is resized to it with :func:`resize_to`."""
         if self.kind == "none":
-            return raw, torch.ones_like(raw[:, :1]), raw
+            return raw, torch.ones_like(raw[:, :1])
+        size = raw.shape[-2:]
         scaled_input = resize_to(masked_image, size)
         if self.alpha_net is not None:
             alpha = self.alpha_net(torch.cat([scaled_input, raw], dim=1))
         else:
             alpha = resize_to(hole_mask, size)
-        return blend(alpha, raw, scaled_input), alpha, raw
+        return blend(alpha, raw, scaled_input), alpha
 
 
 class DFNet(nn.Module):

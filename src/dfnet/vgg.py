@@ -65,7 +65,8 @@ def _build_features(last_index: int) -> nn.Sequential:
 class VGG16Features(nn.Module):
     """Frozen VGG16 returning the named pooling outputs of an RGB image in [0, 1].
 
-    ImageNet mean/std normalisation happens inside, so callers pass the same images the model sees.
+    ImageNet mean/std normalisation happens inside (unless ``imagenet_normalize=False``: the released DFNet
+    training feeds [0, 1] RGB as is), so callers pass the same images the model sees.
     """
 
     def __init__(self, layers: Sequence[str] = DEFAULT_LAYERS) -> None:
@@ -85,9 +86,9 @@ class VGG16Features(nn.Module):
         """Always stays in eval mode: it is a fixed feature extractor."""
         return super().train(False)
 
-    def forward(self, image: Tensor) -> list[Tensor]:
+    def forward(self, image: Tensor, imagenet_normalize: bool = True) -> list[Tensor]:
         """Features at ``self.layers`` (in that order) for ``image`` (N, 3, H, W) in [0, 1]."""
-        x = (image - self.mean) / self.std
+        x = (image - self.mean) / self.std if imagenet_normalize else image
         outputs: dict[int, Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)

@@ -20,6 +20,8 @@ def _eval(args: argparse.Namespace) -> int:
         masks=Path(args.masks),
         out=Path(args.out),
         size=args.size,
+        resize=args.resize,
+        invert_mask=args.invert_mask,
         pairing=args.pairing,
         batch_size=args.batch_size,
         workers=args.workers,
@@ -87,8 +89,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
     p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
+    p.add_argument("--size", type=int, default=512, help="evaluation size (default 512)")
     p.add_argument(
-        "--size", type=int, default=512, help="evaluation size: resize + centre crop (default 512)"
+        "--resize",
+        choices=["resize_crop", "resize"],
+        default="resize_crop",
+        help="resize_crop: short side to --size, centre crop (default); resize: stretch to --size x --size, "
+        "aspect not kept (the released test code)",
+    )
+    p.add_argument(
+        "--invert-mask",
+        action="store_true",
+        help="mask files are white = known, black = hole (the released sample masks)",
     )
     p.add_argument(
         "--pairing",

@@ -9,14 +9,15 @@ from dfnet.cli.common import CLIError
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dfnet.masks import bin_counts, bin_label, parse_bins, write_mask_set
+    from dfnet.masks import PAPER_STROKES, bin_counts, bin_label, parse_bins, write_mask_set
 
-    bins = None if args.bins.lower() == "none" else parse_bins(args.bins)
+    bins = None if args.paper or args.bins.lower() == "none" else parse_bins(args.bins)
+    strokes = PAPER_STROKES if args.paper else None
     if args.count < 1:
         raise CLIError(f"--count must be at least 1, got {args.count}")
     try:
         records = write_mask_set(
-            args.out_dir, args.count, args.size, args.seed, bins, overwrite=args.overwrite
+            args.out_dir, args.count, args.size, args.seed, bins, strokes, overwrite=args.overwrite
         )
     except FileExistsError as err:
         raise CLIError(f"{err}; use --overwrite") from None
@@ -75,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--bins",
         default="0,1,2,3,4",
         help="paper bins to fill, balanced: 0=[0,10%%) ... 4=[40,50%%); 'none' = plain DeepFill v2 masks",
+    )
+    g.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's training set: unbinned DeepFill v2 masks (4-11 segments per stroke, one angle "
+        "range per stroke); overrides --bins",
     )
     g.add_argument("--overwrite", action="store_true", help="replace an existing mask set in OUT_DIR")
     g.set_defaults(func=_generate)
