@@ -1,4 +1,5 @@
-"""Inpainting methods for evaluation: a common interface, OpenCV's Telea and Navier-Stokes, and push-pull.
+"""Inpainting methods for evaluation: a common interface, OpenCV's Telea, Navier-Stokes, shift-map and FSR,
+and push-pull; :data:`CLASSICAL_METHODS` names them for ``dfnet eval --method``.
 
 A method completes a batch of uint8 images (N, 3, H, W) with hole masks (N, 1, H, W) (True = hole)
 and returns uint8 composites: every known pixel equals the input's, only hole pixels are new.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 
 import cv2
 import numpy as np
@@ -39,7 +42,22 @@ class InpaintMethod(ABC):
         return {"name": self.name}
 
 
-class OpenCVInpaint(InpaintMethod):
+class ArrayInpaint(InpaintMethod):
+    """A method that fills one uint8 (H, W, 3) RGB array at a time (:meth:`complete_array`), on the CPU."""
+
+    @abstractmethod
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
+        """Inpaint one uint8 (H, W, 3) RGB image with a bool (H, W) hole mask."""
+
+    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
+        rgb = images.permute(0, 2, 3, 1).cpu().numpy()
+        holes = hole_mask[:, 0].bool().cpu().numpy()
+        done = np.stack([self.complete_array(img, hole) for img, hole in zip(rgb, holes, strict=True)])
+        out = torch.from_numpy(done).permute(0, 3, 1, 2).to(images.device)
+        return paste_known_pixels(images, out, hole_mask)
+
+
+class OpenCVInpaint(ArrayInpaint):
     """``cv2.inpaint`` with the Telea (fast marching) or Navier-Stokes algorithm, image by image."""
 
     ALGORITHMS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -58,15 +76,42 @@ class OpenCVInpaint(InpaintMethod):
         filled = cv2.inpaint(np.ascontiguousarray(rgb), mask, self.radius, self.ALGORITHMS[self.algorithm])
         return np.where(hole_mask[:, :, None], filled, rgb)
 
-    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
-        rgb = images.permute(0, 2, 3, 1).cpu().numpy()
-        holes = hole_mask[:, 0].bool().cpu().numpy()
-        done = np.stack([self.complete_array(img, hole) for img, hole in zip(rgb, holes, strict=True)])
-        out = torch.from_numpy(done).permute(0, 3, 1, 2).to(images.device)
-        return paste_known_pixels(images, out, hole_mask)
-
     def describe(self) -> dict:
         return {"name": self.name, "algorithm": f"cv2.inpaint {self.algorithm}", "radius": self.radius}
+
+
+class XPhotoInpaint(ArrayInpaint):
+    """OpenCV contrib's texture-synthesising ``cv2.xphoto.inpaint``: shift-map (He & Sun 2012) or FSR.
+
+    FSR (frequency-selective reconstruction, Genser et al. 2018) has a fast and a best mode; the best
+    one takes minutes per 512×512 image, so ``dfnet eval`` offers only the fast one (docs/evaluation.md).
+    Shift-map is given the image in CIELab, as its documentation asks; FSR in BGR, as its asks.
+    Hole pixels are set to 0 first, so nothing of the ground truth can leak into the result.
+    """
+
+    # algorithm -> (xphoto constant name, colour conversion to and from the space it works in)
+    ALGORITHMS = {
+        "shiftmap": ("INPAINT_SHIFTMAP", cv2.COLOR_RGB2Lab, cv2.COLOR_Lab2RGB),
+        "fsr-fast": ("INPAINT_FSR_FAST", cv2.COLOR_RGB2BGR, cv2.COLOR_BGR2RGB),
+        "fsr-best": ("INPAINT_FSR_BEST", cv2.COLOR_RGB2BGR, cv2.COLOR_BGR2RGB),
+    }
+
+    def __init__(self, algorithm: str = "shiftmap", name: str | None = None) -> None:
+        if algorithm not in self.ALGORITHMS:
+            raise ValueError(f"unknown xphoto algorithm {algorithm!r}; choose from {sorted(self.ALGORITHMS)}")
+        self.algorithm = algorithm
+        self.name = name or algorithm
+
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
+        constant, to_space, from_space = self.ALGORITHMS[self.algorithm]
+        source = cv2.cvtColor(np.where(hole_mask[:, :, None], np.uint8(0), rgb), to_space)
+        filled = np.zeros_like(source)
+        known = (~hole_mask).astype(np.uint8) * 255  # xphoto's mask is non-zero where pixels are valid
+        cv2.xphoto.inpaint(source, known, filled, getattr(cv2.xphoto, constant))
+        return np.where(hole_mask[:, :, None], cv2.cvtColor(filled, from_space), rgb)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "algorithm": f"cv2.xphoto.inpaint {self.ALGORITHMS[self.algorithm][0]}"}
 
 
 class PushPullInpaint(InpaintMethod):
@@ -92,4 +137,24 @@ class PushPullInpaint(InpaintMethod):
         return {"name": self.name, "algorithm": "dfnet.model.fill_hole", "ring": self.ring}
 
 
-__all__ = ["DEFAULT_RADIUS", "InpaintMethod", "OpenCVInpaint", "PushPullInpaint", "paste_known_pixels"]
+# The classical methods by the name ``dfnet eval --method`` knows them: name -> factory(name=report name).
+CLASSICAL_METHODS: dict[str, Callable[..., InpaintMethod]] = {
+    "telea": partial(OpenCVInpaint, "telea"),
+    "ns": partial(OpenCVInpaint, "ns"),
+    "shiftmap": partial(XPhotoInpaint, "shiftmap"),
+    "fsr-fast": partial(XPhotoInpaint, "fsr-fast"),
+    "pushpull": partial(PushPullInpaint, ring=False),
+    "ring-pushpull": partial(PushPullInpaint, ring=True),
+}
+
+
+__all__ = [
+    "CLASSICAL_METHODS",
+    "DEFAULT_RADIUS",
+    "ArrayInpaint",
+    "InpaintMethod",
+    "OpenCVInpaint",
+    "PushPullInpaint",
+    "XPhotoInpaint",
+    "paste_known_pixels",
+]

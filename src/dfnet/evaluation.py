@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from dfnet.baselines import InpaintMethod, OpenCVInpaint, PushPullInpaint, paste_known_pixels
+from dfnet.baselines import CLASSICAL_METHODS, InpaintMethod, paste_known_pixels
 from dfnet.files import atomic_write_text
 from dfnet.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image, load_mask
 from dfnet.inception import FEATURE_DIM
@@ -257,14 +257,14 @@ class DFNetMethod(InpaintMethod):
 def make_method(
     kind: str, device: torch.device, model: str | None = None, name: str | None = None
 ) -> InpaintMethod:
-    """'dfnet' (needs ``model``), 'telea', 'ns', 'pushpull' or 'ring-pushpull'; ``name`` overrides the report name."""
+    """'dfnet' (needs ``model``) or a name of :data:`CLASSICAL_METHODS`; ``name`` overrides the report name."""
     if kind == "dfnet":
         if not model:
             raise EvaluationError("--method dfnet needs --model PATH")
         return DFNetMethod(model, device, name or "dfnet")
-    if kind in ("pushpull", "ring-pushpull"):
-        return PushPullInpaint(ring=kind == "ring-pushpull", name=name)
-    return OpenCVInpaint(kind, name=name)
+    if kind not in CLASSICAL_METHODS:
+        raise EvaluationError(f"unknown method {kind!r}; choose from dfnet, {', '.join(CLASSICAL_METHODS)}")
+    return CLASSICAL_METHODS[kind](name=name)
 
 
 # ---------------------------------------------------------------------------------------------

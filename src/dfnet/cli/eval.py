@@ -67,6 +67,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from dfnet.baselines import CLASSICAL_METHODS
+
     p = sub.add_parser(
         "eval",
         help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM)",
@@ -79,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         required=True,
-        choices=["dfnet", "telea", "ns", "pushpull", "ring-pushpull"],
+        choices=["dfnet", *CLASSICAL_METHODS],
         help="method to evaluate",
     )
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
