@@ -292,6 +292,8 @@ def test_markdown_table_layout_and_missing_values():
             {"bin": "all", "label": "all", "count": 3, "l1": 0.0123, "bpe": 0.00456, "fid": 12.345,
              "psnr": 31.234, "ssim": 0.91234, "lpips": lpips},
         ]  # fmt: skip
+        if lpips is not None:  # a newer report: with the texture measures
+            rows = [{**row, "grad_ratio": 0.4567, "detail": 0.1234, "swd": 0.01234} for row in rows]
         settings = {"num_pairs": 3, "num_images": 3, "images": "i", "num_masks": 1, "masks": "m", "size": 32,
                     "pairing": "cycle", "bpe_band": 3, "fid": "FID skipped: no weights"}  # fmt: skip
         return {"method": {"name": name}, "settings": settings, "bins": rows}
@@ -301,6 +303,11 @@ def test_markdown_table_layout_and_missing_values():
     assert header.startswith("| Method | L1×100 [0%, 10%) | L1×100 all | BPE×100 [0%, 10%) |")
     assert "LPIPS all" in header
     assert text.splitlines()[2].startswith("| x | 1.23 | 1.23 | 0.46 | 0.46 | – | 12.35 | 31.23 |")
+    assert header.endswith(
+        "| GradRatio [0%, 10%) | GradRatio all | Detail [0%, 10%) | Detail all | SWD×1000 [0%, 10%) | SWD×1000 all |"
+    )
+    assert text.splitlines()[2].endswith("| – | – | – | – | – | – |")  # an older report without them
+    assert text.splitlines()[3].endswith("| 0.457 | 0.457 | 0.123 | 0.123 | 12.34 | 12.34 |")
     parsed = read_markdown_table(text)
     assert parsed["x"][("lpips", "all")] is None and parsed["y"][("lpips", "all")] == 0.25
     assert parsed["x"][("l1", "[0%, 10%)")] == pytest.approx(0.0123)
