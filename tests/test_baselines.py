@@ -100,6 +100,15 @@ def test_xphoto_methods_never_see_the_hole_pixels(algorithm):
     assert torch.equal(method.complete(images, hole_mask), method.complete(scrambled, hole_mask))
 
 
+@pytest.mark.parametrize("kind", sorted(CLASSICAL_METHODS))
+def test_an_image_without_a_hole_comes_back_unchanged(kind):
+    images, hole_mask = _stripes()
+    images = torch.cat([images, images.flip(-1)])
+    hole_mask = torch.cat([torch.zeros_like(hole_mask), hole_mask])  # the first image has no hole
+    completed = CLASSICAL_METHODS[kind]().complete(images, hole_mask)
+    assert torch.equal(completed[0], images[0]) and not torch.equal(completed[1], images[1])
+
+
 def test_classical_methods_are_made_by_name():
     assert list(CLASSICAL_METHODS) == ["telea", "ns", "shiftmap", "fsr-fast", "pushpull", "ring-pushpull"]
     for kind in CLASSICAL_METHODS:

@@ -52,8 +52,12 @@ class ArrayInpaint(InpaintMethod):
     def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
         rgb = images.permute(0, 2, 3, 1).cpu().numpy()
         holes = hole_mask[:, 0].bool().cpu().numpy()
-        done = np.stack([self.complete_array(img, hole) for img, hole in zip(rgb, holes, strict=True)])
-        out = torch.from_numpy(done).permute(0, 3, 1, 2).to(images.device)
+        # an image without a hole is returned as it is (xphoto's shift-map crashes the process on one)
+        filled = [
+            self.complete_array(img, hole) if hole.any() else img
+            for img, hole in zip(rgb, holes, strict=True)
+        ]
+        out = torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).to(images.device)
         return paste_known_pixels(images, out, hole_mask)
 
 
