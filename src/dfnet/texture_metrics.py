@@ -150,9 +150,8 @@ def swd_scores(pyramids: HolePyramids, patches: int = SWD_PATCHES, side: int = S
     are more than ``patches`` of them, the same seeded random subset is used for result and truth.
     """
     first = pyramids.result[0]
-    directions = (
-        swd_directions(first.shape[1] * side * side).to(first.dtype).to(first.device)
-    )  # MPS: no float64
+    # cast on the CPU first: MPS has no float64
+    directions = swd_directions(first.shape[1] * side * side).to(first.dtype).to(first.device)
     scores = torch.zeros(len(pyramids.weights), first.shape[0], dtype=first.dtype, device=first.device)
     levels = zip(pyramids.result, pyramids.target, pyramids.weights, strict=True)
     for level, (band_r, band_t, weight) in enumerate(levels):
