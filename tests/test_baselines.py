@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dfnet.baselines import OpenCVInpaint, PushPullInpaint
-from dfnet.evaluation import make_method
+from dfnet.baselines import CLASSICAL_METHODS, OpenCVInpaint, PushPullInpaint, XPhotoInpaint
+from dfnet.evaluation import EvaluationError, make_method
 
 
 def _two_colour_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,6 +27,8 @@ def _two_colour_batch() -> tuple[torch.Tensor, torch.Tensor]:
         (PushPullInpaint(ring=True), 0),
         (OpenCVInpaint("telea"), 2),
         (OpenCVInpaint("ns"), 0),
+        (XPhotoInpaint("shiftmap"), 3),  # rounding through CIELab and back
+        (XPhotoInpaint("fsr-fast"), 4),
     ],
 )
 def test_a_hole_inside_a_flat_region_gets_that_colour(method, levels_off):
@@ -63,3 +65,60 @@ def test_make_method_names_the_pushpull_baseline():
         "ring": False,
     }
     assert make_method("ring-pushpull", torch.device("cpu")).describe()["ring"] is True
+
+
+def _stripes() -> tuple[torch.Tensor, torch.Tensor]:
+    """64x64 vertical stripes 4 px wide (two colours), a 16x24 hole across six of them."""
+    columns = (torch.arange(64) // 4 % 2).to(torch.uint8)  # 0 1 0 1 ... in 4-px runs
+    colour = torch.where(columns.bool(), 200, 50).to(torch.uint8).expand(64, 64)
+    images = torch.stack([colour, colour // 2, 255 - colour])[None]
+    hole_mask = torch.zeros(1, 1, 64, 64, dtype=torch.bool)
+    hole_mask[..., 24:40, 20:44] = True
+    return images, hole_mask
+
+
+def _hole_error(method, images: torch.Tensor, hole_mask: torch.Tensor) -> float:
+    completed = method.complete(images, hole_mask)
+    known = ~hole_mask.expand_as(images)
+    assert completed.dtype == torch.uint8 and torch.equal(completed[known], images[known])
+    return (completed.int() - images.int()).abs()[~known].float().mean().item()
+
+
+@pytest.mark.parametrize("algorithm", ["shiftmap", "fsr-fast"])
+def test_texture_synthesising_methods_continue_stripes_that_diffusion_smears(algorithm):
+    images, hole_mask = _stripes()
+    assert _hole_error(XPhotoInpaint(algorithm), images, hole_mask) < 2.0  # grey levels, stripes continued
+    assert _hole_error(OpenCVInpaint("telea"), images, hole_mask) > 30.0  # diffusion: a grey smear
+
+
+@pytest.mark.parametrize("algorithm", ["shiftmap", "fsr-fast"])
+def test_xphoto_methods_never_see_the_hole_pixels(algorithm):
+    images, hole_mask = _stripes()
+    scrambled = images.clone()
+    scrambled[hole_mask.expand_as(images)] = 255 - scrambled[hole_mask.expand_as(images)]
+    method = XPhotoInpaint(algorithm)
+    assert torch.equal(method.complete(images, hole_mask), method.complete(scrambled, hole_mask))
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSICAL_METHODS))
+def test_an_image_without_a_hole_comes_back_unchanged(kind):
+    images, hole_mask = _stripes()
+    images = torch.cat([images, images.flip(-1)])
+    hole_mask = torch.cat([torch.zeros_like(hole_mask), hole_mask])  # the first image has no hole
+    completed = CLASSICAL_METHODS[kind]().complete(images, hole_mask)
+    assert torch.equal(completed[0], images[0]) and not torch.equal(completed[1], images[1])
+
+
+def test_classical_methods_are_made_by_name():
+    assert list(CLASSICAL_METHODS) == ["telea", "ns", "shiftmap", "fsr-fast", "pushpull", "ring-pushpull"]
+    for kind in CLASSICAL_METHODS:
+        method = make_method(kind, torch.device("cpu"))
+        assert method.name == kind and method.describe()["name"] == kind
+    assert make_method("fsr-fast", torch.device("cpu"), name="fsr").describe() == {
+        "name": "fsr",
+        "algorithm": "cv2.xphoto.inpaint INPAINT_FSR_FAST",
+    }
+    with pytest.raises(EvaluationError, match="unknown method 'fsr-slow'"):
+        make_method("fsr-slow", torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown xphoto algorithm"):
+        XPhotoInpaint("patchmatch")

@@ -12,6 +12,7 @@ from PIL import Image
 
 from dfnet.cli import main
 from dfnet.evaluation import (
+    CSV_FIELDS,
     EvaluationError,
     MaskEntry,
     PairPlan,
@@ -22,6 +23,7 @@ from dfnet.evaluation import (
     markdown_table,
     read_markdown_table,
 )
+from dfnet.texture_metrics import per_image_detail, per_image_swd
 
 SIZE = 32
 # Hole rectangles at 32x32 and the bins their ratios fall in (None: outside the paper's bins).
@@ -173,15 +175,30 @@ def test_telea_and_ns_end_to_end_with_saved_composites(dataset):
     composites = sorted((dataset["out"] / "telea" / "results").glob("*.png"))
     assert len(composites) == 5 and len(list((dataset["out"] / "telea" / "grids").glob("*.png"))) == 5
     l1_by_bin: dict = {}
+    gradients_by_bin: dict = {}  # bin -> [summed hole gradient of results, of truths]
+    texture_by_bin: dict = {}  # bin -> per-image (detail, swd)
     for k, path in enumerate(composites):
         truth = np.asarray(Image.open(images[k]).convert("RGB")).astype(np.float64) / 255
         result = np.asarray(Image.open(path)).astype(np.float64) / 255
         hole = np.asarray(Image.open(masks[k % 3].path)) > 127
         assert np.array_equal(result[~hole], truth[~hole])
         assert not np.array_equal(result[hole], truth[hole])
-        l1_by_bin.setdefault(masks[k % 3].bin, []).append(np.abs(result - truth).mean())
+        b = masks[k % 3].bin
+        l1_by_bin.setdefault(b, []).append(np.abs(result - truth).mean())
+        sums = gradients_by_bin.setdefault(b, [0.0, 0.0])
+        sums[0] += _hole_gradient_sum(result, hole)
+        sums[1] += _hole_gradient_sum(truth, hole)
+        as_batch = [torch.from_numpy(x).permute(2, 0, 1)[None].float() for x in (result, truth)]
+        hole_batch = torch.from_numpy(hole)[None, None]
+        texture_by_bin.setdefault(b, []).append(
+            [per_image_detail(*as_batch, hole_batch).item(), per_image_swd(*as_batch, hole_batch).item()]
+        )
     for b, values in l1_by_bin.items():
         assert _rows(telea)[b]["l1"] == pytest.approx(np.mean(values), abs=1e-6)
+        assert _rows(telea)[b]["grad_ratio"] == pytest.approx(gradients_by_bin[b][0] / gradients_by_bin[b][1])
+        detail, swd = np.mean(texture_by_bin[b], axis=0)
+        assert _rows(telea)[b]["detail"] == pytest.approx(detail, abs=1e-5)
+        assert _rows(telea)[b]["swd"] == pytest.approx(swd, abs=1e-6)
     grid = np.asarray(Image.open(dataset["out"] / "telea" / "grids" / composites[0].name))
     assert grid.shape == (SIZE, 3 * SIZE, 3)
 
@@ -192,10 +209,19 @@ def test_telea_and_ns_end_to_end_with_saved_composites(dataset):
         _assert_table_matches(table[report["method"]["name"]], report)
 
 
+def _hole_gradient_sum(rgb: np.ndarray, hole: np.ndarray) -> float:
+    """Sum over hole pixels of the BT.601 luma's forward-difference gradient magnitude (0 past the edge)."""
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    dx, dy = np.zeros_like(luma), np.zeros_like(luma)
+    dx[:, :-1], dy[:-1] = np.diff(luma, axis=1), np.diff(luma, axis=0)
+    return float(np.hypot(dx, dy)[hole].sum())
+
+
 def _assert_table_matches(parsed: dict, report: dict) -> None:
     """Every cell equals the JSON value to the printed precision (missing values stay missing)."""
-    decimals = {"l1": 2, "bpe": 2, "fid": 2, "psnr": 2, "ssim": 4, "lpips": 4}
-    scale = {"l1": 100, "bpe": 100}
+    decimals = {"l1": 2, "bpe": 2, "fid": 2, "psnr": 2, "ssim": 4, "lpips": 4, "grad_ratio": 3, "detail": 3}
+    decimals["swd"] = 2
+    scale = {"l1": 100, "bpe": 100, "swd": 1000}
     checked = 0
     for row in report["bins"]:
         for key, places in decimals.items():
@@ -209,7 +235,25 @@ def _assert_table_matches(parsed: dict, report: dict) -> None:
                 unit = 10.0**-places / scale.get(key, 1)
                 assert shown == pytest.approx(value, abs=unit / 2 + 1e-12)
             checked += 1
-    assert checked >= 5 * len(report["bins"])
+    assert checked >= 8 * len(report["bins"])
+
+
+def test_texture_synthesising_baselines_end_to_end_with_texture_columns(dataset):
+    for method in ("shiftmap", "fsr-fast"):
+        assert _eval(dataset, "--method", method, "--limit", "3") == 0
+    text = (dataset["out"] / "table.md").read_text()
+    header = text.splitlines()[2]
+    for title in ("GradRatio [0%, 10%)", "Detail all", "SWD×1000 all"):
+        assert title in header
+    table = read_markdown_table(text)
+    assert set(table) == {"shiftmap", "fsr-fast"}
+    for name in table:
+        report = _load(dataset["out"] / f"{name}.json")
+        assert report["method"]["algorithm"].startswith("cv2.xphoto.inpaint")
+        _assert_table_matches(table[name], report)
+        assert all(row["detail"] >= 0 and row["swd"] >= 0 and row["grad_ratio"] > 0 for row in report["bins"])
+    csv_header = (dataset["out"] / "shiftmap.csv").read_text().splitlines()[0]
+    assert csv_header == ",".join(CSV_FIELDS) and csv_header.endswith("lpips,grad_ratio,detail,swd")
 
 
 def test_eval_compare_merges_reports_into_one_table(dataset, tmp_path, capsys):
@@ -250,6 +294,8 @@ def test_markdown_table_layout_and_missing_values():
             {"bin": "all", "label": "all", "count": 3, "l1": 0.0123, "bpe": 0.00456, "fid": 12.345,
              "psnr": 31.234, "ssim": 0.91234, "lpips": lpips},
         ]  # fmt: skip
+        if lpips is not None:  # a newer report: with the texture measures
+            rows = [{**row, "grad_ratio": 0.4567, "detail": 0.1234, "swd": 0.01234} for row in rows]
         settings = {"num_pairs": 3, "num_images": 3, "images": "i", "num_masks": 1, "masks": "m", "size": 32,
                     "pairing": "cycle", "bpe_band": 3, "fid": "FID skipped: no weights"}  # fmt: skip
         return {"method": {"name": name}, "settings": settings, "bins": rows}
@@ -259,6 +305,11 @@ def test_markdown_table_layout_and_missing_values():
     assert header.startswith("| Method | L1×100 [0%, 10%) | L1×100 all | BPE×100 [0%, 10%) |")
     assert "LPIPS all" in header
     assert text.splitlines()[4].startswith("| x | 1.23 | 1.23 | 0.46 | 0.46 | – | 12.35 | 31.23 |")
+    assert header.endswith(
+        "| GradRatio [0%, 10%) | GradRatio all | Detail [0%, 10%) | Detail all | SWD×1000 [0%, 10%) | SWD×1000 all |"
+    )
+    assert text.splitlines()[4].endswith("| – | – | – | – | – | – |")  # an older report without them
+    assert text.splitlines()[5].endswith("| 0.457 | 0.457 | 0.123 | 0.123 | 12.34 | 12.34 |")
     parsed = read_markdown_table(text)
     assert parsed["x"][("lpips", "all")] is None and parsed["y"][("lpips", "all")] == 0.25
     assert parsed["x"][("l1", "[0%, 10%)")] == pytest.approx(0.0123)

@@ -157,7 +157,8 @@ def test_totals_pool_bpe_pixels_and_average_the_rest_over_images():
 
 
 def test_empty_totals_have_no_values():
-    assert MetricTotals().compute() == dict.fromkeys(("l1", "bpe", "fid", "psnr", "ssim", "lpips"))
+    keys = ("l1", "bpe", "fid", "psnr", "ssim", "lpips", "grad_ratio", "detail", "swd")
+    assert MetricTotals().compute() == dict.fromkeys(keys)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Inpainting methods for evaluation: a common interface, DFNet, OpenCV's Telea and Navier-Stokes, and push-pull.
+"""Inpainting methods for evaluation: a common interface, DFNet, OpenCV's Telea, Navier-Stokes, shift-map and FSR,
+and push-pull.
 
 :data:`METHODS` names them, one registry for :func:`dfnet.evaluation.make_method` and ``dfnet eval --method``.
 
@@ -12,6 +13,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 
 import cv2
 import numpy as np
@@ -43,7 +45,26 @@ class InpaintMethod(ABC):
         return {"name": self.name}
 
 
-class OpenCVInpaint(InpaintMethod):
+class ArrayInpaint(InpaintMethod):
+    """A method that fills one uint8 (H, W, 3) RGB array at a time (:meth:`complete_array`), on the CPU."""
+
+    @abstractmethod
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
+        """Inpaint one uint8 (H, W, 3) RGB image with a bool (H, W) hole mask."""
+
+    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
+        rgb = images.permute(0, 2, 3, 1).cpu().numpy()
+        holes = hole_mask[:, 0].bool().cpu().numpy()
+        # an image without a hole is returned as it is (xphoto's shift-map crashes the process on one)
+        filled = [
+            self.complete_array(img, hole) if hole.any() else img
+            for img, hole in zip(rgb, holes, strict=True)
+        ]
+        out = torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).to(images.device)
+        return paste_known_pixels(images, out, hole_mask)
+
+
+class OpenCVInpaint(ArrayInpaint):
     """``cv2.inpaint`` with the Telea (fast marching) or Navier-Stokes algorithm, image by image."""
 
     ALGORITHMS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -62,15 +83,42 @@ class OpenCVInpaint(InpaintMethod):
         filled = cv2.inpaint(np.ascontiguousarray(rgb), mask, self.radius, self.ALGORITHMS[self.algorithm])
         return np.where(hole_mask[:, :, None], filled, rgb)
 
-    def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
-        rgb = images.permute(0, 2, 3, 1).cpu().numpy()
-        holes = hole_mask[:, 0].bool().cpu().numpy()
-        done = np.stack([self.complete_array(img, hole) for img, hole in zip(rgb, holes, strict=True)])
-        out = torch.from_numpy(done).permute(0, 3, 1, 2).to(images.device)
-        return paste_known_pixels(images, out, hole_mask)
-
     def describe(self) -> dict:
         return {"name": self.name, "algorithm": f"cv2.inpaint {self.algorithm}", "radius": self.radius}
+
+
+class XPhotoInpaint(ArrayInpaint):
+    """OpenCV contrib's texture-synthesising ``cv2.xphoto.inpaint``: shift-map (He & Sun 2012) or FSR.
+
+    FSR (frequency-selective reconstruction, Genser et al. 2018) has a fast and a best mode; the best
+    one takes minutes per 512×512 image, so ``dfnet eval`` offers only the fast one (docs/evaluation.md).
+    Shift-map is given the image in CIELab, as its documentation asks; FSR in BGR, as its asks.
+    Hole pixels are set to 0 first, so nothing of the ground truth can leak into the result.
+    """
+
+    # algorithm -> (xphoto constant name, colour conversion to and from the space it works in)
+    ALGORITHMS = {
+        "shiftmap": ("INPAINT_SHIFTMAP", cv2.COLOR_RGB2Lab, cv2.COLOR_Lab2RGB),
+        "fsr-fast": ("INPAINT_FSR_FAST", cv2.COLOR_RGB2BGR, cv2.COLOR_BGR2RGB),
+        "fsr-best": ("INPAINT_FSR_BEST", cv2.COLOR_RGB2BGR, cv2.COLOR_BGR2RGB),
+    }
+
+    def __init__(self, algorithm: str = "shiftmap", name: str | None = None) -> None:
+        if algorithm not in self.ALGORITHMS:
+            raise ValueError(f"unknown xphoto algorithm {algorithm!r}; choose from {sorted(self.ALGORITHMS)}")
+        self.algorithm = algorithm
+        self.name = name or algorithm
+
+    def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
+        constant, to_space, from_space = self.ALGORITHMS[self.algorithm]
+        source = cv2.cvtColor(np.where(hole_mask[:, :, None], np.uint8(0), rgb), to_space)
+        filled = np.zeros_like(source)
+        known = (~hole_mask).astype(np.uint8) * 255  # xphoto's mask is non-zero where pixels are valid
+        cv2.xphoto.inpaint(source, known, filled, getattr(cv2.xphoto, constant))
+        return np.where(hole_mask[:, :, None], cv2.cvtColor(filled, from_space), rgb)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "algorithm": f"cv2.xphoto.inpaint {self.ALGORITHMS[self.algorithm][0]}"}
 
 
 class PushPullInpaint(InpaintMethod):
@@ -120,22 +168,38 @@ class DFNetMethod(InpaintMethod):
 
 MethodFactory = Callable[[torch.device, str | None, str | None], InpaintMethod]
 
+# The classical methods by the name ``dfnet eval --method`` knows them: name -> factory(name=report name).
+CLASSICAL_METHODS: dict[str, Callable[..., InpaintMethod]] = {
+    "telea": partial(OpenCVInpaint, "telea"),
+    "ns": partial(OpenCVInpaint, "ns"),
+    "shiftmap": partial(XPhotoInpaint, "shiftmap"),
+    "fsr-fast": partial(XPhotoInpaint, "fsr-fast"),
+    "pushpull": partial(PushPullInpaint, ring=False),
+    "ring-pushpull": partial(PushPullInpaint, ring=True),
+}
+
+
+def _classical(factory: Callable[..., InpaintMethod]) -> MethodFactory:
+    """A classical method's factory in the registry's signature (it needs no device or model)."""
+    return lambda device, model, name: factory(name=name)
+
+
 # name -> factory(device, model path, report name): what ``dfnet eval --method`` offers
 METHODS: dict[str, MethodFactory] = {
     "dfnet": lambda device, model, name: DFNetMethod(model, device, name or "dfnet"),
-    "telea": lambda device, model, name: OpenCVInpaint("telea", name=name),
-    "ns": lambda device, model, name: OpenCVInpaint("ns", name=name),
-    "pushpull": lambda device, model, name: PushPullInpaint(ring=False, name=name),
-    "ring-pushpull": lambda device, model, name: PushPullInpaint(ring=True, name=name),
+    **{kind: _classical(factory) for kind, factory in CLASSICAL_METHODS.items()},
 }
 
 
 __all__ = [
     "DEFAULT_RADIUS",
     "METHODS",
+    "CLASSICAL_METHODS",
+    "ArrayInpaint",
     "DFNetMethod",
     "InpaintMethod",
     "OpenCVInpaint",
     "PushPullInpaint",
+    "XPhotoInpaint",
     "paste_known_pixels",
 ]

@@ -516,6 +516,9 @@ COLUMNS = (
     MetricColumn("psnr", "PSNR", 1.0, 2),
     MetricColumn("ssim", "SSIM", 1.0, 4),
     MetricColumn("lpips", "LPIPS", 1.0, 4),
+    MetricColumn("grad_ratio", "GradRatio", 1.0, 3),
+    MetricColumn("detail", "Detail", 1.0, 3),
+    MetricColumn("swd", "SWD×1000", 1000.0, 2),
 )
 MISSING = "–"
 CSV_FIELDS = ("method", "bin", "label", "low", "high", "count", *(c.key for c in COLUMNS))

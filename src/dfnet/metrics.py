@@ -1,4 +1,4 @@
-"""Image-completion metrics of the paper (L1, BPE, FID) plus PSNR, SSIM and optional LPIPS.
+"""Image-completion metrics of the paper (L1, BPE, FID) plus PSNR, SSIM, optional LPIPS and texture metrics.
 
 Everything works on batches on any device and accumulates over a data set in running sums, so a
 data set is never held in memory:
@@ -9,7 +9,8 @@ data set is never held in memory:
   hole-ratio bin) and :meth:`MetricTotals.compute` gives the data-set values.
 
 Images are float tensors (N, 3, H, W) in [0, 1] (uint8 tensors are accepted and scaled); hole
-masks are (N, 1, H, W) or (N, H, W) with 1/True = hole.
+masks are (N, 1, H, W) or (N, H, W) with 1/True = hole. The texture metrics (gradient ratio,
+detail, SWD) are defined in :mod:`dfnet.texture_metrics`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from dfnet.texture_metrics import per_image_gradient_sums, per_image_texture
 
 # Width (pixels) of the BPE band: hole pixels whose Euclidean distance to the nearest known pixel
 # is at most this. See docs/evaluation.md for why 3.
@@ -175,6 +178,10 @@ class BatchMeasurements:
     bpe_pixels: Tensor
     psnr: Tensor
     ssim: Tensor
+    grad_result: Tensor  # sum of the result's luma gradient magnitude over hole pixels
+    grad_target: Tensor  # the same for the ground truth
+    detail: Tensor
+    swd: Tensor
     lpips: Tensor | None = None
     real_features: Tensor | None = None
     fake_features: Tensor | None = None
@@ -198,14 +205,20 @@ def measure_batch(
     lpips: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> BatchMeasurements:
     """Every metric of one batch of completed images against their ground truth."""
-    result, target = as_float_images(result), as_float_images(target)
+    result, target, hole_mask = as_float_images(result), as_float_images(target), as_hole_mask(hole_mask)
     bpe_error, bpe_pixels = per_image_bpe_sums(result, target, hole_mask, bpe_band)
+    grad_result, grad_target = per_image_gradient_sums(result, target, hole_mask)
+    detail, swd = per_image_texture(result, target, hole_mask)
     out = BatchMeasurements(
         l1=per_image_l1(result, target),
         bpe_error=bpe_error,
         bpe_pixels=bpe_pixels,
         psnr=per_image_psnr(result, target),
         ssim=per_image_ssim(result, target),
+        grad_result=grad_result,
+        grad_target=grad_target,
+        detail=detail,
+        swd=swd,
         lpips=None if lpips is None else lpips(result, target).reshape(-1),
         real_features=None if fid_features is None else fid_features(target),
         fake_features=None if fid_features is None else fid_features(result),
@@ -217,12 +230,16 @@ def _to_cpu(x: Tensor | None) -> Tensor | None:
     return None if x is None else x.detach().cpu().double()  # to CPU first: MPS has no float64
 
 
+# Per-image values that MetricTotals sums for every image (LPIPS only when computed).
+SUMMED = ("l1", "psnr", "ssim", "bpe_error", "bpe_pixels", "grad_result", "grad_target", "detail", "swd")
+
+
 class MetricTotals:
     """Running sums of :class:`BatchMeasurements` for one group of images (e.g. a hole-ratio bin)."""
 
     def __init__(self, feature_dim: int | None = None) -> None:
         self.count = 0
-        self.sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0, "lpips": 0.0, "bpe_error": 0.0, "bpe_pixels": 0.0}
+        self.sums = dict.fromkeys(SUMMED, 0.0) | {"lpips": 0.0}
         self.lpips_count = 0
         self.real = FeatureStatistics(feature_dim) if feature_dim else None
         self.fake = FeatureStatistics(feature_dim) if feature_dim else None
@@ -232,7 +249,7 @@ class MetricTotals:
         if len(batch) == 0:
             return
         self.count += len(batch)
-        for name in ("l1", "psnr", "ssim", "bpe_error", "bpe_pixels"):
+        for name in SUMMED:
             self.sums[name] += float(getattr(batch, name).sum())
         if batch.lpips is not None:
             self.sums["lpips"] += float(batch.lpips.sum())
@@ -244,8 +261,10 @@ class MetricTotals:
     def compute(self) -> dict[str, float | None]:
         """Data-set values; a metric that cannot be computed (no images, no FID network) is None.
 
-        L1, PSNR, SSIM and LPIPS are means over images. BPE pools all band pixels of the group:
-        the paper's formula applied to the whole group at once. FID needs two images or more.
+        L1, PSNR, SSIM, LPIPS, detail and SWD are means over images. BPE pools all band pixels of
+        the group: the paper's formula applied to the whole group at once. The gradient ratio is the
+        ratio of the group's summed hole gradients (None when the truth has none). FID needs two
+        images or more.
         """
         n = self.count
 
@@ -256,6 +275,7 @@ class MetricTotals:
         if self.real is not None and self.real.count >= 2:
             fid = self.real.frechet_distance(self.fake)
         bpe = self.sums["bpe_error"] / self.sums["bpe_pixels"] if self.sums["bpe_pixels"] else None
+        grad = self.sums["grad_result"] / self.sums["grad_target"] if self.sums["grad_target"] else None
         return {
             "l1": mean("l1", n),
             "bpe": bpe,
@@ -263,6 +283,9 @@ class MetricTotals:
             "psnr": mean("psnr", n),
             "ssim": mean("ssim", n),
             "lpips": mean("lpips", self.lpips_count),
+            "grad_ratio": grad,
+            "detail": mean("detail", n),
+            "swd": mean("swd", n),
         }
 
 

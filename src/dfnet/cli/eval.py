@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "eval",
-        help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM)",
+        help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM, hole texture)",
         description="Complete every image/mask pair with a method and write Table-1-style reports to --out.",
     )
     p.add_argument("--images", required=True, help="directory of ground-truth images (searched recursively)")
