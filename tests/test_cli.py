@@ -182,7 +182,11 @@ def test_eval_method_choices_are_the_library_methods():
     parser = build_parser()
     eval_parser = next(a for a in parser._actions if a.dest == "command").choices["eval"]
     method = next(a for a in eval_parser._actions if a.dest == "method")
-    assert method.choices == list(METHODS) == ["dfnet", "telea", "ns", "shiftmap", "fsr-fast", "pushpull", "ring-pushpull"]
+    assert (
+        method.choices
+        == list(METHODS)
+        == ["dfnet", "telea", "ns", "shiftmap", "fsr-fast", "pushpull", "ring-pushpull"]
+    )
 
 
 def test_optimized_engine_on_a_folder_matches_eager(folder):
