@@ -69,3 +69,12 @@ def test_plasma_metadata_json_and_desktop():
     assert wp.plasma_metadata(json.dumps(meta)) == ("Risto Saukonpää", "LGPLv3")
     desktop = "[Desktop Entry]\nName=Safe Landing\nX-KDE-PluginInfo-Author=Louis Durrant\nX-KDE-PluginInfo-License=CC-BY-SA-4.0\n"
     assert wp.plasma_metadata(desktop) == ("Louis Durrant", "CC-BY-SA-4.0")
+
+
+def test_files_inside_game_archives_match_source_tree_patterns():
+    text = DEP5 + "\nFiles: base/textures/tex_a/wall.png\nCopyright: A. Artist\nLicense: CC-BY-3.0\n"
+    info = wp.parse_copyright(text)
+    installed = "usr/share/games/g/base/0textures.pk3!/textures/tex_a/wall.png"
+    assert wp.source_tree_path(installed) == "usr/share/games/g/base/textures/tex_a/wall.png"
+    assert wp.licence_for(info, installed) == ("CC-BY-3.0", "A. Artist")
+    assert wp.licence_for(info, installed.replace("tex_a/wall", "tex_b/wall")) == ("GPL-2+", "2020 Everyone")

@@ -167,3 +167,58 @@ def test_largest_prefers_pixels_then_file_size_then_order():
     ]
     assert wp.largest(cands, [0, 1, 2, 3]) == 2
     assert wp.largest(cands, [0, 3]) == 3
+
+
+# --------------------------------------------------------------------------------------------------
+# textures
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("x.pk3!/textures/walls/brick_norm.tga", "norm map"),
+        ("x.pk3!/textures/tex_buildings/floor021_nm.png", "nm map"),
+        ("x.pk3!/textures/walls/brick_gloss.jpg", "gloss map"),
+        ("x.pk3!/textures/walls/lamp_Glow.tga", "glow map"),
+        ("x.pk3!/textures/models/player_shirt.tga", "shirt map"),
+        ("x.pk3!/textures/walls/brick.svg", "vector"),
+        ("x.pk3!/textures/walls/brick.tga", None),
+        ("x.pk3!/textures/walls/normandy.tga", None),  # "norm" only as a suffix
+    ],
+)
+def test_texture_name_rule_drops_material_maps(path, reason):
+    assert wp.texture_name_rule(path) == reason
+
+
+def test_archive_members_are_named_with_their_folders():
+    path = "usr/share/games/x/data/textures.pk3!/textures/evil1_walls/bigblock_d.tga"
+    assert wp.picture_name(path) == "evil1_walls/bigblock"
+    assert wp.picture_name("a.pk3!/textures/b/wall.jpg") != wp.picture_name("a.pk3!/textures/c/wall.jpg")
+
+
+def test_texture_rules_accept_lossless_files_and_reject_grey_and_normal_maps():
+    texture = wp.rules_for("texture").photo
+    assert wp.is_photo(stats(jpeg=False, chroma=20.0, mean_rgb=(120.0, 100.0, 90.0)), texture)[0]
+    assert wp.is_photo(stats(jpeg=False))[1].startswith("not a JPEG")  # scenes keep the JPEG rule
+    grey, reason = wp.is_photo(stats(chroma=texture.min_chroma - 0.5), texture)
+    assert (grey, reason[:4]) == (False, "grey")
+    assert wp.is_photo(stats(chroma=0.0))[0]  # scenes have no grey rule
+    normal = stats(chroma=120.0, mean_rgb=(128.0, 127.0, 250.0))
+    assert wp.is_photo(normal, texture) == (False, "normal map colours")
+    assert not wp.looks_like_normal_map((70.0, 120.0, 200.0))  # a blue photo is not: red far from 128
+
+
+def test_image_stats_measure_chroma_and_mean_colour():
+    pixels = np.zeros((16, 16, 3), np.uint8)
+    pixels[..., 0], pixels[..., 1], pixels[..., 2] = 100, 130, 250
+    measured = wp.image_stats(Image.fromarray(pixels))
+    assert measured.chroma == 150.0
+    assert measured.mean_rgb == (100.0, 130.0, 250.0)
+
+
+def test_rules_for_kinds_and_sizes():
+    assert wp.rules_for("scene").size_rule(700, 1000) == "small (700x1000)"
+    assert wp.rules_for("texture").size_rule(512, 512) is None
+    assert wp.rules_for("texture").size_rule(256, 512) == "small (256x512)"
+    with pytest.raises(ValueError, match="unknown source kind 'photo'"):
+        wp.rules_for("photo")

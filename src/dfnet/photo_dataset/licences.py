@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dfnet.photo_dataset.photos import PLASMA_DIR
+from dfnet.photo_dataset.photos import ARCHIVE_MARK, PLASMA_DIR
 
 
 @dataclass(frozen=True)
@@ -123,19 +123,28 @@ def parse_copyright(text: str) -> CopyrightInfo:
     return CopyrightInfo(stanzas)
 
 
+def source_tree_path(path: str) -> str:
+    """An installed path with any game archive left out ("base/0textures.pk3!/textures/x.png" ->
+    "base/textures/x.png"), as the source tree that copyright files describe has the files unpacked."""
+    return re.sub(r"[^/]+" + re.escape(ARCHIVE_MARK), "", path)
+
+
 def pattern_matches(pattern: str, path: str) -> bool:
     """Does a copyright 'Files:' pattern (source-tree relative) match an installed file path?
 
     Installed paths differ from source paths by a prefix (usr/share/backgrounds/ vs 16.04/), so the
     pattern is matched against the same number of trailing path components; a pattern whose file
-    name has no wildcard also matches any file of that name.
+    name has no wildcard also matches any file of that name, except inside a game archive, whose
+    folders are the source tree's (and whose file names repeat from folder to folder).
     """
     pattern = pattern.removeprefix("./")
-    parts = PurePosixPath(path).parts
+    parts = PurePosixPath(source_tree_path(path)).parts
     pattern_parts = PurePosixPath(pattern).parts
     tail = "/".join(parts[-len(pattern_parts) :])
     if fnmatch.fnmatchcase(tail, pattern):
         return True
+    if ARCHIVE_MARK in path:
+        return False
     base = pattern_parts[-1]
     return not any(c in base for c in "*?[") and base == parts[-1]
 

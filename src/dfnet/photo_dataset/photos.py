@@ -48,10 +48,10 @@ _SHADE_SUFFIX = re.compile(r"[_-](l|d|light|dark)$", re.IGNORECASE)
 PLASMA_DIR = re.compile(r"usr/share/wallpapers/([^/]+)/contents/")
 ARCHIVE_DIR_SUFFIX = "!"  # a game archive is unpacked next to itself, into "<archive path>!"
 ARCHIVE_MARK = ARCHIVE_DIR_SUFFIX + "/"  # so a file inside has the path "<archive path>!/<member path>"
-# Material maps that are not photographs: normal, bump, height, gloss, specular, glow maps and the
-# player-colour masks (pants/shirt) of Quake-engine games.
+# Material maps that are not photographs: normal, bump, height, gloss, specular, glow maps (UFO:AI
+# abbreviates them nm, sm, gm) and the player-colour masks (pants/shirt) of Quake-engine games.
 _MAP_SUFFIX = re.compile(
-    r"[_-](norm|normal|nm|bump|height|disp|gloss|spec|specular|glow|luma|pants|shirt|reflect|ao|mask)$",
+    r"[_-](norm|normal|nm|bump|height|disp|gloss|spec|specular|sm|glow|gm|luma|pants|shirt|reflect|ao|mask)$",
     re.IGNORECASE,
 )
 

@@ -24,6 +24,9 @@ SOURCES: tuple[Source, ...] = (
     Source("ukui-wallpapers"),
     Source("lomiri-wallpapers-16.04"),
     Source("lomiri-wallpapers-20.04"),
+    Source("nexuiz-textures", TEXTURE),
+    Source("ufoai-textures", TEXTURE),
+    Source("openarena-081-textures", TEXTURE),
 )
 
 # Manual decisions, made by looking at the contact sheets that the build writes with --review.
