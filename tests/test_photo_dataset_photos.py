@@ -222,3 +222,21 @@ def test_rules_for_kinds_and_sizes():
     assert wp.rules_for("texture").size_rule(256, 512) == "small (256x512)"
     with pytest.raises(ValueError, match="unknown source kind 'photo'"):
         wp.rules_for("photo")
+
+
+def test_same_picture_pairs_agree_with_same_picture():
+    base = photo_like(64, 40, seed=11)
+    arrays = [
+        base,
+        np.clip(base.astype(int) + 3, 0, 255).astype(np.uint8),
+        base[:, :40],
+        photo_like(64, 40, seed=12),
+    ]
+    arrays += [np.asarray(Image.fromarray(base).resize((96, 60))), base[:, ::-1]]
+    cands = [candidate(f"x/{i}.jpg", a) for i, a in enumerate(arrays)]
+    expected = [(i, j) for i in range(6) for j in range(i + 1, 6) if wp.same_picture(cands[i], cands[j])]
+    assert wp.same_picture_pairs(cands) == expected
+    assert (
+        (0, 1) in expected and (0, 4) in expected and (0, 2) not in expected
+    )  # the test covers both answers
+    assert wp.same_picture_pairs([]) == []

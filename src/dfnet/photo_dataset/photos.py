@@ -114,6 +114,22 @@ def same_picture(a: Candidate, b: Candidate) -> bool:
     return float(diff.mean()) <= DUPLICATE_THUMB_DIFF
 
 
+def same_picture_pairs(candidates: Sequence[Candidate]) -> list[tuple[int, int]]:
+    """All pairs (i < j) for which same_picture holds, one row of comparisons at a time (game texture
+    packages have thousands of candidates)."""
+    if not candidates:
+        return []
+    thumbs = np.stack([np.frombuffer(c.thumb, np.uint8) for c in candidates]).astype(np.int16)
+    aspects = np.array([c.aspect for c in candidates])
+    pairs = []
+    for i in range(len(candidates) - 1):
+        others = np.arange(i + 1, len(candidates))
+        others = others[np.abs(aspects[i] - aspects[others]) <= ASPECT_TOLERANCE * aspects[i]]
+        diff = np.abs(thumbs[others] - thumbs[i]).mean(axis=1)
+        pairs.extend((i, int(j)) for j in others[diff <= DUPLICATE_THUMB_DIFF])
+    return pairs
+
+
 def group_duplicates(candidates: Sequence[Candidate]) -> list[list[int]]:
     """Indices of candidates grouped as one picture: same package and picture name, or same_picture.
 
@@ -134,10 +150,8 @@ def group_duplicates(candidates: Sequence[Candidate]) -> list[list[int]]:
     first_of_name: dict[tuple[str, str], int] = {}
     for i, cand in enumerate(candidates):
         union(i, first_of_name.setdefault((cand.package, picture_name(cand.path)), i))
-    for i in range(len(candidates)):
-        for j in range(i + 1, len(candidates)):
-            if same_picture(candidates[i], candidates[j]):
-                union(i, j)
+    for i, j in same_picture_pairs(candidates):
+        union(i, j)
     groups: dict[int, list[int]] = {}
     for i in range(len(candidates)):
         groups.setdefault(find(i), []).append(i)
