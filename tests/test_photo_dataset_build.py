@@ -80,9 +80,8 @@ def test_build_end_to_end_on_a_fake_package(tmp_path, monkeypatch):
     monkeypatch.setattr(debian, "unpack", fake_unpack)
     out = tmp_path / "out"
     # val_permille=1000 sends every photo to val, so the val_256 crops are exercised too
-    code = script.main(
-        ["--out", str(out), "--packages", "fake-wallpapers", "--val-permille", "1000", "--review"]
-    )
+    args = ["--out", str(out), "--packages", "fake-wallpapers", "--texture-packages"]  # no texture package
+    code = script.main([*args, "--val-permille", "1000", "--review"])
     assert code == 0
     rows = list(csv.DictReader((out / "manifest.csv").open(encoding="utf-8")))
     assert len(rows) == 1
@@ -112,7 +111,7 @@ def test_unavailable_package_is_recorded_and_skipped(tmp_path, monkeypatch):
 
     monkeypatch.setattr(debian, "apt_download", failing_download)
     out = tmp_path / "out"
-    assert script.main(["--out", str(out), "--packages", "no-such-wallpapers"]) == 0
+    assert script.main(["--out", str(out), "--packages", "no-such-wallpapers", "--texture-packages"]) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["packages"][0]["available"] is False
     assert "Unable to locate" in report["packages"][0]["error"]
@@ -126,14 +125,15 @@ def fake_texture_package(root: Path) -> None:
     data = root / "usr/share/games/fake/data"
     data.mkdir(parents=True)
     grey = np.repeat(photo_like(512, 512, seed=8)[..., :1], 3, axis=2)
-    normal = photo_like(512, 512, seed=9) // 4 + np.array([96, 96, 190], np.uint8)  # (128, 128, 255)-ish
+    normal = np.clip(photo_like(512, 512, seed=9) // 2 + np.array([64, 64, 180]), 0, 255).astype(np.uint8)
     tiles = {
         "textures/walls/brick.tga": photo_like(512, 512, seed=6),
-        "textures/floors/brick.jpg": photo_like(1024, 1024, seed=7),  # same name, other folder
+        "textures/floors/brick.tga": photo_like(1024, 1024, seed=7),  # same name, other folder
         "textures/walls/brick_norm.tga": normal,
         "textures/walls/plate.tga": normal,  # a normal map without the suffix
-        "textures/walls/concrete.jpg": grey,  # a grey map without the suffix
+        "textures/walls/concrete.tga": grey,  # a grey map without the suffix
         "textures/walls/small.tga": photo_like(256, 256, seed=10),
+        "textures/skin.tga": photo_like(512, 512, seed=11),  # a model skin
     }
     with zipfile.ZipFile(data / "textures.pk3", "w") as archive:
         for name, pixels in tiles.items():
@@ -162,7 +162,7 @@ def test_texture_package_in_an_archive_is_unpacked_filtered_and_tagged(tmp_path,
         ("train/fake-textures_walls_brick.jpg", "texture"),
         ("train/fake-wallpapers_Lake.jpg", "scene"),
     ]
-    assert rows[0]["source_path"] == "/usr/share/games/fake/data/textures.pk3!/textures/floors/brick.jpg"
+    assert rows[0]["source_path"] == "/usr/share/games/fake/data/textures.pk3!/textures/floors/brick.tga"
     assert (rows[0]["width"], rows[0]["height"], rows[1]["width"]) == ("512", "512", "512")
     assert rows[1]["licence"] == "GPL-2+"
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -170,6 +170,7 @@ def test_texture_package_in_an_archive_is_unpacked_filtered_and_tagged(tmp_path,
     prefix = "fake-textures:usr/share/games/fake/data/textures.pk3!/textures/walls/"
     assert dropped[prefix + "brick_norm.tga"] == "norm map"
     assert dropped[prefix + "small.tga"] == "small (256x256)"
+    assert dropped[prefix[: -len("walls/")] + "skin.tga"].startswith("model skin")
     assert dropped["fake-textures:walls/plate"] == "normal map colours"
     assert dropped["fake-textures:walls/concrete"].startswith("grey")
     assert report["kinds"] == {"scene/train": 1, "texture/train": 2}

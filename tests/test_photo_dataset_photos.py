@@ -183,6 +183,7 @@ def test_largest_prefers_pixels_then_file_size_then_order():
         ("x.pk3!/textures/models/player_shirt.tga", "shirt map"),
         ("x.pk3!/textures/walls/brick.svg", "vector"),
         ("x.pk3!/textures/walls/brick.tga", None),
+        ("x.pk3!/textures/cockpit.tga", "model skin (not in a material set's folder)"),
         ("x.pk3!/textures/walls/normandy.tga", None),  # "norm" only as a suffix
     ],
 )

@@ -38,10 +38,10 @@ from dfnet.photo_dataset.sources import (
     EXAMPLE_CROP_LEFT,
     EXAMPLE_CROP_TOP,
     EXAMPLE_ID,
-    PHOTO_OVERRIDES,
     SCENE,
     SOURCES,
     Source,
+    manual_decision,
 )
 
 SHORT_SIDE = 512
@@ -139,13 +139,14 @@ def candidates_of(source: Source, root: Path, result: PackageResult) -> list[Can
 
 
 def judge(source: Source, root: Path, best: Candidate) -> Picture:
-    """The photo decision for one picture: the rules of its kind, then PHOTO_OVERRIDES."""
+    """The photo decision for one picture: the rules of its kind, then the manual decisions."""
     picture_id = f"{source.package}:{picture_name(best.path)}"
     with Image.open(root / best.path) as image:
         stats = image_stats(image)
     photo, reason = is_photo(stats, rules_for(source.kind).photo)
-    if picture_id in PHOTO_OVERRIDES:
-        photo, why = PHOTO_OVERRIDES[picture_id]
+    override = manual_decision(picture_id)
+    if override is not None:
+        photo, why = override
         reason = f"manual: {why} (rules said: {reason})"
     return Picture(
         picture_id,

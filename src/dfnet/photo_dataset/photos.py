@@ -82,12 +82,16 @@ def name_rule(path: str) -> str | None:
 
 
 def texture_name_rule(path: str) -> str | None:
-    """name_rule, and also drop material maps (normal, gloss, glow, ... maps) named by their suffix."""
+    """name_rule, and also drop material maps (normal, gloss, glow, ... maps) named by their suffix and,
+    in game archives, files at the top of ``textures/``: Quake-engine games keep materials in one folder
+    per set and put the skins (UV atlases) of models there."""
     reason = name_rule(path)
     if reason is None:
         match = _MAP_SUFFIX.search(PurePosixPath(path).stem)
         if match:
             return f"{match.group(1).lower()} map"
+        if ARCHIVE_MARK in path and len(PurePosixPath(path.split(ARCHIVE_MARK, 1)[1]).parts) == 2:
+            return "model skin (not in a material set's folder)"
     return reason
 
 
@@ -291,7 +295,7 @@ SCENE_RULES = KindRules(name_rule, MIN_SHORT_SIDE, PhotoRule())
 TEXTURE_RULES = KindRules(
     texture_name_rule,
     TEXTURE_MIN_SHORT_SIDE,
-    PhotoRule(require_jpeg=False, min_chroma=4.0, reject_normal_maps=True),
+    PhotoRule(max_flat=0.12, require_jpeg=False, min_chroma=4.0, reject_normal_maps=True),
 )
 
 

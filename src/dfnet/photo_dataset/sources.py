@@ -43,6 +43,56 @@ PHOTO_OVERRIDES: dict[str, tuple[bool, str]] = {
     "ukui-wallpapers:rhythm": (False, "rendered ribbon"),
 }
 
+# Manual decisions for sets of game textures, made on the contact sheets: key "<package>:<prefix>",
+# which matches every picture id that starts with it (the longest matching key wins; an entry in
+# PHOTO_OVERRIDES wins over all of them).  Game textures are photographs of materials mixed with
+# painted and rendered ones; these keys drop the sets that are not photographs, and the copies of
+# one package's textures in another (which would otherwise put one picture in both splits).
+PREFIX_OVERRIDES: dict[str, tuple[bool, str]] = {
+    "nexuiz-textures:skies/": (False, "rendered sky boxes"),
+    "nexuiz-textures:tutorial/": (False, "game screenshots"),
+    "nexuiz-textures:tymo3t5/": (False, "game screenshots"),
+    "nexuiz-textures:terrain_dotproduct2/": (False, "blend tiles labelled Horizontal / Vertical"),
+    "nexuiz-textures:portals/": (False, "model skin"),
+    "nexuiz-textures:flags/": (False, "model skin"),
+    "nexuiz-textures:items/": (False, "model skin"),
+    "nexuiz-textures:domination/": (False, "model skin"),
+    "nexuiz-textures:morphed/": (False, "rendered slime"),
+    "nexuiz-textures:water/": (False, "rendered water"),
+    "nexuiz-textures:trak5/": (False, "designed sci-fi panels"),
+    "nexuiz-textures:race/track": (False, "painted track"),
+    "nexuiz-textures:race/tunel": (False, "painted track"),
+    "openarena-081-textures:": (
+        False,
+        "painted Quake III-style set, sky or effect (only photographic sets kept)",
+    ),
+    "openarena-081-textures:acc_dm3/": (True, "photographic material set"),
+    "openarena-081-textures:acc_dm5/": (True, "photographic material set"),
+    "openarena-081-textures:cosmo_block/": (True, "photographic material set"),
+    "openarena-081-textures:cosmo_floor/": (True, "photographic material set"),
+    "openarena-081-textures:czest3ctf/": (True, "photographic material set"),
+    "openarena-081-textures:gothic_floor/blocks17floor": (True, "camera photographs"),
+    "openarena-081-textures:nki/": (True, "photographic material set"),
+    "openarena-081-textures:stone/": (True, "photographic material set"),
+    "ufoai-textures:tex_alienb/": (False, "designed alien base"),
+    "ufoai-textures:tex_ufo/": (False, "designed alien craft"),
+    "ufoai-textures:tex_pics/": (False, "pictures of paintings and prints"),
+    "ufoai-textures:tex_mattn/art": (False, "pictures of paintings"),
+    "ufoai-textures:tex_misc/office_sep": (False, "posters on a wall"),
+    "ufoai-textures:tex_misc/vendor_cart": (False, "painted machine"),
+    "ufoai-textures:tex_tech/": (False, "painted computer panels"),
+    "ufoai-textures:tex_trak/": (False, "copies of nexuiz-textures trak4/trak5"),
+}
+
+
+def manual_decision(picture_id: str) -> tuple[bool, str] | None:
+    """The committed manual decision (is_photo, why) for a picture id, or None when the rules decide."""
+    if picture_id in PHOTO_OVERRIDES:
+        return PHOTO_OVERRIDES[picture_id]
+    prefixes = [key for key in PREFIX_OVERRIDES if picture_id.startswith(key)]
+    return PREFIX_OVERRIDES[max(prefixes, key=len)] if prefixes else None
+
+
 # The validation photo that examples/photo.png is cut from, and the crop's top-left corner in the
 # 512-short-side image.
 EXAMPLE_ID = "mate-backgrounds:Dune"
