@@ -41,14 +41,16 @@ PHOTO_OVERRIDES: dict[str, tuple[bool, str]] = {
     "plasma-workspace-wallpapers:Shell": (False, "rendered faceted shapes"),
     "plasma-workspace-wallpapers:Volna": (False, "rendered sand-and-wave illustration"),
     "ukui-wallpapers:rhythm": (False, "rendered ribbon"),
+    "nexuiz-textures:dsi_textures/dsi_floorlogo": (False, "logo"),
 }
 
 # Manual decisions for sets of game textures, made on the contact sheets: key "<package>:<prefix>",
 # which matches every picture id that starts with it (the longest matching key wins; an entry in
-# PHOTO_OVERRIDES wins over all of them).  Game textures are photographs of materials mixed with
-# painted and rendered ones; these keys drop the sets that are not photographs, and the copies of
-# one package's textures in another (which would otherwise put one picture in both splits).
-PREFIX_OVERRIDES: dict[str, tuple[bool, str]] = {
+# PHOTO_OVERRIDES wins over all of them); a None value gives the decision back to the rules.
+# Game textures are photographs of materials mixed with painted and rendered ones; these keys drop
+# the sets that are not photographs, and the copies of one package's textures in another (which
+# would otherwise put one picture in both splits).
+PREFIX_OVERRIDES: dict[str, tuple[bool, str] | None] = {
     "nexuiz-textures:skies/": (False, "rendered sky boxes"),
     "nexuiz-textures:tutorial/": (False, "game screenshots"),
     "nexuiz-textures:tymo3t5/": (False, "game screenshots"),
@@ -60,20 +62,22 @@ PREFIX_OVERRIDES: dict[str, tuple[bool, str]] = {
     "nexuiz-textures:morphed/": (False, "rendered slime"),
     "nexuiz-textures:water/": (False, "rendered water"),
     "nexuiz-textures:trak5/": (False, "designed sci-fi panels"),
+    "nexuiz-textures:evil9/": (False, "designed sci-fi panels"),
+    "nexuiz-textures:eX/eX_wall_": (False, "designed sci-fi panels"),
     "nexuiz-textures:race/track": (False, "painted track"),
     "nexuiz-textures:race/tunel": (False, "painted track"),
     "openarena-081-textures:": (
         False,
         "painted Quake III-style set, sky or effect (only photographic sets kept)",
     ),
-    "openarena-081-textures:acc_dm3/": (True, "photographic material set"),
-    "openarena-081-textures:acc_dm5/": (True, "photographic material set"),
-    "openarena-081-textures:cosmo_block/": (True, "photographic material set"),
-    "openarena-081-textures:cosmo_floor/": (True, "photographic material set"),
-    "openarena-081-textures:czest3ctf/": (True, "photographic material set"),
-    "openarena-081-textures:gothic_floor/blocks17floor": (True, "camera photographs"),
-    "openarena-081-textures:nki/": (True, "photographic material set"),
-    "openarena-081-textures:stone/": (True, "photographic material set"),
+    "openarena-081-textures:acc_dm3/": None,
+    "openarena-081-textures:acc_dm5/": None,
+    "openarena-081-textures:cosmo_block/": None,
+    "openarena-081-textures:cosmo_floor/": None,
+    "openarena-081-textures:czest3ctf/": None,
+    "openarena-081-textures:gothic_floor/blocks17floor": None,
+    "openarena-081-textures:nki/": None,
+    "openarena-081-textures:stone/": None,
     "ufoai-textures:tex_alienb/": (False, "designed alien base"),
     "ufoai-textures:tex_ufo/": (False, "designed alien craft"),
     "ufoai-textures:tex_pics/": (False, "pictures of paintings and prints"),
