@@ -15,6 +15,8 @@ from PIL import Image
 
 from dfnet.photo_dataset import build as wp
 from dfnet.photo_dataset import debian
+from dfnet.photo_dataset.photos import PhotoStats
+from dfnet.photo_dataset.sources import TEXTURE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,3 +177,27 @@ def test_texture_package_in_an_archive_is_unpacked_filtered_and_tagged(tmp_path,
     assert dropped["fake-textures:walls/concrete"].startswith("grey")
     assert report["kinds"] == {"scene/train": 1, "texture/train": 2}
     assert (out / "review" / "texture_photos_1.png").is_file()
+
+
+def test_copies_across_texture_packages_keep_the_first_package_only(tmp_path):
+    pixels = photo_like(512, 512, seed=12)
+    paths = {"a": tmp_path / "a.png", "b": tmp_path / "b.png", "c": tmp_path / "c.png"}
+    Image.fromarray(pixels).save(paths["a"])
+    Image.fromarray(pixels).resize((1024, 1024)).save(paths["b"])  # the same picture, larger, elsewhere
+    Image.fromarray(photo_like(512, 512, seed=13)).save(paths["c"])
+
+    def picture(package, name):
+        stats = PhotoStats(False, 0.0, 1.0, 0.8, "", False)
+        return wp.Picture(
+            f"{package}:{name}", package, name, paths[name], 512, 512, stats, True, "photo", TEXTURE
+        )
+
+    pictures = [picture("pkg1", "a"), picture("pkg2", "b"), picture("pkg2", "c")]
+    results = [
+        debian.PackageResult("pkg1", kept=["pkg1:a"]),
+        debian.PackageResult("pkg2", kept=["pkg2:b", "pkg2:c"]),
+    ]
+    wp.drop_copies_across_packages(pictures, results)
+    assert [p.photo for p in pictures] == [True, False, True]
+    assert pictures[1].reason == "same picture as pkg1:a"
+    assert results[1].kept == ["pkg2:c"] and results[1].dropped == {"pkg2:b": "same picture as pkg1:a"}

@@ -32,6 +32,7 @@ from dfnet.photo_dataset.photos import (
     largest,
     picture_name,
     rules_for,
+    same_picture_pairs,
     thumbnail_bytes,
 )
 from dfnet.photo_dataset.sources import (
@@ -40,6 +41,7 @@ from dfnet.photo_dataset.sources import (
     EXAMPLE_ID,
     SCENE,
     SOURCES,
+    TEXTURE,
     Source,
     manual_decision,
 )
@@ -207,7 +209,25 @@ def survey(
         print(
             f"{package} {result.version}: {result.files} files, {result.pictures} pictures, {len(result.kept)} photos"
         )
+    drop_copies_across_packages([p for p in pictures if p.kind == TEXTURE], results)
     return results, pictures
+
+
+def drop_copies_across_packages(pictures: Sequence[Picture], results: Sequence[PackageResult]) -> None:
+    """Drop the photos that repeat a photo of an earlier package (games borrow each other's textures),
+    so that no picture is in both splits under two names; the first package's copy stays."""
+    photos = [p for p in pictures if p.photo]
+    thumbs = []
+    for p in photos:
+        with Image.open(p.abs_path) as image:
+            thumbs.append(Candidate(p.package, p.path, p.width, p.height, 0, thumbnail_bytes(image)))
+    by_package = {r.package: r for r in results}
+    for i, j in same_picture_pairs(thumbs):
+        first, copy = photos[i], photos[j]
+        if first.package != copy.package and first.photo and copy.photo:
+            copy.photo, copy.reason = False, f"same picture as {first.id}"
+            by_package[copy.package].kept.remove(copy.id)
+            by_package[copy.package].dropped[copy.id] = copy.reason
 
 
 def review_items(pictures: Sequence[Picture]) -> list[tuple[Image.Image, str]]:

@@ -86,6 +86,11 @@ PREFIX_OVERRIDES: dict[str, tuple[bool, str] | None] = {
     "ufoai-textures:tex_misc/vendor_cart": (False, "painted machine"),
     "ufoai-textures:tex_tech/": (False, "painted computer panels"),
     "ufoai-textures:tex_trak/": (False, "copies of nexuiz-textures trak4/trak5"),
+    "ufoai-textures:tex_base/helipad": (False, "painted marking"),
+    "ufoai-textures:tex_base/panel1": (False, "designed sci-fi panel"),
+    "ufoai-textures:tex_base/wall1": (False, "rendered pipes"),
+    "ufoai-textures:tex_buildings/9techwall": (False, "designed sci-fi panels"),
+    "ufoai-textures:tex_buildings/tin_floor04ach": (False, "painted stripes"),
 }
 
 
