@@ -3,7 +3,8 @@
 
 The recipe is the library package ``dfnet.photo_dataset``; this script only parses the options.
 
-Run:  .venv/bin/python scripts/build_wallpaper_dataset.py --out data/wallpapers
+Run:  .venv/bin/python scripts/build_wallpaper_dataset.py --out data/wallpapers        (the 38 scene photos)
+      .venv/bin/python scripts/build_wallpaper_dataset.py --textures --out data/wallpapers-v2
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BuildOptions:
         default=[s.package for s in SOURCES if s.kind == SCENE],
         help="Debian packages of scene photos (wallpapers) to read",
     )
+    textures = [s.package for s in SOURCES if s.kind == TEXTURE]
     parser.add_argument(
-        "--texture-packages",
-        nargs="*",
-        default=[s.package for s in SOURCES if s.kind == TEXTURE],
-        help="Debian packages of material textures to read",
+        "--textures", action="store_true", help=f"also read the texture packages ({', '.join(textures)})"
+    )
+    parser.add_argument(
+        "--texture-packages", nargs="*", default=None, help="Debian packages of material textures to read"
     )
     parser.add_argument("--val-permille", type=int, default=VAL_PERMILLE, help="validation share in 1/1000")
     parser.add_argument("--review", action="store_true", help="also write contact sheets to OUT/review/")
@@ -45,10 +47,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BuildOptions:
     )
     parser.add_argument("--clean", action="store_true", help="delete OUT before building")
     args = parser.parse_args(argv)
+    texture_packages = args.texture_packages
+    if texture_packages is None:
+        texture_packages = textures if args.textures else []
     return BuildOptions(
         out=args.out,
         cache_dir=args.cache_dir,
-        sources=sources_from_names(args.packages, args.texture_packages),
+        sources=sources_from_names(args.packages, texture_packages),
         val_permille=args.val_permille,
         review=args.review,
         examples=args.examples,

@@ -201,3 +201,19 @@ def test_copies_across_texture_packages_keep_the_first_package_only(tmp_path):
     assert [p.photo for p in pictures] == [True, False, True]
     assert pictures[1].reason == "same picture as pkg1:a"
     assert results[1].kept == ["pkg2:c"] and results[1].dropped == {"pkg2:b": "same picture as pkg1:a"}
+
+
+def test_script_reads_scenes_by_default_and_textures_on_request():
+    def kinds(argv):
+        return [(s.package, s.kind) for s in script.parse_args(argv).sources]
+
+    scenes = kinds([])
+    assert scenes[0] == ("gnome-backgrounds", "scene") and len(scenes) == 6
+    assert {k for _, k in scenes} == {"scene"}
+    assert kinds(["--textures"])[6:] == [
+        ("nexuiz-textures", "texture"),
+        ("ufoai-textures", "texture"),
+        ("openarena-081-textures", "texture"),
+    ]
+    assert kinds(["--packages", "a", "--texture-packages", "b"]) == [("a", "scene"), ("b", "texture")]
+    assert [s.package for s in wp.BuildOptions().sources] == [p for p, _ in scenes]

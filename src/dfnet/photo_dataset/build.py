@@ -82,7 +82,7 @@ class BuildOptions:
 
     out: Path = Path("data/wallpapers")
     cache_dir: Path = Path("data/cache/debs")
-    sources: tuple[Source, ...] = SOURCES
+    sources: tuple[Source, ...] = tuple(s for s in SOURCES if s.kind == SCENE)  # textures: opt in
     val_permille: int = VAL_PERMILLE
     review: bool = False  # also write contact sheets to out/review/
     examples: Path | None = None  # also write photo.png, mask.png and LICENSE.md here
