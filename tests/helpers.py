@@ -64,3 +64,47 @@ def handmade_png(width: int, height: int, bit_depth: int, colour_type: int, rows
 def png_declaring(width: int, height: int) -> bytes:
     """A 100-byte PNG whose header declares ``width`` x ``height`` RGB pixels (nothing behind it)."""
     return handmade_png(width, height, 8, 2, b"\0" * 64)
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour field plus sensor-like noise shared by the channels: what a camera JPEG looks like."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(40, 210, size=(height // 64 + 2, width // 64 + 2, 3)).astype(np.uint8)
+    base = np.asarray(
+        Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32
+    )
+    luma_noise = rng.normal(0, 1.5, size=(height, width, 1))  # camera-like levels: residual std ~9
+    chroma_noise = rng.normal(0, 0.4, size=(height, width, 3))
+    return np.clip(base + luma_noise + chroma_noise, 0, 255).astype(np.uint8)
+
+
+def gradient(width: int, height: int) -> np.ndarray:
+    """A clean grey ramp rising one level per column (wrapping every 256 columns): rendered art."""
+    ramp = np.broadcast_to(np.arange(width) % 256, (height, width))
+    return np.stack([ramp, ramp, ramp], axis=-1).astype(np.uint8)
+
+
+# A DEP-5 debian/copyright file with overlapping stanzas, for the photo data set's licence tests.
+DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: test-wallpapers
+
+Files: *
+Copyright: 2020 Everyone
+License: GPL-2+
+
+Files: 16.04/bridge_by_someone.jpg
+ 16.04/lake.jpg
+Copyright: Some One, 2018
+License: CC-BY-SA-4.0
+
+Files: desktop/Stripes-*.png
+Copyright: 2014 Stripe Maker
+License: CC0-1.0
+
+Files: debian/*
+Copyright: 2021 Packager
+License: Expat
+
+License: GPL-2+
+ This package is free software.
+"""

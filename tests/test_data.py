@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,7 @@ from dfnet.data import (
     celeba_split,
     epoch_batches,
     find_images,
+    image_files,
     read_image_list,
     split_counts,
 )
@@ -425,3 +427,29 @@ def test_paper_protocol_data_config(folder, tmp_path):
     sample = train[0]
     assert sample["image"].shape == (3, 32, 32) and sample["hole_mask"].shape == (1, 32, 32)
     assert train.mask_source.augment == config.masks.paper_augment
+
+
+def test_texture_share_repeats_the_rarer_kind_of_a_photo_data_set(tmp_path):
+    train = tmp_path / "set" / "train"
+    names = [f"scene{i}.jpg" for i in range(2)] + [f"tex{i}.jpg" for i in range(7)]
+    for i, name in enumerate(names):
+        _save(train / name, seed=i)
+    rows = ["split,file,package,kind"] + [
+        f"train,train/{n},p,{n[:3] == 'tex' and 'texture' or 'scene'}" for n in names
+    ]
+    (tmp_path / "set" / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    def listed(share):
+        files, _ = image_files(DataConfig(root=str(train), texture_share=share))
+        return sorted(Counter(f.name for f in files).items())
+
+    # 7 textures per 2 scenes; a half share repeats each scene round(7 / 2) = 4 times (8 scenes : 7 textures)
+    assert listed(0.5) == [("scene0.jpg", 4), ("scene1.jpg", 4)] + [(f"tex{i}.jpg", 1) for i in range(7)]
+    # a 0.9 share wants 18 textures for 2 scenes: each texture round(18 / 7) = 3 times
+    assert listed(0.9) == [("scene0.jpg", 1), ("scene1.jpg", 1)] + [(f"tex{i}.jpg", 3) for i in range(7)]
+    assert len(image_files(DataConfig(root=str(train)))[0]) == 9  # no share: every image once
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        DataConfig(root=str(train), texture_share=1.0)
+    (tmp_path / "set" / "manifest.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="manifest.csv"):
+        image_files(DataConfig(root=str(train), texture_share=0.5))

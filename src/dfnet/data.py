@@ -17,6 +17,7 @@ resumed in the middle of an epoch draws exactly the crops and masks the uninterr
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import json
 import logging
@@ -456,6 +457,7 @@ class DataConfig:
     prefetch_factor: int | None = 2
     drop_last: bool = True
     repeat: int = 1  # training epochs list every image this many times (small folders on fast GPUs)
+    texture_share: float | None = None  # folder of a photo data set: repeat images so textures are this share
     seed: int = 0
     celeba_train: int = CELEBA_TRAIN
     celeba_test: int = CELEBA_TEST
@@ -470,6 +472,8 @@ class DataConfig:
             )
         if self.batch_size < 1 or self.num_workers < 0 or self.val_mask_count < 1 or self.repeat < 1:
             raise ValueError("need batch_size >= 1, num_workers >= 0, val_mask_count >= 1 and repeat >= 1")
+        if self.texture_share is not None and not 0 < self.texture_share < 1:
+            raise ValueError(f"texture_share must be between 0 and 1 (exclusive), got {self.texture_share}")
         if isinstance(self.masks, dict):
             self.masks = MaskConfig.from_dict(self.masks)
 
@@ -498,6 +502,27 @@ def _need(value: str | None, what: str, kind: str) -> str:
     return value
 
 
+def manifest_kinds(manifest: Path) -> dict[str, str]:
+    """{file name: kind ("scene" or "texture")} from a photo data set's manifest.csv (dfnet.photo_dataset)."""
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: texture_share needs the photo data set's manifest.csv")
+    with manifest.open(newline="", encoding="utf-8") as f:
+        return {Path(row["file"]).name: row.get("kind") or "scene" for row in csv.DictReader(f)}
+
+
+def balance_kinds(files: list[Path], kinds: dict[str, str], texture_share: float) -> list[Path]:
+    """Scenes and textures (by file name; unlisted files are scenes), the rarer kind repeated a whole
+    number of times so that textures are about ``texture_share`` of the list."""
+    textures = [f for f in files if kinds.get(f.name) == "texture"]
+    scenes = [f for f in files if kinds.get(f.name) != "texture"]
+    if not textures or not scenes:
+        raise ValueError(f"texture_share needs scenes and textures; found {len(scenes)} and {len(textures)}")
+    wanted_ratio = texture_share / (1 - texture_share)  # textures per scene
+    if len(textures) / len(scenes) > wanted_ratio:
+        return scenes * max(1, round(len(textures) / (wanted_ratio * len(scenes)))) + textures
+    return scenes + textures * max(1, round(wanted_ratio * len(scenes) / len(textures)))
+
+
 def image_files(config: DataConfig) -> tuple[list[Path], list[Path] | None]:
     """(training files, validation files or None) for a configuration."""
     kind = config.dataset
@@ -507,6 +532,10 @@ def image_files(config: DataConfig) -> tuple[list[Path], list[Path] | None]:
         return split.train, split.test
     if kind == "folder":
         train = find_images(root)
+        if config.texture_share is not None:
+            train = balance_kinds(
+                train, manifest_kinds(Path(root).parent / "manifest.csv"), config.texture_share
+            )
     else:
         hint = "list_file (places365_train_standard.txt)" if kind == "places2" else "list_file"
         train = read_image_list(_need(config.list_file, hint, kind), root)
