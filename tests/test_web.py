@@ -329,6 +329,8 @@ def test_model_describes_the_network_and_the_limits(client, inpainter):
         "max_pixels": 25_000_000,
         "queue_size": 4,
         "worker_threads": 1,
+        "body_timeout_s": 30.0,
+        "requests_per_client": 4,
     }
 
 

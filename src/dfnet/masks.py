@@ -16,6 +16,7 @@ Masks are ``bool`` arrays of shape (H, W) with ``True`` = hole (white in files),
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -358,6 +359,10 @@ def scan_mask_dir(directory: str | os.PathLike) -> list[MaskRecord]:
     return records
 
 
+class MaskSetExistsError(FileExistsError):
+    """The output folder already holds a mask set (its index file) and overwriting was not asked for."""
+
+
 def write_mask_set(
     out_dir: str | os.PathLike,
     count: int,
@@ -367,24 +372,36 @@ def write_mask_set(
     config: StrokeConfig | None = None,
     overwrite: bool = False,
 ) -> list[MaskRecord]:
-    """Generate a balanced mask set into ``out_dir``: NNNNN.png (white = hole) and index.csv."""
-    from dfnet.imageio import mask_to_image
+    """Generate a balanced mask set into ``out_dir``: NNNNN.png (white = hole) and index.csv.
+
+    Every file is written atomically and the index last, so the folder holds either a complete set
+    or, after a failure (a full disk), none: the masks this call wrote are removed again.
+    """
+    from dfnet.imageio import save_mask
 
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder; name a folder for the mask set", str(out))
     if (out / INDEX_FILE).exists():
         if not overwrite:
-            raise FileExistsError(f"{out / INDEX_FILE} already exists")
+            raise MaskSetExistsError(f"{out / INDEX_FILE} already exists")
         for old in read_mask_index(out):  # the previous set's masks; other files are left alone
             if old.path.parent == out.resolve():
                 old.path.unlink(missing_ok=True)
+        (out / INDEX_FILE).unlink()
     out.mkdir(parents=True, exist_ok=True)
     digits = max(5, len(str(max(count - 1, 0))))
-    records = []
-    for mask in generate_masks(count, size, seed, bins, config):
-        name = f"{mask.index:0{digits}d}.png"
-        mask_to_image(mask.hole_mask).save(out / name, optimize=False)
-        records.append(MaskRecord(name, (out / name).resolve(), mask.hole_ratio, mask.bin))
-    write_mask_index(out, records)
+    records: list[MaskRecord] = []
+    try:
+        for mask in generate_masks(count, size, seed, bins, config):
+            name = f"{mask.index:0{digits}d}.png"
+            save_mask(out / name, mask.hole_mask)
+            records.append(MaskRecord(name, (out / name).resolve(), mask.hole_ratio, mask.bin))
+        write_mask_index(out, records)
+    except BaseException:
+        for record in records:  # an unindexed half set would pass for a smaller complete one
+            record.path.unlink(missing_ok=True)
+        raise
     return records
 
 

@@ -51,6 +51,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from dfnet.checkpoint import init_from_weights, load_model, refusal_reason, save_model
+from dfnet.config_types import check_field_types
 from dfnet.data import DataConfig, InpaintingDataModule
 from dfnet.files import atomic_write, atomic_write_text
 from dfnet.losses import DFNetLoss, LossConfig
@@ -233,6 +234,7 @@ class TrainConfig:
         _reject_unknown(values, [f.name for f in dataclasses.fields(cls)], "the config")
         kwargs: dict[str, Any] = {}
         try:
+            check_field_types(cls, values)  # a wrong type names its field here, not at the start of training
             for name, builder in _SECTION_BUILDERS.items():
                 section = values.get(name) or {}
                 if not isinstance(section, Mapping):

@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from dfnet.cli.common import int_in
+
 
 def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -36,8 +38,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from dfnet.files import check_outputs
     from dfnet.training import export_checkpoint
 
+    check_outputs([args.output], [args.checkpoint], args.overwrite)
     config = export_checkpoint(args.checkpoint, args.output, half=args.half, working_size=args.working_size)
     print(f"{args.output}: exported ({len(config.fusion_layers)} fusion blocks, width {config.width:g})")
     return 0
@@ -66,7 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="a .ckpt written by dfnet train")
     e.add_argument("output", help="output .safetensors")
     e.add_argument("--half", action="store_true", help="store fp16 weights")
+    e.add_argument("--overwrite", action="store_true", help="allow the output to replace the checkpoint")
     e.add_argument(
-        "--working-size", type=int, help="training resolution to record (inference strategies work at it)"
+        "--working-size",
+        type=int_in(1, 16384),
+        help="training resolution to record (inference strategies work at it)",
     )
     e.set_defaults(func=_export)
