@@ -30,8 +30,9 @@ def _write_failure(err: BaseException) -> str | None:
     if isinstance(err, OSError):
         return err.strerror or str(err).splitlines()[0]
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    if isinstance(err, RuntimeError) and "write" in text.lower():  # torch.save: "file write failed"
-        return text[:160]
+    # torch.save: "... file write failed"; safetensors: "Error while serializing: I/O error: ..."
+    if any(sign in text.lower() for sign in ("write failed", "i/o error", "os error")):
+        return text.split("I/O error: ")[-1][:160]
     return None
 
 
@@ -50,7 +51,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
+    except Exception as err:
         reason = _write_failure(err)
         if reason is None:
             raise
