@@ -618,9 +618,11 @@ def test_reduced_load_test_against_dfnet_serve(tmp_path):
     import load_test  # benchmarks/ is on sys.path (conftest.py)
 
     summary_path = tmp_path / "load.json"
-    args = ["--clients", "20", "--requests", "100", "--time-limit", "120", "--summary", str(summary_path)]
+    args = ["--clients", "20", "--requests", "100", "--time-limit", "120", "--summary", str(summary_path),
+            "--slow-clients", "8", "--body-timeout", "2"]  # fmt: skip
     assert load_test.main(args) == 0
     summary = json.loads(summary_path.read_text())
+    assert summary["slow_uploads"].get("408", 0) >= 8  # every slow upload was cut off at least once
     assert summary["passed"] and summary["failures"] == []
     assert summary["requests"] == 100 and summary["wrong_final_status"] == 0 and summary["client_errors"] == 0
     kinds = load_test.build_kinds(1024 * 1024)

@@ -383,6 +383,7 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
             lambda cls, name, device="auto", engine="torch": calls.update(engine=engine) or inpainter
         ),
     )
+
     def run(server, sockets):
         calls.update(app=server.config.app, address=sockets[0].getsockname())
 

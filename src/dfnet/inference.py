@@ -61,13 +61,17 @@ def _available_device(device: str | torch.device) -> torch.device:
     if chosen.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine (use cpu or auto)")
+            raise ValueError(
+                f"device {str(device)!r}: CUDA is not available on this machine (use cpu or auto)"
+            )
         if chosen.index is not None and chosen.index >= count:
             raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
     elif chosen.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError(f"device {str(device)!r}: MPS is not available on this machine (use cpu or auto)")
+            raise ValueError(
+                f"device {str(device)!r}: MPS is not available on this machine (use cpu or auto)"
+            )
     elif chosen.type != "cpu":
         raise ValueError(f"unknown device {str(device)!r} (use auto, cpu, cuda, cuda:N or mps)")
     return chosen

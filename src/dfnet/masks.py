@@ -381,7 +381,9 @@ def write_mask_set(
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder; name a folder for the mask set", str(out))
+        raise NotADirectoryError(
+            errno.ENOTDIR, "exists and is not a folder; name a folder for the mask set", str(out)
+        )
     if (out / INDEX_FILE).exists():
         if not overwrite:
             raise MaskSetExistsError(f"{out / INDEX_FILE} already exists")
