@@ -219,8 +219,12 @@ def test_pixel_limit_is_configurable_and_governs_below_the_decoders_limit(tmp_pa
         "1000",
     )
     assert code == 1 and "64x48 = 3,072 pixels, over the limit of 1,000" in err
-    code, _, err = run_cli(capsys, "inpaint", small, mask, "-o", tmp_path / "o.png", "--max-pixels", "0")
-    assert code == 1 and "--max-pixels must be at least 1" in err
+    with pytest.raises(SystemExit) as info:
+        main(["inpaint", str(small), str(mask), "-o", str(tmp_path / "o.png"), "--max-pixels", "0"])
+    assert (
+        info.value.code == 2
+        and "argument --max-pixels: must be in 1..2,147,483,647, got 0" in capsys.readouterr().err
+    )
 
 
 def test_fifo_and_broken_link_are_refused_without_blocking(tmp_path):
@@ -492,13 +496,16 @@ def test_lossless_files_load_to_exactly_their_pixels(height, width, mode, seed):
     width=st.integers(1, 24),
     seed=st.integers(0, 2**16),
     size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    top=st.sampled_from([1, 100, 255]),  # 0/1 masks, faint masks (no hole) and grey masks
     factor=st.tuples(st.integers(1, 3), st.integers(1, 3)),
 )
-def test_mask_files_threshold_invert_and_resize(height, width, seed, size, factor):
-    grey = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+@pytest.mark.filterwarnings("ignore::dfnet.imageio.EmptyMaskWarning")
+def test_mask_files_threshold_invert_and_resize(height, width, seed, size, top, factor):
+    grey = np.random.default_rng(seed).integers(0, top + 1, (height, width), dtype=np.uint8)
     data = encode(grey, "PNG")
     hole = load_mask(data)
-    assert hole.dtype == bool and np.array_equal(hole, grey > 127)
+    expected = grey == 1 if grey.max() == 1 else grey > 127  # a mask whose largest value is 1 is a 0/1 mask
+    assert hole.dtype == bool and np.array_equal(hole, expected)
     assert np.array_equal(load_mask(data, invert=True), ~hole)
     enlarged = load_mask(data, size=(width * factor[0], height * factor[1]))  # whole factors: exact copies
     assert np.array_equal(enlarged, np.repeat(np.repeat(hole, factor[1], axis=0), factor[0], axis=1))
@@ -1175,11 +1182,40 @@ TRAINING_FIELDS = _training_fields()
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(TRAINING_FIELDS), value=st.sampled_from(["{a: 1}", "[[1], 2]", "abc", ".inf"]))
 def test_a_training_option_of_the_wrong_type_names_its_field_before_training(field, value, capsys):
+    import typing
+
     from dfnet.config_types import matches
     from dfnet.training import parse_yaml
 
     name, annotation = field
-    assume(not matches(parse_yaml(value), annotation))
+    parsed = parse_yaml(value)
+    takes_text = str in (annotation, *typing.get_args(annotation))
+    assume(
+        not matches(parsed, annotation) and not (takes_text and isinstance(parsed, float))
+    )  # 'inf' is text
     code, out, err = run_cli(capsys, "train", "--config", "smoke", f"{name}={value}", "--print-config")
     assert code == 1 and out == ""
     assert_one_line_error(err, "train", f"{name} must be")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=-5", "max_epochs, max_steps and num_sanity_val_steps >= -1"),
+        ("data.num_workers=100000", "num_workers is at most 256"),  # was: 100,000 loader processes forked
+        ("trainer.precision=64", "trainer.precision must be one of"),
+    ],
+)
+def test_a_training_option_out_of_range_is_refused_before_training(override, message, capsys):
+    code, out, err = run_cli(capsys, "train", "--config", "smoke", override, "--print-config")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "train", message)
+
+
+def test_a_trainer_setting_lightning_refuses_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"output.dir={tmp_path}", "trainer.accelerator=abacus"
+    )
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("dfnet train")]
+    assert "Traceback" not in err and lines == [lines[-1]] and "invalid accelerator name" in lines[-1]

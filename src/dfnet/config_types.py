@@ -11,7 +11,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, Union
 
 
@@ -74,19 +74,28 @@ def describe(expected: Any) -> str:
     return "a mapping" if dataclasses.is_dataclass(expected) else getattr(expected, "__name__", str(expected))
 
 
-def check_field_types(cls: type, values: Mapping[str, Any], section: str = "") -> None:
+def _takes_text_only(expected: Any) -> bool:
+    """A field of type ``str`` (or ``str | None``) that has no numeric alternative."""
+    args = typing.get_args(expected) if _is_union(expected) else (expected,)
+    return str in args and not any(a in (int, float) for a in args)
+
+
+def check_field_types(cls: type, values: MutableMapping[str, Any], section: str = "") -> None:
     """Raise ConfigTypeError naming ``section.field`` for the first value that does not fit its field.
 
+    A number given for a text field is taken as its text (YAML reads ``precision: 32`` as a number).
     Keys that are not fields are left to the caller (which reports unknown options); fields that are
     dataclasses themselves are checked recursively when given as mappings.
     """
     hints = typing.get_type_hints(cls)
-    for name, value in values.items():
+    for name, value in list(values.items()):
         if name not in hints:
             continue
         where = f"{section}.{name}" if section else name
         expected = hints[name]
+        if _takes_text_only(expected) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            values[name] = value = str(value)
         if not matches(value, expected):
             raise ConfigTypeError(f"{where} must be {describe(expected)}, got {value!r}")
-        if dataclasses.is_dataclass(expected) and isinstance(value, Mapping):
+        if dataclasses.is_dataclass(expected) and isinstance(value, MutableMapping):
             check_field_types(expected, value, where)

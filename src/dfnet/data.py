@@ -53,6 +53,7 @@ DATASET_KINDS = ("folder", "list", "places2", "celeba")
 DEFAULT_IMAGE_SIZE = {"places2": 512, "celeba": 256}
 FALLBACK_IMAGE_SIZE = 256
 RESIZE_MODES = ("resize_crop", "resize", "crop")
+MAX_WORKERS = 256  # data-loader processes; more is a typo that would fork the machine to a halt
 CELEBA_TRAIN, CELEBA_TEST = 27_000, 3_000
 _READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
@@ -449,6 +450,10 @@ class DataConfig:
             )
         if self.batch_size < 1 or self.num_workers < 0 or self.val_mask_count < 1 or self.repeat < 1:
             raise ValueError("need batch_size >= 1, num_workers >= 0, val_mask_count >= 1 and repeat >= 1")
+        if self.num_workers > MAX_WORKERS:
+            raise ValueError(
+                f"num_workers is at most {MAX_WORKERS} (each is a process), got {self.num_workers}"
+            )
         if isinstance(self.masks, dict):
             self.masks = MaskConfig.from_dict(self.masks)
 

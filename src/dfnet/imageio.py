@@ -85,7 +85,7 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
                 f"{name}: declared image size is over the decoder's limit of "
                 f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (too large, or a decompression bomb)"
             ) from None
-        except OSError as err:
+        except (OSError, SyntaxError, ValueError) as err:  # e.g. "Truncated IHDR chunk" is a ValueError
             raise ImageLoadError(f"{name}: cannot read image ({err})") from None
     width, height = image.size
     if width * height > max_pixels:

@@ -42,7 +42,7 @@ def error_message(err: BaseException) -> str | None:
 
     if isinstance(err, OSError):
         text = describe_os_error(err)
-    elif isinstance(err, (CLIError, ValueError)):
+    elif isinstance(err, (CLIError, ValueError)) or _is_lightning_misconfiguration(err):
         text = str(err)
     elif isinstance(err, MemoryError):
         text = "not enough memory (try a smaller image, --batch-size 1 or the crop strategy)"
@@ -50,6 +50,12 @@ def error_message(err: BaseException) -> str | None:
         return None
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
+
+
+def _is_lightning_misconfiguration(err: BaseException) -> bool:
+    """Lightning's refusal of a trainer setting (only possible once ``dfnet train`` has imported it)."""
+    exceptions = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return exceptions is not None and isinstance(err, exceptions.MisconfigurationException)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
