@@ -1210,3 +1210,16 @@ def test_a_trainer_setting_lightning_refuses_is_one_line(tmp_path, capsys):
     assert code == 1
     lines = [line for line in err.splitlines() if line.startswith("dfnet train")]
     assert "Traceback" not in err and lines == [lines[-1]] and "invalid accelerator name" in lines[-1]
+
+
+def test_a_run_directory_inside_the_training_data_is_refused(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(picture(64, 64), "PNG"))
+    before = files_in(tmp_path)
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"data.root={photos}", f"output.dir={photos}"
+    )
+    assert code == 1
+    assert_one_line_error(err, "train", "lies inside the input folder", "--overwrite")
+    assert files_in(tmp_path) == before

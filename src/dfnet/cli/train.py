@@ -20,12 +20,15 @@ def _setup_logging() -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from dfnet.files import check_outputs
     from dfnet.training import config_to_yaml, load_config, train
 
     config = load_config(args.config, args.overrides)
     if args.print_config:
         print(config_to_yaml(config), end="")
         return 0
+    data_folders = [config.data.root, config.data.val_root, config.data.val_mask_dir]
+    check_outputs([config.run_dir], data_folders, args.overwrite)
     _setup_logging()
     result = train(config, resume=args.resume)
     if result.export is not None:
@@ -64,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue from a checkpoint; 'auto' takes the run's last.ckpt when there is one",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--overwrite", action="store_true", help="allow the run directory to be, or lie inside, a data folder"
+    )
     p.set_defaults(func=_train)
 
     e = sub.add_parser("export-checkpoint", help="write a training checkpoint's weights as .safetensors")
