@@ -13,8 +13,9 @@ def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("dfnet")
-    if not logger.handlers:
-        logger.addHandler(handler)
+    for old in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+        logger.removeHandler(old)  # an earlier run in this process may have bound a stderr that is gone
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
