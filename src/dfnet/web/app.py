@@ -5,9 +5,10 @@ content type (415) and a client with too many requests open (429), then reads th
 in size (413), in time (408: ``body_timeout_s``) and by a shared budget of buffered bytes (503), and
 only then takes a queue slot without waiting (503 when every slot is taken). A slow upload therefore
 holds no slot: at most ``queue_size`` complete bodies wait for inference, and bodies still arriving
-hold at most ``queue_size * max_upload_bytes`` bytes between them. Decoding, inference and encoding then run in a worker thread so the event
-loop keeps answering (``/api/health`` stays responsive during inference). Nothing from a request is
-stored after its response; logs carry sizes and timings, never image content.
+hold at most ``queue_size * max_upload_bytes`` bytes between them. Decoding, inference and encoding
+then run in a worker thread so the event loop keeps answering (``/api/health`` stays responsive
+during inference). Nothing from a request is stored after its response; logs carry sizes and
+timings, never image content.
 """
 
 from __future__ import annotations
