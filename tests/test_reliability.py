@@ -1225,3 +1225,30 @@ def test_a_run_directory_inside_the_training_data_is_refused(tmp_path, capsys):
     assert code == 1
     assert_one_line_error(err, "train", "lies inside the input folder", "--overwrite")
     assert files_in(tmp_path) == before
+
+
+def test_every_numeric_flag_is_range_checked_and_covered_by_the_property_test():
+    import argparse
+
+    from dfnet.cli import build_parser
+
+    def commands(
+        parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+    ) -> Iterator[tuple[tuple, Any]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*prefix, name))
+            else:
+                yield prefix, action
+
+    covered = {(before[0], flag) for before, flag, *_ in NUMERIC_FLAGS + FLOAT_FLAGS}
+    covered |= {
+        ("masks generate" if b[:2] == ["masks", "generate"] else b[0], f) for b, f, *_ in NUMERIC_FLAGS
+    }
+    numeric = []
+    for path, action in commands(build_parser()):
+        assert action.type not in (int, float), f"{' '.join(path)} {action.option_strings}: unchecked number"
+        if getattr(action.type, "__name__", "") in ("integer", "number") and action.option_strings:
+            numeric.append((" ".join(path), action.option_strings[-1]))
+    assert numeric and all(entry in covered for entry in numeric), sorted(set(numeric) - covered)
