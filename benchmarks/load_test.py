@@ -1,16 +1,19 @@
 """Loopback load test of ``dfnet serve``: many concurrent clients, mixed valid and invalid requests.
 
 Starts ``dfnet serve`` as a child process on 127.0.0.1 with a tiny random DFNet, then sends
-``--requests`` requests from ``--clients`` concurrent asyncio + httpx clients: about half are valid
+``--requests`` requests from ``--clients`` concurrent asyncio + httpx clients while ``--slow-clients``
+more connections upload at ``--slow-rate`` bytes per second (each is answered 408 when the server's
+``--body-timeout`` runs out, and starts again until the run ends). Of the requests, about half are valid
 inpainting requests (PNG, EXIF-rotated JPEG, JSON with details, a 7x5 image) and half are each kind
 of bad input (empty, not an image, truncated, decompression bomb, too many pixels, body over the
 byte limit, size mismatch, no hole, unknown strategy, not multipart, missing mask, a text part).
 
 Checks (exit status 1 and a list of failures otherwise):
 
-- every valid request ends in 200 with a correct result (size, known pixels bit-identical); a 503
-  (the documented back-pressure: the queue is full, see ``Retry-After``) is counted and retried
-  with exponential backoff, for invalid requests too;
+- every valid request ends in 200 with a correct result (size, known pixels bit-identical); a 503 or
+  429 (the documented back-pressure: the queue is full, or the client has too many requests open,
+  see ``Retry-After``) is counted and retried with exponential backoff, for invalid requests too;
+- every slow upload ends in 408 (or 429 when its address has too many open); none holds a queue slot;
 - every invalid request ends in its documented 4xx, never a 5xx;
 - no request fails at the client (connection errors, timeouts) and the run ends within ``--time-limit``;
 - the server's peak resident memory grows by at most ``--max-rss-growth-mb`` over its warm baseline;
@@ -20,7 +23,11 @@ The model is a 3-layer, width-1/8 DFNet (sides multiples of 8) so that the test 
 not the network; ``--layers 8`` serves the full-depth architecture. Prints a JSON summary and writes
 it to ``--summary``.
 
+Every client has its own loopback source address (127.0.0.N, Linux) so that the per-client limit
+sees 100 users rather than one; where such addresses cannot be bound, all use 127.0.0.1.
+
     python benchmarks/load_test.py                                   # 100 clients, 1,000 requests
+    python benchmarks/load_test.py --clients 50 --slow-clients 50 --requests 500   # half of them slow
     python benchmarks/load_test.py --clients 20 --requests 100       # the reduced run of the test suite
 """
 
@@ -41,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +65,9 @@ from helpers import encode, png_declaring  # noqa: E402  (tests/helpers.py)
 from dfnet.files import atomic_write_text  # noqa: E402
 
 DEFAULT_SUMMARY = Path(__file__).resolve().parent / "results" / "load_test.json"
-BACKOFF_START, BACKOFF_CAP = 0.05, 1.0  # seconds; doubled after every 503, with jitter
+BACKOFF_START, BACKOFF_CAP = 0.05, 1.0  # seconds; doubled after every 503 or 429, with jitter
+BACK_PRESSURE = (503, 429)
+SLOW_BODY_BYTES = 100_000  # what a slow upload declares; it never gets near sending it all
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +222,8 @@ def free_port() -> int:
 def start_server(model: Path, port: int, args: argparse.Namespace, log_path: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "dfnet.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--device", "cpu", "--queue-size", str(args.queue_size),
-               "--workers", str(args.workers), "--max-upload-mb", str(args.max_upload_mb), "--log-level", "warning"]  # fmt: skip
+               "--workers", str(args.workers), "--max-upload-mb", str(args.max_upload_mb), "--log-level", "warning",
+               "--body-timeout", str(args.body_timeout)]  # fmt: skip
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS=str(args.threads))
     with open(log_path, "w") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -276,7 +287,7 @@ class Outcome:
     expected: int
     status: int | None = None
     attempts: int = 0
-    busy: int = 0  # 503 answers before the final one
+    busy: int = 0  # 503 and 429 answers before the final one
     seconds: float = 0.0
     error: str | None = None  # client-side failure (connection, timeout) or a failed result check
     statuses: list[int] = field(default_factory=list)
@@ -295,7 +306,7 @@ async def send(client: httpx.AsyncClient, url: str, kind: RequestKind, deadline:
             outcome.error = f"{type(err).__name__}: {err}"
             break
         outcome.statuses.append(response.status_code)
-        if response.status_code == 503 and time.monotonic() + delay < deadline:
+        if response.status_code in BACK_PRESSURE and time.monotonic() + delay < deadline:
             outcome.busy += 1
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(BACKOFF_CAP, delay * 2)
@@ -314,23 +325,87 @@ async def send(client: httpx.AsyncClient, url: str, kind: RequestKind, deadline:
     return outcome
 
 
-async def run_clients(base: str, plan: list[RequestKind], clients: int, time_limit: float) -> list[Outcome]:
-    """``clients`` concurrent workers take the planned requests in order until none is left."""
+def source_address(group: int, index: int) -> str:
+    """Loopback source address ``127.0.group.index+1`` where it can be bound, else 127.0.0.1."""
+    address = f"127.0.{group}.{index % 250 + 1}"
+    try:
+        with socket.socket() as probe:
+            probe.bind((address, 0))
+    except OSError:
+        return "127.0.0.1"
+    return address
+
+
+async def run_clients(
+    base: str, plan: list[RequestKind], clients: int, time_limit: float, stop: asyncio.Event
+) -> list[Outcome]:
+    """``clients`` concurrent workers, each from its own address, take the planned requests in order
+    until none is left; then ``stop`` is set."""
     queue: asyncio.Queue[RequestKind] = asyncio.Queue()
     for kind in plan:
         queue.put_nowait(kind)
     outcomes: list[Outcome] = []
     deadline = time.monotonic() + time_limit
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60.0, limits=limits) as client:
 
-        async def worker() -> None:
+    async def worker(index: int) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=source_address(1, index))
+        async with httpx.AsyncClient(timeout=60.0, transport=transport) as client:
             while not queue.empty() and time.monotonic() < deadline:
                 kind = queue.get_nowait()
                 outcomes.append(await send(client, f"{base}/api/inpaint", kind, deadline))
 
-        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(clients))), timeout=time_limit + 60)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(clients))), timeout=time_limit + 60)
+    finally:
+        stop.set()
     return outcomes
+
+
+async def slow_client(port: int, source: str, rate: float, stop: asyncio.Event, answers: list[str]) -> None:
+    """Upload at ``rate`` bytes per second, again and again until ``stop``; record how each upload ended."""
+    head = (
+        "POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {SLOW_BODY_BYTES}\r\n\r\n"
+    ).encode()
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError as err:
+            answers.append(f"connect failed: {err.strerror or err}")
+            await asyncio.sleep(0.5)
+            continue
+        reply = asyncio.ensure_future(reader.read(4096))
+        try:
+            writer.write(head)
+            while not reply.done() and not stop.is_set():
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.wait([reply], timeout=1.0 / rate)
+        except OSError:
+            pass  # the server answered and closed the connection while a byte was on its way
+        if reply.done() and not reply.cancelled() and reply.exception() is None:
+            data = reply.result()
+            answers.append(data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.1 ") else "closed")
+        else:
+            reply.cancel()
+            answers.append("still uploading at the end")
+        writer.close()
+
+
+async def run_load(
+    base: str, port: int, plan: list[RequestKind], args: argparse.Namespace
+) -> tuple[list[Outcome], list[str]]:
+    """The valid and invalid requests of ``plan`` while ``args.slow_clients`` slow uploads go on."""
+    stop = asyncio.Event()
+    slow_answers: list[str] = []
+    slow = [
+        asyncio.ensure_future(slow_client(port, source_address(2, i), args.slow_rate, stop, slow_answers))
+        for i in range(args.slow_clients)
+    ]
+    await asyncio.sleep(0.5 if slow else 0)  # the slow uploads are under way before the first real request
+    outcomes = await run_clients(base, plan, args.clients, args.time_limit, stop)
+    await asyncio.wait_for(asyncio.gather(*slow), timeout=30)
+    return outcomes, slow_answers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,6 +459,13 @@ def find_failures(
     health = summary["health_after"]
     if health.get("status") != "ok" or health.get("in_flight") != 0:
         failures.append(f"/api/health afterwards: {health}")
+    unexpected_slow = {
+        k: n
+        for k, n in summary["slow_uploads"].items()
+        if k not in ("408", "429", "still uploading at the end")
+    }
+    if unexpected_slow:
+        failures.append(f"slow uploads ended otherwise than in 408 or 429: {unexpected_slow}")
     if summary["server_log_tracebacks"]:
         failures.append(f"the server log holds {summary['server_log_tracebacks']} tracebacks")
     return failures[:50]
@@ -404,7 +486,10 @@ def machine() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=100, help="concurrent clients")
+    parser.add_argument("--clients", type=int, default=100, help="concurrent clients sending whole requests")
+    parser.add_argument("--slow-clients", type=int, default=0, help="concurrent slow uploads besides them")
+    parser.add_argument("--slow-rate", type=float, default=1.0, help="bytes per second of a slow upload")
+    parser.add_argument("--body-timeout", type=float, default=10.0, help="dfnet serve --body-timeout")
     parser.add_argument("--requests", type=int, default=1000, help="requests in all")
     parser.add_argument("--time-limit", type=float, default=240.0, help="seconds for all requests")
     parser.add_argument("--queue-size", type=int, default=4, help="dfnet serve --queue-size")
@@ -442,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline = psutil.Process(server.pid).memory_info().rss
             started = time.monotonic()
             with RssMonitor(server.pid) as monitor:
-                outcomes = asyncio.run(run_clients(base, plan, args.clients, args.time_limit))
+                outcomes, slow_answers = asyncio.run(run_load(base, port, plan, args))
                 wall = time.monotonic() - started
                 health = httpx.get(f"{base}/api/health", timeout=10).json()
                 final = monitor.rss()
@@ -466,7 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         "valid_requests": sum(o.expected == 200 for o in outcomes),
         "wall_seconds": round(wall, 2),
         "requests_per_second": round(len(outcomes) / wall, 1),
-        "responses_503": sum(o.busy for o in outcomes) + sum(o.status == 503 for o in outcomes),
+        "responses_503": sum(s == 503 for o in outcomes for s in o.statuses),
+        "responses_429": sum(s == 429 for o in outcomes for s in o.statuses),
+        "slow_uploads": dict(sorted(Counter(slow_answers).items())),
         "wrong_final_status": sum(o.status != o.expected for o in outcomes),
         "client_errors": sum(o.error is not None for o in outcomes),
         "valid_p50_ms": percentile_ms([o.seconds for o in outcomes if o.expected == 200], 50),

@@ -11,24 +11,31 @@ empty mask, byte and pixel limits, malformed multipart, arbitrary bytes, log con
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import logging
 import os
 import pickle
 import re
+import select
+import socket
 import struct
+import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from helpers import encode, handmade_png, png_declaring
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from load_test import source_address  # benchmarks/ is on sys.path (conftest.py)
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -214,8 +221,12 @@ def test_pixel_limit_is_configurable_and_governs_below_the_decoders_limit(tmp_pa
         "1000",
     )
     assert code == 1 and "64x48 = 3,072 pixels, over the limit of 1,000" in err
-    code, _, err = run_cli(capsys, "inpaint", small, mask, "-o", tmp_path / "o.png", "--max-pixels", "0")
-    assert code == 1 and "--max-pixels must be at least 1" in err
+    with pytest.raises(SystemExit) as info:
+        main(["inpaint", str(small), str(mask), "-o", str(tmp_path / "o.png"), "--max-pixels", "0"])
+    assert (
+        info.value.code == 2
+        and "argument --max-pixels: must be in 1..2,147,483,647, got 0" in capsys.readouterr().err
+    )
 
 
 def test_fifo_and_broken_link_are_refused_without_blocking(tmp_path):
@@ -402,16 +413,17 @@ def test_bad_weights_are_refused_by_library_and_every_command(
     with pytest.raises(CheckpointError, match=WEIGHT_ERRORS[case]) as info:
         load_model(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("served a refused model"))
-    image, mask = tmp_path / "in.png", tmp_path / "mask.png"
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("served a refused model"))
+    (tmp_path / "photos").mkdir()
+    image, mask = tmp_path / "photos" / "in.png", tmp_path / "mask.png"
     image.write_bytes(encode(picture(), "PNG"))
     mask.write_bytes(mask_bytes(hole_rect(48, 64)))
     commands = {
         "inpaint": ["inpaint", image, mask, "-o", tmp_path / "o.png", "--model", path, "--no-progress"],
-        "serve": ["serve", "--model", path],
+        "serve": ["serve", "--model", path, "--port", "0"],
         "export": ["export", "--model", path, "-o", tmp_path / "m.onnx"],
         "export-checkpoint": ["export-checkpoint", path, tmp_path / "m.safetensors"],
-        "eval": ["eval", "--images", tmp_path, "--masks", mask, "--out", tmp_path / "e", "--method", "dfnet",
+        "eval": ["eval", "--images", tmp_path / "photos", "--masks", mask, "--out", tmp_path / "e", "--method", "dfnet",
                  "--model", path, "--quiet"],
     }  # fmt: skip
     for name, args in commands.items():
@@ -486,13 +498,16 @@ def test_lossless_files_load_to_exactly_their_pixels(height, width, mode, seed):
     width=st.integers(1, 24),
     seed=st.integers(0, 2**16),
     size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    top=st.sampled_from([1, 100, 255]),  # 0/1 masks, faint masks (no hole) and grey masks
     factor=st.tuples(st.integers(1, 3), st.integers(1, 3)),
 )
-def test_mask_files_threshold_invert_and_resize(height, width, seed, size, factor):
-    grey = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+@pytest.mark.filterwarnings("ignore::dfnet.imageio.EmptyMaskWarning")
+def test_mask_files_threshold_invert_and_resize(height, width, seed, size, top, factor):
+    grey = np.random.default_rng(seed).integers(0, top + 1, (height, width), dtype=np.uint8)
     data = encode(grey, "PNG")
     hole = load_mask(data)
-    assert hole.dtype == bool and np.array_equal(hole, grey > 127)
+    expected = grey == 1 if grey.max() == 1 else grey > 127  # a mask whose largest value is 1 is a 0/1 mask
+    assert hole.dtype == bool and np.array_equal(hole, expected)
     assert np.array_equal(load_mask(data, invert=True), ~hole)
     enlarged = load_mask(data, size=(width * factor[0], height * factor[1]))  # whole factors: exact copies
     assert np.array_equal(enlarged, np.repeat(np.repeat(hole, factor[1], axis=0), factor[0], axis=1))
@@ -612,9 +627,11 @@ def test_reduced_load_test_against_dfnet_serve(tmp_path):
     import load_test  # benchmarks/ is on sys.path (conftest.py)
 
     summary_path = tmp_path / "load.json"
-    args = ["--clients", "20", "--requests", "100", "--time-limit", "120", "--summary", str(summary_path)]
+    args = ["--clients", "20", "--requests", "100", "--time-limit", "120", "--summary", str(summary_path),
+            "--slow-clients", "8", "--body-timeout", "2"]  # fmt: skip
     assert load_test.main(args) == 0
     summary = json.loads(summary_path.read_text())
+    assert summary["slow_uploads"].get("408", 0) >= 8  # every slow upload was cut off at least once
     assert summary["passed"] and summary["failures"] == []
     assert summary["requests"] == 100 and summary["wrong_final_status"] == 0 and summary["client_errors"] == 0
     kinds = load_test.build_kinds(1024 * 1024)
@@ -623,3 +640,615 @@ def test_reduced_load_test_against_dfnet_serve(tmp_path):
         assert row["final_statuses"] == {str(row["expected"]): row["count"]}, name
     assert summary["health_after"] == {"status": "ok", "in_flight": 0, "queue_size": 4}
     assert summary["server_rss_mb"]["growth"] < 300
+
+
+# =============================================================================================
+# Round two (issue 19): slow clients, outputs that are inputs, faults of the file system,
+# hostile metadata, 0/1 masks and bad option values. Each test failed on the code before it.
+# =============================================================================================
+def assert_one_line_error(err: str, command: str, *fragments: str) -> None:
+    """stderr is one ``dfnet <command>: error: ...`` line holding every fragment, and no traceback."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"dfnet {command}: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, err)
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones included) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow clients: the body is read, bounded in time and per client, before a queue slot is taken
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def live_server(app) -> Iterator[int]:
+    """``app`` under uvicorn on a free port of 127.0.0.1 in a background thread; yields the port."""
+    import uvicorn
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def start_slow_upload(port: int, source: str, body_size: int = 4096) -> socket.socket:
+    """A connection that sends the headers of a multipart upload and the first 10 bytes of its body."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))
+    head = (
+        f"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {body_size}\r\n\r\n"
+    )
+    conn.sendall(head.encode() + b"--x\r\nConte")
+    return conn
+
+
+def status_of(conn: socket.socket) -> int:
+    """The status code of the answer on ``conn`` (waits for it)."""
+    reply = conn.recv(4096)
+    return int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1") else 0
+
+
+def post_http(port: int, image: bytes, mask: bytes) -> int:
+    import httpx
+
+    files = {"image": ("in.png", image, "image/png"), "mask": ("mask.png", mask, "image/png")}
+    return httpx.post(f"http://127.0.0.1:{port}/api/inpaint", files=files, timeout=15).status_code
+
+
+def test_slow_uploads_hold_no_queue_slot_and_time_out():
+    sources = [source_address(3, i) for i in range(4)]
+    shared = len(set(sources)) < 4  # where loopback aliases cannot be bound, every client is 127.0.0.1
+    settings_ = ServerSettings(queue_size=2, body_timeout_s=4.0, requests_per_client=8 if shared else 2)
+    image, mask = encode(picture(), "PNG"), mask_bytes(hole_rect(48, 64))
+    with live_server(create_app(RecordingInpainter(), settings_)) as port:
+        slow = [start_slow_upload(port, source) for source in sources]  # twice the queue size
+        started = time.monotonic()
+        try:
+            time.sleep(0.3)
+            statuses = [post_http(port, image, mask) for _ in range(3)]
+            unanswered = select.select(slow, [], [], 0)[0] == []  # the slow uploads are still going on
+            answers = [status_of(conn) for conn in slow]
+            waited = time.monotonic() - started
+        finally:
+            for conn in slow:
+                conn.close()
+    assert statuses == [200, 200, 200] and unanswered  # was 503 while the slow uploads held every slot
+    assert answers == [408] * 4
+    assert 3.9 < waited < 12  # the body time limit, not the client, ended them
+
+
+def test_one_client_may_hold_only_its_share_of_open_requests():
+    settings_ = ServerSettings(queue_size=4, body_timeout_s=2.0, requests_per_client=2)
+    image, mask = encode(picture(), "PNG"), mask_bytes(hole_rect(48, 64))
+    source = source_address(3, 0)
+    with live_server(create_app(RecordingInpainter(), settings_)) as port:
+        slow = [start_slow_upload(port, source) for _ in range(3)]
+        try:
+            third = status_of(slow[2])  # answered at once, without waiting for the time limit
+            if source != "127.0.0.1":
+                assert post_http(port, image, mask) == 200  # another address is not limited by this one
+            first_two = [status_of(conn) for conn in slow[:2]]
+        finally:
+            for conn in slow:
+                conn.close()
+    assert third == 429 and first_two == [408, 408]
+
+
+def test_upload_budget_bounds_the_bytes_of_bodies_still_arriving():
+    from dfnet.web.app import ByteBudget, ClientCounts
+
+    budget, clients = ByteBudget(10), ClientCounts(1)
+    assert budget.try_take(6) and not budget.try_take(5) and budget.try_take(4)
+    budget.give_back(10)
+    assert budget.used == 0
+    assert clients.try_enter("a") and not clients.try_enter("a") and clients.try_enter("b")
+    clients.leave("a")
+    assert clients.try_enter("a")
+    assert ServerSettings(queue_size=3, max_upload_bytes=5).upload_budget_bytes == 15
+    with pytest.raises(ValueError, match="body_timeout_s must be at least"):
+        ServerSettings(body_timeout_s=float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs that are inputs
+# ---------------------------------------------------------------------------------------------
+def test_inpaint_refuses_to_overwrite_its_image_or_masks(tmp_path, capsys, model_file):
+    photo, mask = tmp_path / "a.png", tmp_path / "m.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    before = files_in(tmp_path)
+    common = ["--model", model_file, "--no-progress"]
+    for output in (photo, mask):
+        code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", output, *common)
+        assert code == 1
+        assert_one_line_error(err, "inpaint", f"{output}: the output is the input file", "--overwrite")
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    photos.mkdir(), masks.mkdir()
+    (photos / "a.png").write_bytes(photo.read_bytes())
+    (masks / "a.png").write_bytes(mask.read_bytes())
+    before = files_in(tmp_path)
+    for output, why in ((masks, "the output is the input folder"), (photos, "the output is the input folder"),
+                        (photos / "done", "lies inside the input folder")):  # fmt: skip
+        code, _, err = run_cli(capsys, "inpaint", photos, masks, "-o", output, *common)
+        assert code == 1
+        assert_one_line_error(err, "inpaint", why)
+    assert files_in(tmp_path) == before  # nothing replaced, nothing added
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", photo, "--overwrite", *common)
+    assert code == 0, err
+    result = np.asarray(Image.open(photo))
+    hole = hole_rect(48, 64)
+    assert np.array_equal(result[~hole], picture()[~hole]) and not np.array_equal(result, picture())
+
+
+def test_every_writing_command_refuses_an_output_that_is_an_input(tmp_path, capsys, model_file):
+    import shutil
+
+    weights = tmp_path / "w.safetensors"
+    shutil.copy(model_file, weights)
+    released = tmp_path / "r.pth"
+    from dfnet.checkpoint import save_released
+
+    save_released(DFNet(DFNetConfig(width=0.125)), released)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(picture(), "PNG"))
+    before = files_in(tmp_path)
+    cases = {
+        "convert-official": ["convert-official", released, released],
+        "export-checkpoint": ["export-checkpoint", weights, weights],
+        "export": ["export", "--model", weights, "-o", weights],
+        "eval": [
+            "eval",
+            "--images",
+            photos,
+            "--masks",
+            photos,
+            "--out",
+            photos / "report",
+            "--method",
+            "telea",
+        ],
+    }
+    for command, args in cases.items():
+        code, _, err = run_cli(capsys, *args)
+        assert code == 1, command
+        assert_one_line_error(err, command, "--overwrite")
+    assert files_in(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# A full or read-only disk: one line naming the target, nothing half-written
+# ---------------------------------------------------------------------------------------------
+def _mount_tmpfs(folder: Path, options: str) -> bool:
+    import subprocess
+
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.fixture(params=["full", "read-only"])
+def broken_folder(request, tmp_path, monkeypatch) -> Iterator[tuple[Path, str]]:
+    """A folder whose writes fail: a small tmpfs that is full or mounted read-only where this machine
+    allows mounting (root on Linux), else an injected ENOSPC / EROFS when a written file is put in place."""
+    import errno
+    import subprocess
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    reason = "No space left on device" if request.param == "full" else "Read-only file system"
+    if _mount_tmpfs(folder, "size=256k" if request.param == "full" else "ro,size=64k"):
+        if request.param == "full":
+            with contextlib.suppress(OSError), open(folder / "filler", "wb") as filler:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+        try:
+            yield folder, reason
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        return
+    real_replace, real_mkdir = os.replace, Path.mkdir
+    code = errno.ENOSPC if request.param == "full" else errno.EROFS
+
+    def failing_replace(src, dst, *args, **kwargs):
+        if folder in Path(dst).resolve().parents:
+            raise OSError(code, os.strerror(code), str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    def failing_mkdir(self, *args, **kwargs):
+        if folder in Path(self).resolve().parents:
+            raise OSError(code, os.strerror(code), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    monkeypatch.setattr(Path, "mkdir", failing_mkdir)
+    yield folder, os.strerror(code)
+
+
+def assert_nothing_half_written(folder: Path, before: dict[str, bytes]) -> None:
+    after = files_in(folder)
+    assert after == before, sorted(set(after) - set(before))  # no result, no temporary file, no 0-byte file
+
+
+def test_masks_generate_on_a_broken_disk_leaves_no_half_set(broken_folder, capsys):
+    folder, reason = broken_folder
+    before = files_in(folder)
+    code, _, err = run_cli(capsys, "masks", "generate", folder / "set", "--count", "40", "--size", "64")
+    assert code == 1
+    assert_one_line_error(err, "masks", reason)
+    assert ".tmp" not in err
+    assert_nothing_half_written(folder, before)
+
+
+def test_writing_commands_on_a_broken_disk_fail_in_one_line(broken_folder, tmp_path, capsys, model_file):
+    from dfnet.checkpoint import save_released
+
+    folder, reason = broken_folder
+    released = tmp_path / "r.pth"
+    save_released(DFNet(DFNetConfig(width=0.125, encoder_kernels=(3, 3, 3), fusion_layers=(0, 1))), released)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        (photos / f"p{i}.png").write_bytes(encode(picture(64, 64, seed=i), "PNG"))
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "m.png").write_bytes(mask_bytes(hole_rect(64, 64)))
+    before = files_in(folder)
+    cases = {
+        "convert-official": ["convert-official", released, folder / "w.safetensors"],
+        "eval": ["eval", "--images", photos, "--masks", tmp_path / "masks", "--out", folder / "report",
+                 "--method", "telea", "--size", "64", "--workers", "0", "--quiet"],
+        "train": ["train", "--config", "smoke", f"output.dir={folder}", "trainer.max_steps=1"],
+    }  # fmt: skip
+    for command, args in cases.items():
+        code, _, err = run_cli(capsys, *args)
+        assert code == 1, (command, err)
+        assert_one_line_error(err, command, reason)
+        assert ".tmp" not in err
+        assert_nothing_half_written(folder, before)
+    code, _, err = run_cli(capsys, "inpaint", photos / "p0.png", tmp_path / "masks" / "m.png", "-o", folder / "r.png",
+                           "--model", model_file, "--no-progress")  # fmt: skip
+    assert code == 1 and "Traceback" not in err and f"{photos / 'p0.png'}: " in err and reason in err
+    assert_nothing_half_written(folder, before)
+
+
+def test_a_write_error_names_the_target_not_the_temporary_file(tmp_path):
+    import errno
+
+    from dfnet.files import WriteError, atomic_write
+
+    def fill_then_fail(tmp: str) -> None:
+        Path(tmp).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+
+    with pytest.raises(WriteError) as info:
+        atomic_write(tmp_path / "result.png", fill_then_fail)
+    assert str(info.value) == f"{tmp_path / 'result.png'}: cannot write (No space left on device)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_masks_generate_into_a_file_says_so_without_suggesting_overwrite(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    code, _, err = run_cli(capsys, "masks", "generate", target, "--count", "2", "--size", "32")
+    assert code == 1
+    assert_one_line_error(err, "masks", f"{target}: exists and is not a folder")
+    assert "--overwrite" not in err
+    assert target.read_text() == "x"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracebacks on user errors
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_one_line_everywhere(tmp_path, capsys, model_file):
+    with pytest.raises(ValueError, match="CUDA is not available on this machine"):
+        Inpainter.from_pretrained(model_file, device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        Inpainter.from_pretrained(model_file, device="gpu0")
+    photo, mask = tmp_path / "a.png", tmp_path / "m.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--device", "cuda", "--no-progress")  # fmt: skip
+    assert code == 1
+    assert_one_line_error(err, "inpaint", "CUDA is not available")
+    for device, fragment in (("cuda", "CUDA is not available"), ("tpu", "unknown device 'tpu'")):
+        code, _, err = run_cli(capsys, "serve", "--model", model_file, "--device", device, "--port", "0")
+        assert code == 1
+        assert_one_line_error(err, "serve", fragment)
+
+
+def test_serve_on_a_port_in_use_or_out_of_range_is_one_line(capsys, model_file):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = run_cli(capsys, "serve", "--model", model_file, "--port", port)
+    assert code == 1
+    assert_one_line_error(err, "serve", f"cannot listen on 127.0.0.1:{port}", "in use")
+    for port in ("70000", "-1", "http"):
+        with pytest.raises(SystemExit) as info:
+            main(["serve", "--port", port])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "argument --port:" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300"])
+def test_a_non_finite_strategy_option_is_one_line(value, tmp_path, capsys, model_file, inpainter):
+    photo, mask = tmp_path / "a.png", tmp_path / "m.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--strategy", "resize", "--set", f"max_side={value}", "--no-progress")  # fmt: skip
+    assert code == 1
+    assert_one_line_error(err, "inpaint", "max_side")
+    assert not (tmp_path / "o.png").exists()
+    with pytest.raises(ValueError, match="strategy option max_side must be"):
+        inpainter.inpaint(picture(), hole_rect(48, 64), strategy="resize", max_side=float(value))
+
+
+def test_a_released_pth_with_missing_keys_is_one_line(tmp_path, capsys):
+    from dfnet.checkpoint import save_released
+
+    released = tmp_path / "r.pth"
+    save_released(DFNet(DFNetConfig(width=0.125, encoder_kernels=(3, 3, 3), fusion_layers=(0, 1))), released)
+    state = torch.load(released, weights_only=True)
+    for missing in [k for k in state if k.endswith("weight")]:
+        torch.save({k: v for k, v in state.items() if k != missing}, tmp_path / "cut.pth")
+        with pytest.raises(CheckpointError) as info:
+            load_model(tmp_path / "cut.pth")
+        assert "\n" not in str(info.value)
+    code, _, err = run_cli(capsys, "convert-official", tmp_path / "cut.pth", tmp_path / "out.safetensors")
+    assert code == 1
+    assert_one_line_error(err, "convert-official")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile metadata: architecture bounds checked before anything is allocated
+# ---------------------------------------------------------------------------------------------
+HOSTILE_CONFIGS = {
+    "channels": ({"base_channels": 10**9}, "base_channels must be an integer in 1..4096"),
+    "layers": ({"encoder_kernels": [3] * 40, "fusion_layers": [0]}, "at most 12 layers"),
+    "kernel": ({"encoder_kernels": [99999, 3, 3], "fusion_layers": [0]}, "kernel sizes must be integers"),
+    "blend": ({"blend_channels": 10**12}, "blend_channels must be an integer in 1..4096"),
+    # within every bound but terabytes of weights: refused by comparing with the file before building
+    "huge_within_bounds": ({"base_channels": 4096, "max_channels": 4096, "width": 4},
+                           "not this DFNet architecture"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
+def test_hostile_metadata_is_refused_before_anything_is_allocated(case, tmp_path, capsys):
+    import json
+    import resource
+
+    config, message = HOSTILE_CONFIGS[case]
+    path = tmp_path / "hostile.safetensors"
+    save_file({"encoder.0.conv.conv.weight": torch.zeros(2, 4, 3, 3)}, path,
+              metadata={"format": "dfnet", "config": json.dumps(config)})  # fmt: skip
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+    assert time.monotonic() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024  # KiB: < 200 MB
+    code, _, err = run_cli(capsys, "export-checkpoint", path, tmp_path / "o.safetensors")
+    assert code == 1
+    assert_one_line_error(err, "export-checkpoint", message.split(" must")[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# One mask rule everywhere: a mask whose largest value is 1 is a 0/1 mask
+# ---------------------------------------------------------------------------------------------
+def test_a_zero_one_mask_file_means_the_same_everywhere(tmp_path, capsys, model_file, inpainter, client):
+    rgb, hole = picture(), hole_rect(48, 64)
+    photo, mask = tmp_path / "a.png", tmp_path / "m01.png"
+    photo.write_bytes(encode(rgb, "PNG"))
+    mask.write_bytes(encode(hole.astype(np.uint8), "PNG"))  # pixel values 0 and 1
+    assert np.array_equal(load_mask(mask), hole)
+    assert np.array_equal(load_mask(hole.astype(np.uint8)), hole)  # the numpy API, same rule
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--no-progress")  # fmt: skip
+    assert code == 0, err
+    by_cli = np.asarray(Image.open(tmp_path / "o.png"))
+    assert not np.array_equal(by_cli[hole], rgb[hole]) and np.array_equal(by_cli[~hole], rgb[~hole])
+    by_api = inpainter.inpaint(rgb, hole.astype(np.uint8))
+    assert np.array_equal(by_api, by_cli)
+    response = post(client, encode(rgb, "PNG"), mask.read_bytes())
+    assert response.status_code == 200
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(response.content)))[..., :3], by_cli)
+
+
+def test_a_mask_empty_after_thresholding_warns(tmp_path, capsys, model_file):
+    from dfnet.imageio import EmptyMaskWarning
+
+    faint = hole_rect(48, 64).astype(np.uint8) * 100  # painted, but no value above 127
+    with pytest.warns(EmptyMaskWarning, match="brightest value is 100"):
+        assert not load_mask(faint).any()
+    photo, mask = tmp_path / "a.png", tmp_path / "faint.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(encode(faint, "PNG"))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--no-progress")  # fmt: skip
+    assert code == 0
+    assert "warning: a.png: the mask has no hole" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad option values: every value-taking flag, and every training option
+# ---------------------------------------------------------------------------------------------
+# (command line before the flag, flag, smallest and largest accepted integer; None: not a number)
+NUMERIC_FLAGS = [
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--batch-size", 1, 4096),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--max-pixels", 1, 2**31 - 1),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--quality", 1, 100),
+    (["export", "-o", "m.onnx"], "--size", 1, 16384),
+    (["export", "-o", "m.onnx"], "--opset", 9, 99),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--size", 1, 16384),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--batch-size", 1, 4096),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--workers", 0, 256),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--bpe-band", 1, 1024),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--limit", 1, 2**31 - 1),
+    (
+        ["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"],
+        "--save-images",
+        -1,
+        2**31 - 1,
+    ),
+    (["serve"], "--port", 0, 65535),
+    (["serve"], "--max-pixels", 1, 2**31 - 1),
+    (["serve"], "--queue-size", 1, 1024),
+    (["serve"], "--workers", 1, 256),
+    (["serve"], "--requests-per-client", 1, 1024),
+    (["masks", "generate", "out"], "--count", 1, 10_000_000),
+    (["masks", "generate", "out"], "--size", 8, 16384),
+    (["masks", "generate", "out"], "--seed", 0, 2**32 - 1),
+    (["export-checkpoint", "a.ckpt", "b.safetensors"], "--working-size", 1, 16384),
+]
+FLOAT_FLAGS = [(["serve"], "--max-upload-mb", 4096.0), (["serve"], "--body-timeout", 3600.0)]
+NOT_NUMBERS = st.sampled_from(["", " ", "abc", "nan", "inf", "-inf", "1e400", "0x10", "1,5", "½"])
+
+
+@st.composite
+def bad_numeric_option(draw) -> tuple[list[str], str]:
+    before, flag, low, high = draw(st.sampled_from(NUMERIC_FLAGS))
+    outside = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
+    value = draw(st.one_of(NOT_NUMBERS, outside.map(str), st.floats(allow_nan=False).map(lambda f: f"{f}.5")))
+    return [*before, f"{flag}={value}"], flag
+
+
+@st.composite
+def bad_float_option(draw) -> tuple[list[str], str]:
+    before, flag, high = draw(st.sampled_from(FLOAT_FLAGS))
+    outside = st.one_of(st.floats(max_value=0.0), st.floats(min_value=high, exclude_min=True))
+    value = draw(st.one_of(NOT_NUMBERS, outside.map(repr)))
+    return [*before, f"{flag}={value}"], flag
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(bad_numeric_option(), bad_float_option()))
+def test_a_bad_value_of_any_numeric_flag_is_refused_before_anything_runs(case, capsys):
+    argv, flag = case
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith(f"dfnet {argv[0]}") or "error" in err
+    assert f"argument {flag}:" in err.splitlines()[-1], err
+
+
+def _training_fields() -> list[tuple[str, Any]]:
+    """(section.field, annotation) of every training option."""
+    import dataclasses
+    import typing
+
+    from dfnet.training import TrainConfig
+
+    found = []
+    for section, section_type in typing.get_type_hints(TrainConfig).items():
+        if dataclasses.is_dataclass(section_type):
+            found += [(f"{section}.{name}", t) for name, t in typing.get_type_hints(section_type).items()
+                      if not dataclasses.is_dataclass(t)]  # fmt: skip
+        else:
+            found.append((section, section_type))
+    return found
+
+
+TRAINING_FIELDS = _training_fields()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(TRAINING_FIELDS), value=st.sampled_from(["{a: 1}", "[[1], 2]", "abc", ".inf"]))
+def test_a_training_option_of_the_wrong_type_names_its_field_before_training(field, value, capsys):
+    import typing
+
+    from dfnet.config_types import matches
+    from dfnet.training import parse_yaml
+
+    name, annotation = field
+    parsed = parse_yaml(value)
+    takes_text = str in (annotation, *typing.get_args(annotation))
+    assume(
+        not matches(parsed, annotation) and not (takes_text and isinstance(parsed, float))
+    )  # 'inf' is text
+    code, out, err = run_cli(capsys, "train", "--config", "smoke", f"{name}={value}", "--print-config")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "train", f"{name} must be")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=-5", "max_epochs, max_steps and num_sanity_val_steps >= -1"),
+        ("data.num_workers=100000", "num_workers is at most 256"),  # was: 100,000 loader processes forked
+        ("trainer.precision=64", "trainer.precision must be one of"),
+    ],
+)
+def test_a_training_option_out_of_range_is_refused_before_training(override, message, capsys):
+    code, out, err = run_cli(capsys, "train", "--config", "smoke", override, "--print-config")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "train", message)
+
+
+def test_a_trainer_setting_lightning_refuses_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"output.dir={tmp_path}", "trainer.accelerator=abacus"
+    )
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("dfnet train")]
+    assert "Traceback" not in err and lines == [lines[-1]] and "invalid accelerator name" in lines[-1]
+
+
+def test_a_run_directory_inside_the_training_data_is_refused(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(picture(64, 64), "PNG"))
+    before = files_in(tmp_path)
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"data.root={photos}", f"output.dir={photos}"
+    )
+    assert code == 1
+    assert_one_line_error(err, "train", "lies inside the input folder", "--overwrite")
+    assert files_in(tmp_path) == before
+
+
+def test_every_numeric_flag_is_range_checked_and_covered_by_the_property_test():
+    import argparse
+
+    from dfnet.cli import build_parser
+
+    def commands(
+        parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+    ) -> Iterator[tuple[tuple, Any]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*prefix, name))
+            else:
+                yield prefix, action
+
+    covered = {(before[0], flag) for before, flag, *_ in NUMERIC_FLAGS + FLOAT_FLAGS}
+    covered |= {
+        ("masks generate" if b[:2] == ["masks", "generate"] else b[0], f) for b, f, *_ in NUMERIC_FLAGS
+    }
+    numeric = []
+    for path, action in commands(build_parser()):
+        assert action.type not in (int, float), f"{' '.join(path)} {action.option_strings}: unchecked number"
+        if getattr(action.type, "__name__", "") in ("integer", "number") and action.option_strings:
+            numeric.append((" ".join(path), action.option_strings[-1]))
+    assert numeric and all(entry in covered for entry in numeric), sorted(set(numeric) - covered)

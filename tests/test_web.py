@@ -388,6 +388,8 @@ def test_model_describes_the_network_and_the_limits(client, inpainter):
         "max_pixels": 25_000_000,
         "queue_size": 4,
         "worker_threads": 1,
+        "body_timeout_s": 30.0,
+        "requests_per_client": 4,
     }
 
 
@@ -443,9 +445,13 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
             lambda cls, name, device="auto", engine="torch": calls.update(engine=engine) or inpainter
         ),
     )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
-    assert main(["serve", "--max-upload-mb", "1.5", "--queue-size", "2"]) == 0
-    assert (calls["host"], calls["port"]) == ("127.0.0.1", 8000)
+
+    def run(server, sockets):
+        calls.update(app=server.config.app, address=sockets[0].getsockname())
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    assert main(["serve", "--max-upload-mb", "1.5", "--queue-size", "2", "--port", "0"]) == 0
+    assert calls["address"][0] == "127.0.0.1" and calls["address"][1] > 0  # port 0: any free port
     assert calls["engine"] == "optimized"  # a long-lived process prepares the fast graph once
     assert calls["app"].state.settings == ServerSettings(
         max_upload_bytes=1536 * 1024, max_pixels=25_000_000, queue_size=2, worker_threads=1
@@ -455,5 +461,7 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
 def test_serve_rejects_a_zero_queue(capsys):
     from dfnet.cli import main
 
-    assert main(["serve", "--queue-size", "0"]) == 1
-    assert "queue_size must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--queue-size", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --queue-size: must be in 1..1,024, got 0" in capsys.readouterr().err

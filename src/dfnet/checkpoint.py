@@ -129,12 +129,17 @@ def config_from_released(state: Mapping[str, Tensor]) -> DFNetConfig:
     )
     if not layers or not fused:
         raise CheckpointError("not a released DFNet state dict: encoder or fusion weights are missing")
-    kernels = tuple(int(state[f"en_{i}.encode.0.conv.1.weight"].shape[-1]) for i in layers)
-    base = int(state["en_0.encode.0.conv.1.weight"].shape[0])
-    alpha = int(state[f"fuse_{fused[0]}.blend.blend.6.conv.weight"].shape[0])
-    return DFNetConfig(
-        encoder_kernels=kernels, width=base / 64, fusion_layers=tuple(fused), alpha_channels=alpha
-    )
+    try:
+        kernels = tuple(int(state[f"en_{i}.encode.0.conv.1.weight"].shape[-1]) for i in layers)
+        base = int(state["en_0.encode.0.conv.1.weight"].shape[0])
+        alpha = int(state[f"fuse_{fused[0]}.blend.blend.6.conv.weight"].shape[0])
+        return DFNetConfig(
+            encoder_kernels=kernels, width=base / 64, fusion_layers=tuple(fused), alpha_channels=alpha
+        )
+    except KeyError as err:
+        raise CheckpointError(f"not a complete released DFNet state dict: {err.args[0]} is missing") from None
+    except (IndexError, ValueError) as err:
+        raise CheckpointError(f"not a released DFNet architecture ({err})") from None
 
 
 def released_to_project(state: Mapping[str, Tensor]) -> tuple[StateDict, DFNetConfig]:
@@ -144,7 +149,13 @@ def released_to_project(state: Mapping[str, Tensor]) -> tuple[StateDict, DFNetCo
         renamed = {released_key_to_project(k): v for k, v in state.items()}
     except KeyError as err:
         raise CheckpointError(f"unknown key in released checkpoint: {err.args[0]}") from None
-    return swap_color_order(renamed, config), config
+    try:
+        return swap_color_order(renamed, config), config
+    except KeyError as err:  # a key the colour swap needs is absent: name it in the released layout
+        missing = project_key_to_released(err.args[0])
+        raise CheckpointError(f"not a complete released DFNet state dict: {missing} is missing") from None
+    except (IndexError, RuntimeError) as err:
+        raise CheckpointError(f"not a released DFNet architecture ({str(err).splitlines()[0]})") from None
 
 
 def project_to_released(state: Mapping[str, Tensor], config: DFNetConfig) -> StateDict:
@@ -277,9 +288,8 @@ def _check_shapes(
             )
 
 
-def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> None:
-    """Load ``state`` into ``model`` strictly, turning mismatches into a one-line CheckpointError."""
-    expected = model.state_dict()
+def _check_matches(expected: Mapping[str, Tensor], state: Mapping[str, Tensor], source: str) -> None:
+    """Raise CheckpointError unless ``state`` has exactly the keys and shapes of ``expected``."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
@@ -288,6 +298,20 @@ def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> N
             f"first: {(missing or unexpected)[0]})"
         )
     _check_shapes(expected, state, list(expected), source)
+
+
+def check_architecture(config: DFNetConfig, state: Mapping[str, Tensor], source: str) -> None:
+    """Check ``state`` against the network ``config`` describes, built on the meta device (no memory),
+    so a file whose metadata asks for a huge network is refused before anything is allocated."""
+    with torch.device("meta"):
+        expected = DFNet(config).state_dict()
+    _check_matches(expected, state, source)
+
+
+def load_state_into(model: DFNet, state: Mapping[str, Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` strictly, turning mismatches into a one-line CheckpointError."""
+    expected = model.state_dict()
+    _check_matches(expected, state, source)
     _check_finite(state, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
@@ -313,6 +337,7 @@ def init_from_weights(model: DFNet, path: str | os.PathLike) -> tuple[list[str],
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> DFNet:
     """Build a DFNet from any supported weights file, in eval mode, on ``device``."""
     state, config = read_state_dict(path)
+    check_architecture(config, state, str(path))
     model = DFNet(config)
     load_state_into(model, state, str(path))
     return model.to(device).eval()

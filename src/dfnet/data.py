@@ -54,6 +54,7 @@ DATASET_KINDS = ("folder", "list", "places2", "celeba")
 DEFAULT_IMAGE_SIZE = {"places2": 512, "celeba": 256}
 FALLBACK_IMAGE_SIZE = 256
 RESIZE_MODES = ("resize_crop", "resize", "crop")
+MAX_WORKERS = 256  # data-loader processes; more is a typo that would fork the machine to a halt
 CELEBA_TRAIN, CELEBA_TEST = 27_000, 3_000
 _READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
@@ -474,6 +475,10 @@ class DataConfig:
             raise ValueError("need batch_size >= 1, num_workers >= 0, val_mask_count >= 1 and repeat >= 1")
         if self.texture_share is not None and not 0 < self.texture_share < 1:
             raise ValueError(f"texture_share must be between 0 and 1 (exclusive), got {self.texture_share}")
+        if self.num_workers > MAX_WORKERS:
+            raise ValueError(
+                f"num_workers is at most {MAX_WORKERS} (each is a process), got {self.num_workers}"
+            )
         if isinstance(self.masks, dict):
             self.masks = MaskConfig.from_dict(self.masks)
 

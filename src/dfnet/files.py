@@ -1,11 +1,22 @@
-"""Small file-system helpers shared across the package."""
+"""Small file-system helpers shared across the package: atomic writes and the output-path guard."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+
+class WriteError(OSError):
+    """A file that could not be written (disk full, read-only, no permission), named by its target path."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+class OutputConflictError(ValueError):
+    """An output path that is one of the inputs, or lies inside an input folder."""
 
 
 def _current_umask() -> int:
@@ -14,18 +25,39 @@ def _current_umask() -> int:
     return mask
 
 
+def _write_failure(err: BaseException) -> str | None:
+    """The reason a writer failed when it is the file system's fault (else None: a genuine bug)."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err).splitlines()[0]
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    # torch.save: "... file write failed"; safetensors: "Error while serializing: I/O error: ..."
+    if any(sign in text.lower() for sign in ("write failed", "i/o error", "os error")):
+        return text.split("I/O error: ")[-1][:160]
+    return None
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path`` so readers never see half a file."""
+    """Call ``write(tmp_path)`` and rename the result onto ``path`` so readers never see half a file.
+
+    A failure of the file system (disk full, read-only, no permission) is a ``WriteError`` naming
+    ``path`` rather than the temporary file; the temporary file is removed and ``path`` is untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
+    except Exception as err:
+        reason = _write_failure(err)
+        if reason is None:
+            raise
+        raise WriteError(getattr(err, "errno", None) or 0, f"cannot write ({reason})", str(path)) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -44,3 +76,45 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a file-system error: ``<file>: <reason>`` (never a temporary file's name)."""
+    if isinstance(err, WriteError):
+        return str(err)
+    reason = err.strerror or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return f"{err.filename}: {reason}" if err.filename else reason
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_outputs(
+    outputs: Iterable[str | os.PathLike],
+    inputs: Iterable[str | os.PathLike | None],
+    overwrite: bool = False,
+    option: str = "--overwrite",
+) -> None:
+    """Refuse an output that is an input file, or is or lies inside an input folder (unless ``overwrite``).
+
+    Every command that writes calls this once with all its outputs and inputs, so no command can
+    replace the photo, mask, weights or data set it reads. Paths are compared after resolving links.
+    """
+    if overwrite:
+        return
+    sources = [Path(p).resolve() for p in inputs if p is not None and Path(p).exists()]
+    for output in outputs:
+        target = Path(output).resolve()
+        for source in sources:
+            if target == source:
+                what = "folder" if source.is_dir() else "file"
+                raise OutputConflictError(
+                    f"{output}: the output is the input {what} {source}; it would be overwritten "
+                    f"(choose another output, or pass {option} to replace it)"
+                )
+            if source.is_dir() and _is_within(target, source):
+                raise OutputConflictError(
+                    f"{output}: the output lies inside the input folder {source}; results would mix with "
+                    f"the inputs (choose another output, or pass {option})"
+                )

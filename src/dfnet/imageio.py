@@ -85,7 +85,7 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
                 f"{name}: declared image size is over the decoder's limit of "
                 f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (too large, or a decompression bomb)"
             ) from None
-        except OSError as err:
+        except (OSError, SyntaxError, ValueError) as err:  # e.g. "Truncated IHDR chunk" is a ValueError
             raise ImageLoadError(f"{name}: cannot read image ({err})") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -154,18 +154,23 @@ def as_rgb_array(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
-def mask_from_image(image: Image.Image, threshold: int = MASK_THRESHOLD) -> np.ndarray:
-    """Hole mask (True = hole) from a mask picture: white = hole; RGBA with empty colour uses alpha."""
-    image = _to_uint8(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"))
-        colour, alpha = rgba[:, :, :3], rgba[:, :, 3]
-        # colour carries nothing but alpha does: the alpha channel is the mask (a plain opaque
-        # black picture stays "no hole")
-        if colour.max() == colour.min() and alpha.max() != alpha.min():
-            return alpha > threshold
-    gray = np.asarray(image.convert("L"))
-    return gray > threshold
+class EmptyMaskWarning(UserWarning):
+    """A mask with painted (non-zero) pixels of which none counts as hole after thresholding."""
+
+
+def hole_from_values(values: np.ndarray, threshold: int = MASK_THRESHOLD) -> np.ndarray:
+    """The one rule that turns mask values into a hole mask (True = hole), for files, bytes and arrays.
+
+    bool: True = hole. Floats: above 0.5. Integers: a mask whose largest value is 1 is a 0/1 mask
+    (1 = hole); any other is a grey mask, hole = value above ``threshold`` (127).
+    """
+    if values.dtype == np.bool_:
+        return values.copy()
+    if np.issubdtype(values.dtype, np.floating):
+        return values > 0.5
+    if values.size and values.max() == 1:
+        return values == 1
+    return values > threshold
 
 
 def resize_mask(hole_mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -176,6 +181,24 @@ def resize_mask(hole_mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image) > MASK_THRESHOLD
 
 
+def _mask_values(source: ImageSource, max_pixels: int) -> np.ndarray:
+    """The (H, W) values a mask holds: one channel of an array, or the grey (or alpha) levels of a picture."""
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 3:
+            arr = arr[:, :, 0] if arr.shape[2] in (1, 3) else arr[:, :, 3]
+        if arr.ndim != 2:
+            raise ImageLoadError(f"mask arrays must be (H, W), got {source.shape}")
+        return arr
+    image = _to_uint8(ImageOps.exif_transpose(open_image(source, max_pixels)))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        colour, alpha = rgba[:, :, :3], rgba[:, :, 3]
+        if colour.max() == colour.min() and alpha.max() != alpha.min():
+            return alpha  # colour carries nothing but alpha does: the alpha channel is the mask
+    return np.asarray(image.convert("L"))
+
+
 def load_mask(
     source: ImageSource,
     size: tuple[int, int] | None = None,
@@ -183,21 +206,33 @@ def load_mask(
     threshold: int = MASK_THRESHOLD,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Load a hole mask (True = hole) from a file, bytes, PIL image or array; resize to ``size`` (w, h)."""
-    if isinstance(source, np.ndarray):
-        arr = source
-        if arr.ndim == 3:
-            arr = arr[:, :, 0] if arr.shape[2] in (1, 3) else arr[:, :, 3]
-        if arr.ndim != 2:
-            raise ImageLoadError(f"mask arrays must be (H, W), got {source.shape}")
-        hole = arr > (0.5 if arr.dtype in (np.bool_, np.float32, np.float64) else threshold)
-    else:
-        hole = mask_from_image(ImageOps.exif_transpose(open_image(source, max_pixels)), threshold)
+    """Load a hole mask (True = hole) from a file, bytes, PIL image or array; resize to ``size`` (w, h).
+
+    Every entry point (Python API, command line, server) reads masks here, under ``hole_from_values``'s
+    rule; a mask whose painted pixels all fall below the threshold gets an ``EmptyMaskWarning``.
+    """
+    values = _mask_values(source, max_pixels)
+    hole = hole_from_values(values, threshold)
+    if not hole.any() and values.size and values.max() > 0:
+        warnings.warn(
+            EmptyMaskWarning(
+                f"{_describe(source)}: the mask has no hole: its brightest value is {values.max()}, and "
+                f"hole means a value above {threshold} (or 1 in a 0/1 mask); white = hole"
+            ),
+            stacklevel=2,
+        )
     if invert:
         hole = ~hole
     if size is not None:
         hole = resize_mask(hole, size)
     return hole
+
+
+def save_mask(path: str | os.PathLike, hole_mask: np.ndarray) -> None:
+    """Write a hole mask atomically as a white-on-black PNG."""
+    buffer = io.BytesIO()
+    mask_to_image(hole_mask).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def hole_ratio(hole_mask: np.ndarray) -> float:

@@ -41,14 +41,40 @@ __all__ = ["Completion", "Inpainter", "merge_panels", "resolve_device", "resolve
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' picks CUDA, then MPS, then CPU; anything else is passed to torch.device."""
+    """'auto' picks CUDA, then MPS, then CPU; others are checked here (ValueError naming the device)
+    so that a typo or a missing GPU is a one-line error rather than a failure deep inside torch."""
     if str(device) != "auto":
-        return torch.device(device)
+        return _available_device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available_device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)`` if this machine has it, else a ValueError saying what is missing."""
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device {str(device)!r}: CUDA is not available on this machine (use cpu or auto)"
+            )
+        if chosen.index is not None and chosen.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
+    elif chosen.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device {str(device)!r}: MPS is not available on this machine (use cpu or auto)"
+            )
+    elif chosen.type != "cpu":
+        raise ValueError(f"unknown device {str(device)!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return chosen
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -112,9 +138,6 @@ def _read_image(image: Any) -> tuple[str, LoadedImage, np.ndarray | None]:
 
 def _read_mask(hole_mask: Any) -> np.ndarray:
     """Hole mask (True = hole) from PIL, numpy (bool, 0/255, or 0/1 uint8) or a path."""
-    is_uint8 = isinstance(hole_mask, np.ndarray) and hole_mask.dtype == np.uint8 and hole_mask.size > 0
-    if is_uint8 and hole_mask.max() == 1:  # a 0/1 mask would otherwise read as all known
-        hole_mask = hole_mask.astype(bool)
     if not isinstance(hole_mask, (np.ndarray, Image.Image, str, os.PathLike, bytes)):
         raise TypeError(
             f"hole_mask must be a PIL image, a numpy array, a path or bytes, got {type(hole_mask).__name__}"

@@ -18,6 +18,7 @@ Masks are ``bool`` arrays of shape (H, W) with ``True`` = hole (white in files),
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -376,6 +377,10 @@ def scan_mask_dir(directory: str | os.PathLike) -> list[MaskRecord]:
     return records
 
 
+class MaskSetExistsError(FileExistsError):
+    """The output folder already holds a mask set (its index file) and overwriting was not asked for."""
+
+
 def write_mask_set(
     out_dir: str | os.PathLike,
     count: int,
@@ -387,13 +392,17 @@ def write_mask_set(
 ) -> list[MaskRecord]:
     """Generate a mask set into ``out_dir``: NNNNN.png (white = hole) and index.csv, balanced across ``bins``.
 
-    Every file is written to a temporary name and renamed, and index.csv comes last, so a killed run never
-    leaves a truncated PNG or an index naming masks that are not there.
+    Every file is written atomically and the index last, so the folder holds either a complete set
+    or, after a failure (a full disk), none: the masks this call wrote are removed again.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR, "exists and is not a folder; name a folder for the mask set", str(out)
+        )
     if (out / INDEX_FILE).exists():
         if not overwrite:
-            raise FileExistsError(f"{out / INDEX_FILE} already exists")
+            raise MaskSetExistsError(f"{out / INDEX_FILE} already exists")
         previous = read_mask_index(out)
         (out / INDEX_FILE).unlink()  # from here on the folder is no complete set until the new index lands
         for old in previous:  # the previous set's masks; other files are left alone
@@ -401,12 +410,17 @@ def write_mask_set(
                 old.path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     digits = max(5, len(str(max(count - 1, 0))))
-    records = []
-    for mask in generate_masks(count, size, seed, bins, config):
-        name = f"{mask.index:0{digits}d}.png"
-        atomic_write(out / name, partial(_write_png, mask.hole_mask))
-        records.append(MaskRecord(name, (out / name).resolve(), mask.hole_ratio, mask.bin))
-    write_mask_index(out, records)  # written last (atomically): an interrupted run leaves no index
+    records: list[MaskRecord] = []
+    try:
+        for mask in generate_masks(count, size, seed, bins, config):
+            name = f"{mask.index:0{digits}d}.png"
+            atomic_write(out / name, partial(_write_png, mask.hole_mask))
+            records.append(MaskRecord(name, (out / name).resolve(), mask.hole_ratio, mask.bin))
+        write_mask_index(out, records)
+    except BaseException:
+        for record in records:  # an unindexed half set would pass for a smaller complete one
+            record.path.unlink(missing_ok=True)
+        raise
     return records
 
 

@@ -28,6 +28,11 @@ HoleFill = Literal["zero", "pushpull", "ring_pushpull"]
 
 IMAGE_CHANNELS = 3
 INPUT_CHANNELS = IMAGE_CHANNELS + 1  # masked RGB image + known mask
+# Bounds on every architecture number, checked before anything is built: a config read from a weights
+# file must not be able to ask for an absurd network (the released one: 8 layers, 64..512 channels).
+MAX_LAYERS = 12
+MAX_KERNEL = 15
+MAX_CHANNELS = 4096
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class DFNetConfig:
     def __post_init__(self) -> None:
         n = len(self.encoder_kernels)
         object.__setattr__(self, "encoder_kernels", tuple(int(k) for k in self.encoder_kernels))
+        self._check_bounds()
         object.__setattr__(self, "fusion_layers", tuple(sorted({int(i) for i in self.fusion_layers})))
         if n < 1:
             raise ValueError("encoder_kernels must name at least one layer")
@@ -66,6 +72,22 @@ class DFNetConfig:
         check_choice("hole_fill", self.hole_fill, HoleFill)
         if not 0 < self.width <= 4:
             raise ValueError(f"width must be in (0, 4], got {self.width}")
+
+    def _check_bounds(self) -> None:
+        """Refuse sizes no DFNet has: they could only come from a typo or a hostile file."""
+        if len(self.encoder_kernels) > MAX_LAYERS:
+            raise ValueError(f"encoder_kernels: at most {MAX_LAYERS} layers, got {len(self.encoder_kernels)}")
+        for name in ("encoder_kernels", "decoder_kernel"):
+            values = getattr(self, name)
+            for k in values if isinstance(values, tuple) else (values,):
+                if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_KERNEL:
+                    raise ValueError(f"{name}: kernel sizes must be integers in 1..{MAX_KERNEL}, got {k!r}")
+        for name in ("base_channels", "max_channels", "blend_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CHANNELS:
+                raise ValueError(f"{name} must be an integer in 1..{MAX_CHANNELS}, got {value!r}")
+        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)):
+            raise ValueError(f"width must be a number, got {self.width!r}")
 
     @property
     def num_layers(self) -> int:

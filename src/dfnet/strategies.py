@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy import ndimage
+
+MAX_OPTION_VALUE = 1_000_000  # pixels or factors beyond this are typos, and inf/NaN would fail deep inside
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
 
@@ -354,7 +357,7 @@ def inpaint_auto(
     **crop_options: Any,
 ) -> Completion:
     """``original`` up to ``trigger`` pixels on the longest side, ``crop`` above."""
-    _check_options("crop", crop_options)
+    check_options("crop", crop_options)
     if max(images.shape[1:3]) <= trigger:
         return inpaint_original(images, holes, net, details)
     return inpaint_crop(images, holes, net, details, **crop_options)
@@ -378,13 +381,20 @@ def strategy_options(name: str) -> list[str]:
     return own + (strategy_options("crop") if name == "auto" else [])
 
 
-def _check_options(name: str, options: dict[str, Any]) -> None:
+def check_options(name: str, options: dict[str, Any]) -> None:
     allowed = strategy_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
             f"strategy {name!r} has no option {unknown[0]!r} (options: {', '.join(allowed) or 'none'})"
         )
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"strategy option {key} must be a finite number, got {value!r}")
+        if abs(value) > MAX_OPTION_VALUE:
+            raise ValueError(f"strategy option {key} must be at most {MAX_OPTION_VALUE:,}, got {value:g}")
 
 
 def _check_positive(**values: int) -> None:
@@ -414,7 +424,7 @@ def run_strategy(
     """Run a named strategy on a batch; images without holes are returned unchanged, unseen by the net."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")
-    _check_options(name, options)
+    check_options(name, options)
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
     if holes.shape != images.shape[:3]:

@@ -32,20 +32,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(err: BaseException) -> str | None:
+    """The one-line message for an expected failure (bad input, a file-system error), or None for a bug.
+
+    This is the only place where the command line turns exceptions into messages: every sub-command
+    raises and ``main`` prints ``dfnet <command>: error: <message>`` and exits 1.
+    """
+    from dfnet.files import describe_os_error
+
+    if isinstance(err, OSError):
+        text = describe_os_error(err)
+    elif isinstance(err, (CLIError, ValueError)) or _is_lightning_misconfiguration(err):
+        text = str(err)
+    elif isinstance(err, MemoryError):
+        text = "not enough memory (try a smaller image, --batch-size 1 or the crop strategy)"
+    else:
+        return None
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _is_lightning_misconfiguration(err: BaseException) -> bool:
+    """Lightning's refusal of a trainer setting (only possible once ``dfnet train`` has imported it)."""
+    exceptions = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return exceptions is not None and isinstance(err, exceptions.MisconfigurationException)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user errors print one line and exit 1 (never a traceback)."""
-    from dfnet.checkpoint import CheckpointError
-    from dfnet.imageio import ImageLoadError
-
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, CheckpointError, ImageLoadError, FileNotFoundError, ValueError) as err:
-        print(f"dfnet {args.command}: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        message = error_message(err)
+        if message is None:
+            raise
+        print(f"dfnet {args.command}: error: {message}", file=sys.stderr)
+        return 1
 
 
 __all__ = ["CLIError", "build_parser", "main"]

@@ -1,8 +1,64 @@
-"""Pieces shared by the sub-commands."""
+"""Pieces shared by the sub-commands: the user-error type and argparse value types.
+
+Every option that takes a number uses one of the types below, so a bad value (text, NaN, infinity,
+zero, a negative or absurdly large number) is refused by the parser with one line, before any model
+is loaded or any file is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
 
 # dfnet.inference.ENGINES, repeated here so that building the parser does not import torch
 ENGINE_CHOICES = ("torch", "optimized", "onnxruntime")
+LARGEST_INT = 2**31 - 1
 
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
+
+
+def int_in(low: int, high: int = LARGEST_INT) -> Callable[[str], int]:
+    """An argparse type: an integer in ``low..high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high:,}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text.strip()}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def non_empty(text: str) -> str:
+    """An argparse type: any text but an empty one (paths, names)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+positive_int = int_in(1)

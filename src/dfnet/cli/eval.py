@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from dfnet.cli.common import CLIError
+from dfnet.cli.common import CLIError, int_in, positive_int
 
 
 def _eval(args: argparse.Namespace) -> int:
     from dfnet.evaluation import EvalConfig, evaluate, make_method, report_paths
+    from dfnet.files import check_outputs
     from dfnet.inference import resolve_device
 
-    if args.size <= 0 or args.batch_size <= 0 or args.bpe_band <= 0:
-        raise CLIError("--size, --batch-size and --bpe-band must be positive")
+    check_outputs([args.out], [args.images, args.masks, args.model], args.overwrite)
     config = EvalConfig(
         images=Path(args.images),
         masks=Path(args.masks),
@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
     p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
-    p.add_argument("--size", type=int, default=512, help="evaluation size (default 512)")
+    p.add_argument("--size", type=int_in(1, 16384), default=512, help="evaluation size (default 512)")
     p.add_argument(
         "--resize",
         choices=["resize_crop", "resize"],
@@ -108,9 +108,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="cycle",
         help="cycle: image i with mask i mod M; every-bin: each image once per bin; all: every image x mask",
     )
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=2, help="image-loading processes (0 = in the main process)")
-    p.add_argument("--bpe-band", type=int, default=3, help="BPE band width in pixels (default 3)")
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=8)
+    p.add_argument(
+        "--workers", type=int_in(0, 256), default=2, help="image-loading processes (0 = in the main process)"
+    )
+    p.add_argument("--bpe-band", type=int_in(1, 1024), default=3, help="BPE band width in pixels (default 3)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--fid-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)"
@@ -121,15 +123,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--save-images",
-        type=int,
+        type=int_in(-1),
         nargs="?",
         const=-1,
         default=0,
         metavar="N",
         help="save composites and input/result/truth grids under OUT/NAME/ (all pairs, or the first N)",
     )
-    p.add_argument("--limit", type=int, help="evaluate only the first N pairs (a quick look)")
+    p.add_argument("--limit", type=positive_int, help="evaluate only the first N pairs (a quick look)")
     p.add_argument("--force", action="store_true", help="re-run even if OUT/NAME.json exists")
+    p.add_argument(
+        "--overwrite", action="store_true", help="allow --out to be, or lie inside, an input folder"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from dfnet.cli.common import int_in, non_empty
+
 
 def _export(args: argparse.Namespace) -> int:
     from dfnet.export import export_model, parity_error
+    from dfnet.files import check_outputs
     from dfnet.inference import Inpainter
 
+    check_outputs([args.output], [None if args.model == "default" else args.model], args.overwrite)
     source = Inpainter.from_pretrained(args.model, device="cpu", precision="fp32")
     info = export_model(
         source.model,
@@ -31,9 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript (final result only)")
     p.add_argument("--model", default="default", help="'default', .safetensors, checkpoint or released .pth")
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    p.add_argument("--size", type=int, default=512, help="side of the example input used for tracing")
+    p.add_argument(
+        "--size", type=int_in(1, 16384), default=512, help="side of the example input used for tracing"
+    )
     p.add_argument("--static", action="store_true", help="ONNX: fix height and width to --size")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--opset", type=int_in(9, 99), default=17, help="ONNX opset version")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the parity check")
-    p.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
+    p.add_argument("-o", "--output", required=True, type=non_empty, help="output file (.onnx or .pt)")
+    p.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
     p.set_defaults(func=_export)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfnet.cli.common import ENGINE_CHOICES, CLIError
+from dfnet.cli.common import ENGINE_CHOICES, CLIError, int_in, non_empty, positive_int
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -70,8 +71,16 @@ def output_for(image: Path, output: Path, many: bool) -> Path:
     return output
 
 
-def collect_jobs(image_arg: str, mask_arg: str, output_arg: str) -> list[Job]:
-    """Pair images with masks (by file stem for a mask folder, or one mask for all) and outputs."""
+def collect_jobs(
+    image_arg: str, mask_arg: str, output_arg: str, overwrite: bool = False, extras: Sequence[str] = ()
+) -> list[Job]:
+    """Pair images with masks (by file stem for a mask folder, or one mask for all) and outputs.
+
+    No output (results and the ``extras`` written beside them) may be an input or lie inside an input
+    folder unless ``overwrite``.
+    """
+    from dfnet.files import check_outputs
+
     image_path, mask_path, output = Path(image_arg), Path(mask_arg), Path(output_arg)
     if not image_path.exists():
         raise CLIError(f"{image_path}: no such file or folder")
@@ -83,13 +92,22 @@ def collect_jobs(image_arg: str, mask_arg: str, output_arg: str) -> list[Job]:
         images = [p for p in images if not p.stem.endswith("_mask")]  # masks kept beside their images
     if not images:
         raise CLIError(f"{image_path}: no images found (looked for .png, .jpg, .webp, ...)")
-    if many and output.exists() and output.resolve() == image_path.resolve():
-        raise CLIError(f"{output}: the output folder is the input folder; results would overwrite the inputs")
+    if many and output.exists() and not output.is_dir():
+        raise CLIError(f"{output}: is a file, but a folder of images needs an output folder for -o")
     jobs = []
     for image in images:
         mask = find_mask(image, mask_path) if mask_path.is_dir() else mask_path
         jobs.append(Job(image, mask, output_for(image, output, many)))
+    inputs = [image_path, mask_path, *(j.image for j in jobs), *(j.mask for j in jobs)]
+    outputs = [output] if many else []
+    written = [p for j in jobs for p in (j.output, *(extra_path(j.output, e) for e in extras))]
+    check_outputs([*outputs, *written], inputs, overwrite)
     return jobs
+
+
+def extra_path(result: Path, suffix: str) -> Path:
+    """Where an extra picture of a result goes: ``NAME_raw.png``, ``NAME_alpha.png``, ``NAME_merged.png``."""
+    return result.with_name(f"{result.stem}_{suffix}.png")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,15 +130,27 @@ def parse_options(pairs: list[str]) -> dict[str, int | float]:
     return options
 
 
+def check_strategy_options(strategy: str, options: dict[str, int | float]) -> None:
+    """Refuse unknown or non-finite strategy options once, before any image is read."""
+    from dfnet.strategies import check_options
+
+    try:
+        check_options(strategy, options)
+    except ValueError as err:
+        raise CLIError(f"--set: {err}") from None
+
+
 def load_job(job: Job, invert: bool, resize_mask: bool, max_pixels: int | None = None) -> Loaded:
     """Read one image and its mask; the mask must have the image's size unless ``resize_mask``."""
-    from dfnet.imageio import DEFAULT_MAX_PIXELS, load_image, load_mask
+    from dfnet.imageio import DEFAULT_MAX_PIXELS, EmptyMaskWarning, load_image, load_mask
 
     if job.mask is None:
         raise ValueError(f"no mask named {job.image.stem}.* or {job.image.stem}_mask.* found")
     limit = max_pixels or DEFAULT_MAX_PIXELS
     image = load_image(job.image, max_pixels=limit)
-    hole = load_mask(job.mask, size=image.size if resize_mask else None, invert=invert, max_pixels=limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmptyMaskWarning)  # the caller warns about every empty mask
+        hole = load_mask(job.mask, size=image.size if resize_mask else None, invert=invert, max_pixels=limit)
     if hole.shape != image.rgb.shape[:2]:
         raise ValueError(
             f"mask {job.mask.name} is {hole.shape[1]}x{hole.shape[0]} but the image is "
@@ -152,7 +182,7 @@ def save_outputs(item: Loaded, done: Completion, args: argparse.Namespace) -> No
         extras["merged"] = merge_panels(item.image.rgb, item.hole, done)
     for suffix, array in extras.items():
         if array is not None:
-            save_image(out.with_name(f"{out.stem}_{suffix}.png"), array)
+            save_image(extra_path(out, suffix), array)
 
 
 def _error_text(err: BaseException) -> str:
@@ -167,16 +197,18 @@ def _inpaint(args: argparse.Namespace) -> int:
     from dfnet.inference import Inpainter
 
     options = parse_options(args.set)
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.max_pixels is not None and args.max_pixels < 1:
-        raise CLIError(f"--max-pixels must be at least 1, got {args.max_pixels}")
+    check_strategy_options(args.strategy, options)
     details = args.save_raw or args.save_alpha or args.merge
     if details and args.engine == "onnxruntime":
         raise CLIError(
             "--save-raw, --save-alpha and --merge need --engine torch (ONNX models output the result only)"
         )
-    jobs = collect_jobs(args.image, args.mask, args.output)
+    extras = [
+        name
+        for name, wanted in (("raw", args.save_raw), ("alpha", args.save_alpha), ("merged", args.merge))
+        if wanted
+    ]
+    jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras)
     precision = "fp16" if args.half else args.precision
     inpainter = Inpainter.from_pretrained(
         args.model, device=args.device, precision=precision, engine=args.engine
@@ -197,6 +229,12 @@ def _inpaint(args: argparse.Namespace) -> int:
             fail(job, err)
             continue
         ratio = hole_ratio(pending[-1].hole)
+        if ratio == 0:
+            bar.write(
+                f"warning: {job.image.name}: the mask has no hole (hole = white, above grey level 127, or 1 "
+                "in a 0/1 mask); the image is written unchanged",
+                file=sys.stderr,
+            )
         if ratio > HOLE_WARNING_RATIO:
             bar.write(
                 f"warning: {job.image.name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)",
@@ -231,8 +269,6 @@ def _run_batches(
                 **options,
             )
         except (ValueError, RuntimeError, MemoryError) as err:
-            if "no option" in str(err) or "unknown strategy" in str(err):
-                raise  # a usage error: the same for every image
             for g in group:
                 fail(g.job, err)
             continue
@@ -273,7 +309,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image", help="input image or folder of images")
     p.add_argument("mask", help="mask image (white = hole) or folder of masks")
-    p.add_argument("-o", "--output", required=True, help="output file, or folder (for a folder of inputs)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=non_empty,
+        help="output file, or folder (for a folder of inputs)",
+    )
     p.add_argument(
         "--model", default="default", help="'default' (bundled), .safetensors, checkpoint, .pth or .onnx"
     )
@@ -299,7 +341,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto", help="autocast dtype"
     )
     p.add_argument("--half", action="store_true", help="same as --precision fp16")
-    p.add_argument("--batch-size", type=int, default=1, help="images of one size per network call")
+    p.add_argument(
+        "--batch-size", type=int_in(1, 4096), default=1, help="images of one size per network call"
+    )
     p.add_argument("--invert-mask", action="store_true", help="the mask is white = known (released samples)")
     p.add_argument(
         "--resize-mask", action="store_true", help="scale masks to the image size instead of failing"
@@ -311,9 +355,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         help="refuse images larger than this many pixels, width x height (default 100,000,000)",
     )
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the results (1-100)")
+    p.add_argument(
+        "--quality", type=int_in(1, 100), default=95, help="JPEG/WebP quality of the results (1-100)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow an output that is an input (or inside an input folder): the input is replaced",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_inpaint)

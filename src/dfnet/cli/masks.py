@@ -5,21 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfnet.cli.common import CLIError
+from dfnet.cli.common import CLIError, int_in
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dfnet.masks import PAPER_STROKES, bin_counts, bin_label, parse_bins, write_mask_set
+    from dfnet.masks import (
+        PAPER_STROKES,
+        MaskSetExistsError,
+        bin_counts,
+        bin_label,
+        parse_bins,
+        write_mask_set,
+    )
 
     bins = None if args.paper or args.bins.lower() == "none" else parse_bins(args.bins)
     strokes = PAPER_STROKES if args.paper else None
-    if args.count < 1:
-        raise CLIError(f"--count must be at least 1, got {args.count}")
     try:
         records = write_mask_set(
             args.out_dir, args.count, args.size, args.seed, bins, strokes, overwrite=args.overwrite
         )
-    except FileExistsError as err:
+    except MaskSetExistsError as err:
         raise CLIError(f"{err}; use --overwrite") from None
     per_bin = ", ".join(
         f"{'outside' if b is None else bin_label(b)}: {n}" for b, n in bin_counts(records).items()
@@ -69,9 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generate", help="write PNG masks (white = hole) and index.csv (file,hole_ratio,bin)"
     )
     g.add_argument("out_dir", help="output folder")
-    g.add_argument("--count", type=int, default=1000, help="number of masks (default 1000)")
-    g.add_argument("--size", type=int, default=512, help="mask side in pixels (default 512)")
-    g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same masks")
+    g.add_argument("--count", type=int_in(1, 10_000_000), default=1000, help="number of masks (default 1000)")
+    g.add_argument("--size", type=int_in(8, 16384), default=512, help="mask side in pixels (default 512)")
+    g.add_argument(
+        "--seed", type=int_in(0, 2**32 - 1), default=0, help="random seed; the same seed gives the same masks"
+    )
     g.add_argument(
         "--bins",
         default="0,1,2,3,4",

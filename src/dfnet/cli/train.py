@@ -6,24 +6,30 @@ import argparse
 import logging
 import sys
 
+from dfnet.cli.common import int_in
+
 
 def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("dfnet")
-    if not logger.handlers:
-        logger.addHandler(handler)
+    for old in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+        logger.removeHandler(old)  # an earlier run in this process may have bound a stderr that is gone
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
 
 def _train(args: argparse.Namespace) -> int:
+    from dfnet.files import check_outputs
     from dfnet.training import config_to_yaml, load_config, train
 
     config = load_config(args.config, args.overrides)
     if args.print_config:
         print(config_to_yaml(config), end="")
         return 0
+    data_folders = [config.data.root, config.data.val_root, config.data.val_mask_dir]
+    check_outputs([config.run_dir], data_folders, args.overwrite)
     _setup_logging()
     result = train(config, resume=args.resume)
     if result.export is not None:
@@ -36,8 +42,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from dfnet.files import check_outputs
     from dfnet.training import export_checkpoint
 
+    check_outputs([args.output], [args.checkpoint], args.overwrite)
     config = export_checkpoint(args.checkpoint, args.output, half=args.half, working_size=args.working_size)
     print(f"{args.output}: exported ({len(config.fusion_layers)} fusion blocks, width {config.width:g})")
     return 0
@@ -60,13 +68,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue from a checkpoint; 'auto' takes the run's last.ckpt when there is one",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--overwrite", action="store_true", help="allow the run directory to be, or lie inside, a data folder"
+    )
     p.set_defaults(func=_train)
 
     e = sub.add_parser("export-checkpoint", help="write a training checkpoint's weights as .safetensors")
     e.add_argument("checkpoint", help="a .ckpt written by dfnet train")
     e.add_argument("output", help="output .safetensors")
     e.add_argument("--half", action="store_true", help="store fp16 weights")
+    e.add_argument("--overwrite", action="store_true", help="allow the output to replace the checkpoint")
     e.add_argument(
-        "--working-size", type=int, help="training resolution to record (inference strategies work at it)"
+        "--working-size",
+        type=int_in(1, 16384),
+        help="training resolution to record (inference strategies work at it)",
     )
     e.set_defaults(func=_export)

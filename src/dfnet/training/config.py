@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from dfnet.choices import check_choice
+from dfnet.config_types import check_field_types
 from dfnet.data import DataConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
@@ -106,6 +107,14 @@ class TrainerConfig:
             raise ConfigError("trainer needs accumulate_grad_batches, num_nodes and log_every_n_steps >= 1")
         if self.checkpoint_every_n_steps < 1 or self.keep_checkpoints == 0 or self.keep_checkpoints < -1:
             raise ConfigError("trainer needs checkpoint_every_n_steps >= 1 and keep_checkpoints >= 1 or -1")
+        if min(self.max_epochs, self.max_steps, self.num_sanity_val_steps) < -1:
+            raise ConfigError(
+                "trainer needs max_epochs, max_steps and num_sanity_val_steps >= -1 (-1: no limit)"
+            )
+        if self.check_val_every_n_epoch < 1 or self.image_every_n_steps < 0 or self.image_count < 1:
+            raise ConfigError(
+                "trainer needs check_val_every_n_epoch >= 1, image_every_n_steps >= 0, image_count >= 1"
+            )
         if self.max_time is not None:
             object.__setattr__(self, "max_time", _duration(self.max_time))
 
@@ -193,6 +202,7 @@ class TrainConfig:
         _reject_unknown(values, [f.name for f in dataclasses.fields(cls)], "the config")
         kwargs: dict[str, Any] = {}
         try:
+            check_field_types(cls, values)  # a wrong type names its field here, not at the start of training
             for name, builder in _SECTION_BUILDERS.items():
                 section = values.get(name) or {}
                 if not isinstance(section, Mapping):

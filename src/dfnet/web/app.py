@@ -1,11 +1,14 @@
 """The web app: ``POST /api/inpaint``, ``GET /api/health``, ``GET /api/model`` and the painting page.
 
 A request to ``/api/inpaint`` first meets ``InpaintGate``, a small ASGI layer that refuses a wrong
-content type (415), takes a queue slot without waiting (503 when every slot is taken), and reads the
-body up to the upload limit (413) before FastAPI parses the form. So at most ``queue_size`` bodies
-are in memory at once. Decoding, inference and encoding then run in a worker thread so the event
-loop keeps answering (``/api/health`` stays responsive during inference). Nothing from a request is
-stored after its response; logs carry sizes and timings, never image content.
+content type (415) and a client with too many requests open (429), then reads the whole body, bounded
+in size (413), in time (408: ``body_timeout_s``) and by a shared budget of buffered bytes (503), and
+only then takes a queue slot without waiting (503 when every slot is taken). A slow upload therefore
+holds no slot: at most ``queue_size`` complete bodies wait for inference, and bodies still arriving
+hold at most ``queue_size * max_upload_bytes`` bytes between them. Decoding, inference and encoding
+then run in a worker thread so the event loop keeps answering (``/api/health`` stays responsive
+during inference). Nothing from a request is stored after its response; logs carry sizes and
+timings, never image content.
 """
 
 from __future__ import annotations
@@ -65,13 +68,21 @@ class ServerSettings:
 
     max_upload_bytes: int = 32 * MB  # whole request body: image + mask + form overhead
     max_pixels: int = 25_000_000  # about 5000 x 5000; decoded size, checked before decoding
-    queue_size: int = 4  # inpaint requests admitted at once (running + waiting); more get 503
+    queue_size: int = 4  # complete uploads admitted at once (running + waiting); more get 503
     worker_threads: int = 1  # threads running inference; the rest of the admitted requests wait
+    body_timeout_s: float = 30.0  # a request body must arrive within this time (408 after)
+    requests_per_client: int = 4  # inpaint requests one client address may have open (429 above)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if int(value) < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+            smallest = 1 if isinstance(value, int) else 0.001
+            if not value >= smallest:  # also refuses NaN
+                raise ValueError(f"{name} must be at least {smallest}, got {value}")
+
+    @property
+    def upload_budget_bytes(self) -> int:
+        """Bytes that bodies still arriving may hold between them."""
+        return self.queue_size * self.max_upload_bytes
 
 
 class InpainterLike(Protocol):
@@ -120,6 +131,51 @@ class QueueSlots:
         return self._in_use
 
 
+class ClientCounts:
+    """Open inpaint requests per client address, capped (used from the event loop only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def try_enter(self, client: str) -> bool:
+        """Count one more request of ``client``; False (and nothing counted) when it is at the limit."""
+        if self._open.get(client, 0) >= self.limit:
+            return False
+        self._open[client] = self._open.get(client, 0) + 1
+        return True
+
+    def leave(self, client: str) -> None:
+        left = self._open.pop(client) - 1
+        if left:
+            self._open[client] = left
+
+
+class ByteBudget:
+    """Bytes of request bodies being received, shared by all uploads (used from the event loop only)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+
+    def try_take(self, count: int) -> bool:
+        if self.used + count > self.size:
+            return False
+        self.used += count
+        return True
+
+    def give_back(self, count: int) -> None:
+        self.used -= count
+
+
+class BodyRefused(Exception):
+    """Reading a request body stopped: too large (413), budget spent (503) or the client left (None)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON error body every endpoint uses: ``{"detail": message}``."""
     return JSONResponse({"detail": message}, status_code=status, headers={**NO_STORE, **(headers or {})})
@@ -141,17 +197,21 @@ def _upload_limit_message(limit: int) -> str:
     return f"upload too large: image and mask together may be at most {format_bytes(limit)}"
 
 
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None as soon as it grows past ``limit`` bytes."""
-    chunks, size, more = [], 0, True
+async def read_body(receive: Receive, limit: int, budget: ByteBudget, held: list[int]) -> bytes:
+    """The whole request body; ``BodyRefused`` as soon as it grows past ``limit`` bytes, the shared
+    ``budget`` is spent, or the client disconnects. ``held[0]`` counts the bytes taken from ``budget``
+    (the caller gives them back, also when this is cancelled by the time limit)."""
+    chunks, more = [], True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return None
+            raise BodyRefused(None)
         chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
+        if held[0] + len(chunk) > limit:
+            raise BodyRefused(413)
+        if not budget.try_take(len(chunk)):
+            raise BodyRefused(503)
+        held[0] += len(chunk)
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
@@ -171,13 +231,26 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-class InpaintGate:
-    """ASGI layer in front of ``POST /api/inpaint``: content type (415), queue slot (503), body size (413)."""
+BUSY_MESSAGE = "server busy: too many images are being inpainted, try again shortly"
 
-    def __init__(self, app: ASGIApp, settings: ServerSettings, slots: QueueSlots) -> None:
+
+class InpaintGate:
+    """ASGI layer in front of ``POST /api/inpaint``: content type (415), requests per client (429),
+    body size (413), body time (408), buffered bytes (503), then a queue slot (503)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServerSettings,
+        slots: QueueSlots,
+        clients: ClientCounts,
+        budget: ByteBudget,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.slots = slots
+        self.clients = clients
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != INPAINT_PATH or scope["method"] != "POST":
@@ -187,24 +260,56 @@ class InpaintGate:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if not self.slots.try_acquire():
-            busy = error_response(
-                503,
-                "server busy: too many images are being inpainted, try again shortly",
-                {"Retry-After": "2"},
+        client = (scope.get("client") or ("",))[0]
+        if not self.clients.try_enter(client):
+            limit = self.settings.requests_per_client
+            message = f"too many requests from this client at once (at most {limit}); try again shortly"
+            await error_response(429, message, {"Retry-After": "2", "Connection": "close"})(
+                scope, receive, send
             )
-            await busy(scope, receive, send)
             return
         try:
-            body = await read_body(receive, self.settings.max_upload_bytes)
-            if body is None:
-                await error_response(413, _upload_limit_message(self.settings.max_upload_bytes))(
-                    scope, receive, send
-                )
-                return
+            await self._admit(scope, receive, send)
+        finally:
+            self.clients.leave(client)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body within its limits, then take a queue slot and hand the request on."""
+        held = [0]
+        try:
+            body = await asyncio.wait_for(
+                read_body(receive, self.settings.max_upload_bytes, self.budget, held),
+                self.settings.body_timeout_s,
+            )
+        except (BodyRefused, asyncio.TimeoutError) as err:
+            self.budget.give_back(held[0])
+            response = self._refusal(err)
+            if response is not None:
+                await response(scope, receive, send)
+            return
+        self.budget.give_back(held[0])  # from here the queue slot bounds this body
+        if not self.slots.try_acquire():
+            await error_response(503, BUSY_MESSAGE, {"Retry-After": "2"})(scope, receive, send)
+            return
+        try:
             await self.app(scope, replay(body, receive), send)
         finally:
             self.slots.release()
+
+    def _refusal(self, err: Exception) -> JSONResponse | None:
+        """The answer to a body that was not read to its end (None: the client has gone)."""
+        close = {"Connection": "close"}  # the rest of the body is not read: end the connection
+        if isinstance(err, asyncio.TimeoutError):
+            seconds = f"{self.settings.body_timeout_s:g}"
+            return error_response(
+                408, f"upload too slow: the request body must arrive within {seconds} s", close
+            )
+        status = getattr(err, "status", None)
+        if status == 413:
+            return error_response(413, _upload_limit_message(self.settings.max_upload_bytes), close)
+        if status == 503:
+            return error_response(503, BUSY_MESSAGE, {"Retry-After": "2", **close})
+        return None
 
     def _check_headers(self, scope: Scope) -> JSONResponse | None:
         """A 415 or 413 response decided from the headers alone, or None."""
@@ -434,7 +539,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Upload larger than the byte limit, or image over the pixel limit"},
     415: {"description": "Not multipart/form-data, or a part that is not a supported image"},
     422: {"description": "A missing field or an invalid option value; same {'detail': message} shape"},
-    503: {"description": "Queue full: too many requests in flight (see Retry-After)"},
+    408: {"description": "The request body did not arrive within the time limit"},
+    429: {"description": "Too many requests open from this client address (see Retry-After)"},
+    503: {
+        "description": "Queue full: too many requests in flight, or too many uploads arriving (see Retry-After)"
+    },
 }
 
 
@@ -442,6 +551,7 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
     """The FastAPI app serving ``inpainter`` under ``settings`` (defaults: ``ServerSettings()``)."""
     settings = settings or ServerSettings()
     slots = QueueSlots(settings.queue_size)
+    clients = ClientCounts(settings.requests_per_client)
     executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="dfnet-inference")
 
     @asynccontextmanager
@@ -457,7 +567,13 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
     )
     app.state.settings = settings
     app.state.slots = slots
-    app.add_middleware(InpaintGate, settings=settings, slots=slots)
+    app.add_middleware(
+        InpaintGate,
+        settings=settings,
+        slots=slots,
+        clients=clients,
+        budget=ByteBudget(settings.upload_budget_bytes),
+    )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, err: ApiError) -> JSONResponse:
