@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -108,3 +113,24 @@ License: Expat
 License: GPL-2+
  This package is free software.
 """
+
+
+@contextlib.contextmanager
+def live_server(app) -> Iterator[int]:
+    """``app`` under uvicorn on a free port of 127.0.0.1 in a background thread; yields the port."""
+    import uvicorn
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -21,7 +21,6 @@ import re
 import select
 import socket
 import struct
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from helpers import encode, handmade_png, png_declaring
+from helpers import encode, handmade_png, live_server, png_declaring
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from load_test import source_address  # benchmarks/ is on sys.path (conftest.py)
@@ -663,27 +662,6 @@ def files_in(folder: Path) -> dict[str, bytes]:
 # ---------------------------------------------------------------------------------------------
 # Slow clients: the body is read, bounded in time and per client, before a queue slot is taken
 # ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def live_server(app) -> Iterator[int]:
-    """``app`` under uvicorn on a free port of 127.0.0.1 in a background thread; yields the port."""
-    import uvicorn
-
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def start_slow_upload(port: int, source: str, body_size: int = 4096) -> socket.socket:
     """A connection that sends the headers of a multipart upload and the first 10 bytes of its body."""
     conn = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))

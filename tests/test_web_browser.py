@@ -14,13 +14,11 @@ from __future__ import annotations
 import base64
 import io
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import live_server
 from PIL import Image
 from scipy import ndimage
 
@@ -91,23 +89,9 @@ def recorder() -> RecordingInpainter:
 @pytest.fixture(scope="module")
 def server_url(recorder):
     """``dfnet serve``'s app under uvicorn on a free loopback port, in a background thread."""
-    import uvicorn
-
     app = create_app(recorder, ServerSettings(queue_size=2, max_upload_bytes=UPLOAD_LIMIT))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
