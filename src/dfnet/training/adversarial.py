@@ -10,7 +10,9 @@ manual-optimisation step that trains both networks.
 3. the generator's adversarial terms against the updated discriminator, added to its loss; one backward,
    optional gradient-norm clipping (``optim.grad_clip``) and one step through Lightning's optimiser;
 4. the generator's learning-rate schedule stepped by hand (Lightning leaves it to the module in manual mode):
-   every step for ``optim.lr_step_unit=step``, at the end of each epoch for ``epoch``.
+   after every step for ``optim.lr_step_unit=step``, after an epoch's last batch for ``epoch``. Both happen where
+   Lightning's automatic optimisation does them, before the ``on_train_batch_end`` callbacks that write
+   checkpoints, so a checkpoint holds the same schedule state with or without the discriminator.
 
 Only the generator's step goes through Lightning's ``LightningOptimizer``, and Lightning counts those as
 ``global_step``; so ``trainer.max_steps``, the checkpoint and image intervals and the LR schedule keep counting
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
@@ -76,14 +79,9 @@ class AdversarialTraining:
         if clip is not None:
             module.clip_gradients(generator_optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         generator_optimizer.step()
-        if module.config.optim.lr_step_unit == "step":
+        if module.config.optim.lr_step_unit == "step" or epoch_ends_with_this_batch(module.trainer):
             step_schedule(module)
         return {**{k: v.detach() for k, v in terms.items()}, **gan_terms, "total": total.detach()}
-
-    def on_train_epoch_end(self, module: DFNetLightning) -> None:
-        """The epoch-unit learning-rate step (``optim.lr_step_unit=epoch``)."""
-        if module.config.optim.lr_step_unit == "epoch":
-            step_schedule(module)
 
 
 def step_schedule(module: DFNetLightning) -> None:
@@ -91,6 +89,12 @@ def step_schedule(module: DFNetLightning) -> None:
     scheduler = module.lr_schedulers()
     if scheduler is not None:
         scheduler.step()
+
+
+def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
+    """Whether the batch being trained is the epoch's last (Lightning's own test before stepping epoch schedules)."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return progress.is_last_batch or progress.current.ready == trainer.num_training_batches
 
 
 def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:

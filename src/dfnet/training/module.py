@@ -137,10 +137,6 @@ class DFNetLightning(pl.LightningModule):
         self.log("train/loss", terms["total"].detach(), prog_bar=True, on_epoch=True, batch_size=size)
         return terms["total"] if self.automatic_optimization else None
 
-    def on_train_epoch_end(self) -> None:
-        if self.adversarial is not None:
-            self.adversarial.on_train_epoch_end(self)
-
     def on_validation_epoch_start(self) -> None:
         # l1 sum, psnr sum, image count, BPE error sum, BPE pixel count
         self._val_sums = torch.zeros(5, dtype=torch.float64, device=self.device)
