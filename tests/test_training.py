@@ -166,7 +166,7 @@ def test_configs_readme_lists_every_config() -> None:
 def test_package_ships_the_starting_configs_and_the_repository_the_stages() -> None:
     assert packaged_configs() == ["celeba", "places2", "smoke", "wallpapers"]
     stages = sorted(p.stem for p in REPO_CONFIGS.glob("*.yaml"))
-    assert stages and all(name.startswith("wallpapers-") for name in stages)
+    assert stages and all(name.startswith(("wallpapers-", "texture-")) for name in stages)
     assert not set(stages) & set(packaged_configs())  # one copy of each file
     assert "src/dfnet/configs" in (REPO_CONFIGS / "README.md").read_text()
 

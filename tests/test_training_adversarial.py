@@ -27,7 +27,8 @@ from test_training import (
 
 from dfnet.checkpoint import load_model
 from dfnet.cli import main
-from dfnet.training import ConfigError, load_config, packaged_configs, train
+from dfnet.training import ConfigError, DFNetLightning, load_config, packaged_configs, train
+from dfnet.vgg import VGGWeightsError
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
@@ -113,6 +114,16 @@ def test_print_config_shows_the_discriminator_section(capsys) -> None:
     assert main(["train", "--config", "smoke", *GAN, "discriminator.betas=[0.0,0.99]", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "discriminator:\n  enabled: true" in out and "betas: [0.0, 0.99]" in out and "width: 8" in out
+
+
+def test_missing_vgg_weights_message_names_the_random_texture_weights(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("DFNET_VGG16_WEIGHTS", raising=False)
+    with pytest.raises(VGGWeightsError, match=r"vgg16-397923af.pth.*vgg.weights=random:<seed>") as error:
+        DFNetLightning(tiny_config(tmp_path, "vgg.allow_random=false"))
+    assert "\n" not in str(error.value)
+    module = DFNetLightning(tiny_config(tmp_path, "vgg.allow_random=false", "vgg.weights=random:3"))
+    assert module.criterion.vgg is not None
 
 
 # --------------------------------------------------------------------------------------------
