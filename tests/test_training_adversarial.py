@@ -28,6 +28,7 @@ from test_training import (
 from dfnet.checkpoint import load_model
 from dfnet.cli import main
 from dfnet.training import ConfigError, DFNetLightning, load_config, packaged_configs, train
+from dfnet.training.adversarial import ddp_strategy
 from dfnet.vgg import VGGWeightsError
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
@@ -303,3 +304,21 @@ def test_ddp_two_processes_on_cpu_train_both_networks(tmp_path: Path) -> None:
     assert last["global_step"] == 2 and len(last["optimizer_states"]) == 2
     changed = [k for k, v in discriminator_state(last).items() if not torch.equal(v, first["state_dict"][k])]
     assert changed
+
+
+@pytest.mark.parametrize(
+    ("strategy", "devices", "nodes", "expected"),
+    [
+        ("auto", 1, 1, "auto"),
+        ("auto", "auto", 1, "auto"),
+        ("auto", 2, 1, "ddp_find_unused_parameters_true"),
+        ("auto", [0, 1], 1, "ddp_find_unused_parameters_true"),
+        ("auto", 1, 2, "ddp_find_unused_parameters_true"),
+        ("ddp", 1, 1, "ddp_find_unused_parameters_true"),
+        ("ddp_spawn", 2, 1, "ddp_spawn_find_unused_parameters_true"),
+        ("ddp_find_unused_parameters_true", 2, 1, "ddp_find_unused_parameters_true"),
+        ("deepspeed", 2, 1, "deepspeed"),
+    ],
+)
+def test_ddp_strategy_finds_unused_parameters_when_it_runs_ddp(strategy, devices, nodes, expected) -> None:
+    assert ddp_strategy(strategy, devices, nodes) == expected

@@ -25,7 +25,7 @@ so a resumed run applies it on the same steps as an uninterrupted one.
 
 Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters:
 :func:`ddp_strategy` turns ``trainer.strategy`` ``ddp`` (or ``auto`` with several devices) into
-``ddp_find_unused_parameters_true``.
+``ddp_find_unused_parameters_true``, and the spawn/fork variants likewise.
 """
 
 from __future__ import annotations
@@ -98,11 +98,17 @@ def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
 
 
 def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:
-    """``trainer.strategy`` for adversarial training: DDP told to find unused parameters when it runs DDP."""
+    """``trainer.strategy`` for adversarial training: a DDP strategy told to find unused parameters.
+
+    ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook`` get Lightning's ``…_find_unused_parameters_true``
+    variant, and so does ``auto`` when ``devices`` (a number or a list) or ``num_nodes`` asks for several processes.
+    """
     count = len(devices) if isinstance(devices, list) else devices
     several = num_nodes > 1 or (isinstance(count, int) and count > 1)
-    if strategy == "ddp" or (strategy == "auto" and several):
-        return "ddp_find_unused_parameters_true"
+    if strategy == "auto" and several:
+        strategy = "ddp"
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{strategy}_find_unused_parameters_true"
     return strategy
 
 
