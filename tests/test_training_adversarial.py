@@ -5,15 +5,11 @@ discriminator, and DDP on CPU. Tiny runs as in tests/test_training.py (3-layer D
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_TRAINING
 from lightning.pytorch import Callback
 from safetensors import safe_open
 from test_training import (
@@ -23,6 +19,7 @@ from test_training import (
     metrics_rows,
     random_vgg,
     tiny_config,
+    train_ddp_on_cpu,
 )
 
 from dfnet.checkpoint import load_model
@@ -277,28 +274,7 @@ def test_bf16_mixed_step_runs_with_float32_losses(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu_train_both_networks(tmp_path: Path) -> None:
-    args = [
-        *TINY_TRAINING,
-        *GAN,
-        f"output.dir={tmp_path}",
-        "output.name=ddp",
-        "trainer.devices=2",
-        "trainer.strategy=ddp",
-        "trainer.max_steps=2",
-        "trainer.limit_train_batches=2",
-        "trainer.checkpoint_every_n_steps=1",
-        "trainer.limit_val_batches=1",
-        "data.batch_size=1",
-    ]
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "dfnet.cli", "train", "--config", "smoke", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_ddp_on_cpu(tmp_path, *GAN)
     checkpoints = tmp_path / "ddp" / "checkpoints"
     first, last = load(checkpoints / "step=00000001.ckpt"), load(checkpoints / "last.ckpt")
     assert last["global_step"] == 2 and len(last["optimizer_states"]) == 2
