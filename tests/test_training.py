@@ -166,7 +166,7 @@ def test_configs_readme_lists_every_config() -> None:
 def test_package_ships_the_starting_configs_and_the_repository_the_stages() -> None:
     assert packaged_configs() == ["celeba", "places2", "smoke", "wallpapers"]
     stages = sorted(p.stem for p in REPO_CONFIGS.glob("*.yaml"))
-    assert stages and all(name.startswith("wallpapers-") for name in stages)
+    assert stages and all(name.startswith(("wallpapers-", "texture-")) for name in stages)
     assert not set(stages) & set(packaged_configs())  # one copy of each file
     assert "src/dfnet/configs" in (REPO_CONFIGS / "README.md").read_text()
 
@@ -577,8 +577,8 @@ def test_smoke_config_cli(tmp_path: Path) -> None:
     assert main(["train", "--config", "smoke", f"output.dir={tmp_path}"]) == 1  # exists: needs --resume
 
 
-@pytest.mark.slow
-def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
+def train_ddp_on_cpu(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``dfnet train`` of the tiny smoke run as 2 DDP processes on CPU (run ``tmp_path/ddp``), checked to succeed."""
     args = [
         *TINY_TRAINING,
         f"output.dir={tmp_path}",
@@ -590,6 +590,7 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
         "trainer.checkpoint_every_n_steps=1",
         "trainer.limit_val_batches=1",
         "data.batch_size=1",
+        *overrides,
     ]
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
     done = subprocess.run(
@@ -600,6 +601,12 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
+    done = train_ddp_on_cpu(tmp_path)
     run_dir = tmp_path / "ddp"
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 2

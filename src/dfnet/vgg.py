@@ -191,7 +191,10 @@ def load_vgg16_features(
         log.info("VGG16 weights loaded from %s", path)
         return network
     if not allow_random:
-        raise VGGWeightsError(missing_weights_message())
+        raise VGGWeightsError(
+            f"{missing_weights_message()}; or, without that file, vgg.weights=random:<seed> for the "
+            "seeded random texture weights of dfnet.random_vgg"
+        )
     message = (
         "VGG16 WEIGHTS NOT FOUND: using RANDOM VGG16 weights because vgg.allow_random is set. The perceptual "
         "and style losses are meaningless; use this for tests and smoke runs only."

@@ -4,6 +4,7 @@
 - :mod:`~dfnet.training.resume`: the loader that resumes mid-epoch and finding the checkpoint to resume.
 - :mod:`~dfnet.training.synthetic`: generated images for smoke runs.
 - :mod:`~dfnet.training.module`: the LightningModule (DFNet, loss, validation metrics, optimiser).
+- :mod:`~dfnet.training.adversarial`: the optional discriminator and the manual-optimisation step that trains it.
 - :mod:`~dfnet.training.callbacks`: atomic checkpoint writes, throughput, completion grids, ``last.ckpt``.
 - :mod:`~dfnet.training.fit`: the trainer, :func:`train` and the safetensors export.
 

@@ -2,7 +2,8 @@
 
 One YAML file (a config packaged in ``dfnet/configs/`` or any path) holds every setting, in sections
 ``model`` (:class:`~dfnet.model.DFNetConfig`), ``loss`` (:class:`~dfnet.losses.LossConfig`), ``vgg``,
-``optim``, ``data`` (:class:`~dfnet.data.DataConfig`), ``trainer`` and ``output``; ``key=value``
+``optim``, ``data`` (:class:`~dfnet.data.DataConfig`), ``trainer``, ``output`` and ``discriminator``
+(:class:`~dfnet.discriminator.DiscriminatorConfig`, the optional adversarial loss, off by default); ``key=value``
 overrides (``trainer.max_steps=100``) change single values. The paper's ablations are config changes:
 ``model.fusion=mask|none``, ``model.fusion_layers=[0]`` / ``[0,1,2]`` (1 or 3 fusion blocks),
 ``loss.structure_scales`` / ``loss.texture_scales`` (p, q).
@@ -24,6 +25,7 @@ import yaml
 from dfnet.choices import check_choice
 from dfnet.config_types import check_field_types
 from dfnet.data import DataConfig
+from dfnet.discriminator import DiscriminatorConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
 
@@ -159,6 +161,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    # The optional adversarial loss (not in the paper; dfnet.training.adversarial). Off by default.
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # Smoke runs: when data.root is unset, generate this many synthetic training images (and a few for
     # validation) under the run directory and train on them. 0 disables.
     synthetic_images: int = 0
@@ -186,6 +190,20 @@ class TrainConfig:
                 f"data.batch_size must be at least 2 at {self.data.size}x{self.data.size}: the innermost "
                 "BatchNorm sees one value per channel otherwise"
             )
+        if self.discriminator.enabled:
+            self._check_adversarial()
+
+    def _check_adversarial(self) -> None:
+        """Trainer options that manual optimisation with two networks does not support."""
+        trainer = self.trainer
+        refused = [
+            (trainer.precision == "16-mixed", "trainer.precision=16-mixed (use bf16-mixed or 32)"),
+            (trainer.accumulate_grad_batches > 1, "trainer.accumulate_grad_batches > 1"),
+            (trainer.compile, "trainer.compile=true"),
+        ]
+        for is_set, option in refused:
+            if is_set:
+                raise ConfigError(f"discriminator.enabled=true does not support {option}")
 
     @property
     def run_dir(self) -> Path:
@@ -265,6 +283,7 @@ _SECTION_BUILDERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "data": _build_data,
     "trainer": lambda v, s: _build_dataclass(TrainerConfig, v, s),
     "output": lambda v, s: _build_dataclass(OutputConfig, v, s),
+    "discriminator": lambda v, s: _build_dataclass(DiscriminatorConfig, v, s),
 }
 
 

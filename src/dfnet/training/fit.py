@@ -27,6 +27,7 @@ from dfnet.checkpoint import load_model, save_model
 from dfnet.data import InpaintingDataModule
 from dfnet.files import atomic_write_text
 from dfnet.model import DFNetConfig
+from dfnet.training.adversarial import ddp_strategy
 from dfnet.training.callbacks import AtomicCheckpointIO, ImageGridLogger, LastCheckpoint, ThroughputMonitor
 from dfnet.training.config import TrainConfig, config_to_yaml
 from dfnet.training.module import DFNetLightning
@@ -78,7 +79,10 @@ def build_trainer(config: TrainConfig, extra_callbacks: Sequence[Callback] = ())
         )
         if getattr(cfg, name) is not None
     }
-    if config.optim.grad_clip is not None:
+    strategy = cfg.strategy
+    if config.discriminator.enabled:  # manual optimisation: clipping in the step, DDP finds unused parameters
+        strategy = ddp_strategy(cfg.strategy, cfg.devices, cfg.num_nodes)
+    elif config.optim.grad_clip is not None:
         optional["gradient_clip_val"] = config.optim.grad_clip
     loggers = [
         TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False),
@@ -88,7 +92,7 @@ def build_trainer(config: TrainConfig, extra_callbacks: Sequence[Callback] = ())
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
+        strategy=strategy,
         precision=cfg.precision,
         sync_batchnorm=cfg.sync_batchnorm,
         max_epochs=cfg.max_epochs,

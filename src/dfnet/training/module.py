@@ -14,6 +14,7 @@ from dfnet.checkpoint import init_from_weights
 from dfnet.losses import DFNetLoss
 from dfnet.metrics import per_image_bpe_sums, per_image_l1, per_image_psnr
 from dfnet.model import DFNet, DFNetConfig, DFNetOutput, composite, set_initial_alpha
+from dfnet.training.adversarial import AdversarialTraining
 from dfnet.training.config import ConfigError, TrainConfig, plain
 from dfnet.vgg import VGG16Features, load_vgg16_features
 
@@ -25,6 +26,8 @@ class DFNetLightning(pl.LightningModule):
 
     Batches are dicts ``{"image": (B,3,H,W) in [0,1], "hole_mask": (B,1,H,W), 1 = hole, ...}``. Only the
     DFNet weights are in ``state_dict`` (keys ``model.*``): the frozen VGG is rebuilt from its file.
+    With ``discriminator.enabled`` the module also trains a discriminator (:mod:`dfnet.training.adversarial`,
+    manual optimisation, keys ``discriminator.*``, a second optimiser).
     """
 
     def __init__(
@@ -47,20 +50,41 @@ class DFNetLightning(pl.LightningModule):
         if vgg is None and config.loss.needs_vgg:
             vgg = load_vgg16_features(config.vgg.weights, config.vgg.allow_random)
         self.criterion = DFNetLoss(config.loss, vgg)
+        self.adversarial: AdversarialTraining | None = None
+        self.discriminator: torch.nn.Module | None = None
+        if config.discriminator.enabled:
+            self.adversarial = AdversarialTraining(config.discriminator)
+            self.discriminator = self.adversarial.discriminator  # a submodule: moved, saved and restored
+            self.automatic_optimization = False
         self._val_sums: Tensor | None = None
         self._train_terms = self._loss_terms  # replaced by its compiled version in on_fit_start
 
-    # -- state: DFNet only -------------------------------------------------------------------
+    # -- state: DFNet (and the discriminator) -----------------------------------------------
+    def _trained_networks(self) -> dict[str, torch.nn.Module]:
+        networks = {"model": self.model}
+        if self.discriminator is not None:
+            networks["discriminator"] = self.discriminator
+        return networks
+
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The DFNet weights as ``model.<key>`` (the VGG is an external, frozen asset)."""
-        return {f"model.{k}": v for k, v in self.model.state_dict(*args, **kwargs).items()}
+        """The DFNet weights as ``model.<key>``, the discriminator's as ``discriminator.<key>`` (the VGG is an
+        external, frozen asset)."""
+        return {
+            f"{name}.{k}": v
+            for name, network in self._trained_networks().items()
+            for k, v in network.state_dict(*args, **kwargs).items()
+        }
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> Any:
-        """Load ``model.<key>`` entries into the DFNet."""
-        inner = {k.removeprefix("model."): v for k, v in state_dict.items() if k.startswith("model.")}
-        return self.model.load_state_dict(inner, strict=strict, assign=assign)
+        """Load ``model.<key>`` entries into the DFNet and ``discriminator.<key>`` into the discriminator."""
+        results = []
+        for name, network in self._trained_networks().items():
+            prefix = f"{name}."
+            inner = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
+            results.append(network.load_state_dict(inner, strict=strict, assign=assign))
+        return results[0]  # the DFNet's missing and unexpected keys
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["dfnet_config"] = plain(self.model.config.to_dict())
@@ -72,6 +96,14 @@ class DFNetLightning(pl.LightningModule):
             raise ConfigError(
                 f"the checkpoint was trained with model config {saved}, "
                 f"but this run's model config is {plain(self.model.config.to_dict())}"
+            )
+        has_discriminator = any(k.startswith("discriminator.") for k in checkpoint.get("state_dict", {}))
+        if has_discriminator != (self.discriminator is not None):
+            raise ConfigError(
+                "cannot resume: the checkpoint was trained "
+                + ("with" if has_discriminator else "without")
+                + f" a discriminator and this run has discriminator.enabled={self.discriminator is not None}; "
+                "start a new run from its weights with init_weights instead"
             )
         # The decay schedule follows this run's config, not the checkpoint's, so a resumed run can be
         # given another one (optim.lr_step / optim.lr_decay); step count and current lr are restored.
@@ -94,13 +126,16 @@ class DFNetLightning(pl.LightningModule):
         """Forward through every fusion block and the multi-scale loss (the part ``trainer.compile`` compiles)."""
         return self.criterion(self.model(image, hole_mask).results, image, hole_mask)
 
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor | None:
         image, hole_mask = self._inputs(batch)
-        terms = self._train_terms(image, hole_mask)
+        if self.adversarial is not None:  # manual optimisation: both networks stepped inside
+            terms = self.adversarial.training_step(self, image, hole_mask)
+        else:
+            terms = self._train_terms(image, hole_mask)
         size = image.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items() if k != "total"}, batch_size=size)
         self.log("train/loss", terms["total"].detach(), prog_bar=True, on_epoch=True, batch_size=size)
-        return terms["total"]
+        return terms["total"] if self.automatic_optimization else None
 
     def on_validation_epoch_start(self) -> None:
         # l1 sum, psnr sum, image count, BPE error sum, BPE pixel count
@@ -129,7 +164,8 @@ class DFNetLightning(pl.LightningModule):
         self.log_dict({k: v.float() for k, v in metrics.items()}, prog_bar=True, sync_dist=False)
 
     # -- optimisation --------------------------------------------------------------------------
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> dict[str, Any] | tuple[list[Any], list[Any]]:
+        """Adam with the step schedule for the DFNet; with a discriminator, its Adam (no schedule) second."""
         cfg = self.config.optim
         optimizer = torch.optim.Adam(
             self.model.parameters(),
@@ -139,6 +175,8 @@ class DFNetLightning(pl.LightningModule):
             fused=cfg.fused or None,
         )
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+        if self.adversarial is not None:  # manual optimisation: the module steps the schedule itself
+            return [optimizer, self.adversarial.optimizer()], [{"scheduler": scheduler, "name": "lr"}]
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -152,6 +190,8 @@ class DFNetLightning(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self.config.trainer.channels_last:
             self.model.to(memory_format=torch.channels_last)
+            if self.discriminator is not None:
+                self.discriminator.to(memory_format=torch.channels_last)
             if self.criterion.vgg is not None:
                 self.criterion.vgg.to(memory_format=torch.channels_last)
         if self.config.trainer.compile:

@@ -1,0 +1,115 @@
+"""The GAN part of a training step (optional, not in the paper): the discriminator, its optimiser and the
+manual-optimisation step that trains both networks.
+
+:class:`~dfnet.training.module.DFNetLightning` owns one :class:`AdversarialTraining` when
+``discriminator.enabled`` and then switches Lightning to manual optimisation. One training batch:
+
+1. the generator's forward pass and its paper losses (:class:`~dfnet.losses.DFNetLoss`);
+2. one discriminator step on the real images and the detached composite (known pixels from the input,
+   hole pixels from the finest result), through the *raw* discriminator optimiser;
+3. the generator's adversarial terms against the updated discriminator, added to its loss; one backward,
+   optional gradient-norm clipping (``optim.grad_clip``) and one step through Lightning's optimiser;
+4. the generator's learning-rate schedule stepped by hand (Lightning leaves it to the module in manual mode):
+   after every step for ``optim.lr_step_unit=step``, after an epoch's last batch for ``epoch``. Both happen where
+   Lightning's automatic optimisation does them, before the ``on_train_batch_end`` callbacks that write
+   checkpoints, so a checkpoint holds the same schedule state with or without the discriminator.
+
+Only the generator's step goes through Lightning's ``LightningOptimizer``, and Lightning counts those as
+``global_step``; so ``trainer.max_steps``, the checkpoint and image intervals and the LR schedule keep counting
+generator steps (one per batch), exactly as without the discriminator. The price: the discriminator's step
+bypasses the precision plugin, so ``16-mixed`` (which needs a gradient scaler) is refused; ``bf16-mixed`` and
+``32`` need none. The discriminator keeps a constant learning rate (``discriminator.lr``).
+
+Lazy R1 (``discriminator.r1_every``) counts discriminator steps, which equal ``global_step`` (one per batch),
+so a resumed run applies it on the same steps as an uninterrupted one.
+
+Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters:
+:func:`ddp_strategy` turns ``trainer.strategy`` ``ddp`` (or ``auto`` with several devices) into
+``ddp_find_unused_parameters_true``, and the spawn/fork variants likewise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from dfnet.adversarial import adversarial_step
+from dfnet.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.model import composite
+
+if TYPE_CHECKING:
+    from dfnet.training.module import DFNetLightning
+
+
+class AdversarialTraining:
+    """The discriminator of a run and the manual-optimisation step that trains it with the generator."""
+
+    def __init__(self, config: DiscriminatorConfig) -> None:
+        self.config = config
+        self.discriminator = PatchDiscriminator(config)
+
+    def optimizer(self) -> torch.optim.Adam:
+        """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``; no schedule)."""
+        return build_discriminator_optimizer(self.discriminator, self.config)
+
+    def training_step(self, module: DFNetLightning, image: Tensor, hole_mask: Tensor) -> dict[str, Tensor]:
+        """One discriminator and one generator update on a batch; returns every loss term (``total``: the
+        generator's whole loss), detached."""
+        generator_optimizer, discriminator_optimizer = module.optimizers()
+        output = module.model(image, hole_mask)
+        terms = module.criterion(output.results, image, hole_mask)
+        fake = composite(image, output.results[0].to(image.dtype), hole_mask)
+        gan_terms = adversarial_step(
+            self.discriminator,
+            discriminator_optimizer.optimizer,  # raw: global_step counts generator steps only
+            image,
+            fake,
+            hole_mask,
+            self.config,
+            step=module.trainer.global_step,
+            backward=module.manual_backward,
+        )
+        total = terms["total"] + gan_terms.pop("adversarial_total")
+        generator_optimizer.zero_grad(set_to_none=True)
+        module.manual_backward(total)
+        clip = module.config.optim.grad_clip
+        if clip is not None:
+            module.clip_gradients(generator_optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        generator_optimizer.step()
+        if module.config.optim.lr_step_unit == "step" or epoch_ends_with_this_batch(module.trainer):
+            step_schedule(module)
+        return {**{k: v.detach() for k, v in terms.items()}, **gan_terms, "total": total.detach()}
+
+
+def step_schedule(module: DFNetLightning) -> None:
+    """Step the generator's learning-rate scheduler once (manual optimisation leaves it to the module)."""
+    scheduler = module.lr_schedulers()
+    if scheduler is not None:
+        scheduler.step()
+
+
+def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
+    """Whether the batch being trained is the epoch's last (Lightning's own test before stepping epoch schedules)."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return progress.is_last_batch or progress.current.ready == trainer.num_training_batches
+
+
+def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:
+    """``trainer.strategy`` for adversarial training: a DDP strategy told to find unused parameters.
+
+    ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook`` get Lightning's ``…_find_unused_parameters_true``
+    variant, and so does ``auto`` when ``devices`` (a number or a list) or ``num_nodes`` asks for several processes.
+    """
+    count = len(devices) if isinstance(devices, list) else devices
+    several = num_nodes > 1 or (isinstance(count, int) and count > 1)
+    if strategy == "auto" and several:
+        strategy = "ddp"
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
+__all__ = ["AdversarialTraining", "ddp_strategy", "step_schedule"]
