@@ -178,6 +178,7 @@ def test_engine_choices_are_the_library_engines():
 def test_eval_method_choices_are_the_library_methods():
     from dfnet.baselines import METHODS
     from dfnet.cli import build_parser
+    from dfnet.evaluation import RESIZE_CHOICES
 
     parser = build_parser()
     eval_parser = next(a for a in parser._actions if a.dest == "command").choices["eval"]
@@ -187,6 +188,8 @@ def test_eval_method_choices_are_the_library_methods():
         == list(METHODS)
         == ["dfnet", "telea", "ns", "shiftmap", "fsr-fast", "pushpull", "ring-pushpull"]
     )
+    resize = next(a for a in eval_parser._actions if a.dest == "resize")
+    assert resize.choices == list(RESIZE_CHOICES) == ["resize_crop", "resize"]
 
 
 def test_optimized_engine_on_a_folder_matches_eager(folder):

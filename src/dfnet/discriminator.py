@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from dfnet.choices import check_choice
+
 AdversarialRegion = Literal["hole", "image"]
 
 
@@ -68,10 +70,7 @@ class DiscriminatorConfig:
             )
         if self.r1_every < 1:
             raise ValueError(f"discriminator.r1_every must be >= 1, got {self.r1_every}")
-        if self.adversarial_region not in ("hole", "image"):
-            raise ValueError(
-                f"discriminator.adversarial_region must be 'hole' or 'image', got {self.adversarial_region!r}"
-            )
+        check_choice("discriminator.adversarial_region", self.adversarial_region, AdversarialRegion)
         if self.lr <= 0:
             raise ValueError(f"discriminator.lr must be > 0, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

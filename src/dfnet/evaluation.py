@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from PIL import Image
 from torch import Tensor
 
 from dfnet.baselines import METHODS, DFNetMethod, InpaintMethod
+from dfnet.choices import check_choice, literal_values
 from dfnet.files import atomic_write_text
 from dfnet.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image, load_mask
 from dfnet.inception import FEATURE_DIM
@@ -85,7 +87,8 @@ def fit_square(image: Image.Image, size: int, resample: Image.Resampling) -> Ima
 
 # How images and masks are brought to size x size (the names of dfnet.data's resize_mode):
 # resize_crop: short side to size, centre crop; resize: stretched, aspect not kept (the released test code).
-RESIZE_CHOICES = ("resize_crop", "resize")
+EvalResize = Literal["resize_crop", "resize"]
+RESIZE_CHOICES: tuple[str, ...] = literal_values(EvalResize)
 RESIZE_WORDS = {"resize_crop": "short side resized + centre crop", "resize": "stretched (aspect not kept)"}
 
 
@@ -287,7 +290,7 @@ class EvalConfig:
     masks: Path
     out: Path
     size: int = 512
-    resize: str = "resize_crop"  # or "resize": stretch to size x size (RESIZE_CHOICES)
+    resize: EvalResize = "resize_crop"  # or "resize": stretch to size x size
     invert_mask: bool = False  # mask files are white = known (the released samples), not white = hole
     pairing: str = "cycle"
     batch_size: int = 8
@@ -374,8 +377,7 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
     started = time.perf_counter()
     images = list_images(config.images)
     skipped_masks: list[str] = []
-    if config.resize not in RESIZE_CHOICES:
-        raise EvaluationError(f"resize must be one of {', '.join(RESIZE_CHOICES)}, got {config.resize!r}")
+    check_choice("resize", config.resize, EvalResize, EvaluationError)
     masks = load_mask_set(
         config.masks, config.size, config.progress, skipped_masks, config.resize, config.invert_mask
     )

@@ -70,6 +70,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from dfnet.baselines import METHODS
+    from dfnet.evaluation import RESIZE_CHOICES
 
     p = sub.add_parser(
         "eval",
@@ -92,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int_in(1, 16384), default=512, help="evaluation size (default 512)")
     p.add_argument(
         "--resize",
-        choices=["resize_crop", "resize"],
+        choices=list(RESIZE_CHOICES),
         default="resize_crop",
         help="resize_crop: short side to --size, centre crop (default); resize: stretch to --size x --size, "
         "aspect not kept (the released test code)",
