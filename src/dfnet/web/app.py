@@ -536,10 +536,10 @@ def check_strategy(strategy: str) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Unreadable image, size mismatch (both sizes given) or a mask with no hole"},
+    408: {"description": "The request body did not arrive within the time limit"},
     413: {"description": "Upload larger than the byte limit, or image over the pixel limit"},
     415: {"description": "Not multipart/form-data, or a part that is not a supported image"},
     422: {"description": "A missing field or an invalid option value; same {'detail': message} shape"},
-    408: {"description": "The request body did not arrive within the time limit"},
     429: {"description": "Too many requests open from this client address (see Retry-After)"},
     503: {
         "description": "Queue full: too many requests in flight, or too many uploads arriving (see Retry-After)"
