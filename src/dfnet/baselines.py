@@ -9,6 +9,7 @@ and returns uint8 composites: every known pixel equals the input's, only hole pi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from abc import ABC, abstractmethod
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
 from dfnet.model import fill_hole
 
 # OpenCV's inpainting neighbourhood radius; 3 px is the value of OpenCV's own examples.
@@ -147,23 +149,50 @@ class PushPullInpaint(InpaintMethod):
 class DFNetMethod(InpaintMethod):
     """A DFNet checkpoint (safetensors, project checkpoint or released .pth) as an evaluation method."""
 
-    def __init__(self, model_path: str | os.PathLike, device: torch.device, name: str = "dfnet") -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        device: torch.device,
+        name: str = "dfnet",
+        texture: str | float | None = "auto",
+    ) -> None:
         from dfnet.checkpoint import load_model
-        from dfnet.inference import resolve_source
+        from dfnet.inference import resolve_source, resolve_texture
 
         _, path = resolve_source(model_path)  # "default" is the bundled model
         self.name, self.model_path, self.device = name, path, device
         self.model = load_model(path).to(device).eval()
+        self.texture = resolve_texture(texture, bundled=str(model_path) == "default")
 
     @torch.inference_mode()
     def complete(self, images: Tensor, hole_mask: Tensor) -> Tensor:
         image = images.float() / 255.0
         result = self.model.complete(image, hole_mask.float())
-        completed = (result.clamp(0, 1) * 255.0).round().to(torch.uint8)
-        return paste_known_pixels(images, completed, hole_mask)
+        completed = paste_known_pixels(
+            images, (result.clamp(0, 1) * 255.0).round().to(torch.uint8), hole_mask
+        )
+        if self.texture is None:
+            return completed
+        return _with_exemplar_detail(images, completed, hole_mask, self.texture)
 
     def describe(self) -> dict:
-        return {"name": self.name, "model": str(self.model_path), "config": self.model.config.to_dict()}
+        texture = None if self.texture is None else dataclasses.asdict(self.texture)
+        return {
+            "name": self.name,
+            "model": str(self.model_path),
+            "config": self.model.config.to_dict(),
+            "texture": texture,
+        }
+
+
+def _with_exemplar_detail(
+    images: Tensor, completed: Tensor, hole_mask: Tensor, options: ExemplarDetail
+) -> Tensor:
+    """:func:`dfnet.exemplar.add_exemplar_detail` on each image of a uint8 (N, 3, H, W) batch."""
+    originals, fills = (t.permute(0, 2, 3, 1).cpu().numpy() for t in (images, completed))
+    holes = hole_mask[:, 0].cpu().numpy()
+    out = [add_exemplar_detail(im, h, c, options) for im, h, c in zip(originals, holes, fills, strict=True)]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(completed.device)
 
 
 MethodFactory = Callable[[torch.device, str | None, str | None], InpaintMethod]

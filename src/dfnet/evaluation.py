@@ -268,14 +268,20 @@ def collate_pairs(samples: list[dict]) -> dict:
 # Methods
 # ---------------------------------------------------------------------------------------------
 def make_method(
-    kind: str, device: torch.device, model: str | None = None, name: str | None = None
+    kind: str,
+    device: torch.device,
+    model: str | None = None,
+    name: str | None = None,
+    texture: str | float | None = "auto",
 ) -> InpaintMethod:
     """The method named ``kind`` in :data:`dfnet.baselines.METHODS` ('dfnet' needs ``model``); ``name``
-    overrides the report name."""
+    overrides the report name; ``texture`` is DFNet's exemplar detail (:func:`dfnet.inference.resolve_texture`)."""
     if kind == "dfnet" and not model:
         raise EvaluationError("--method dfnet needs --model PATH")
     if kind not in METHODS:
         raise EvaluationError(f"unknown method {kind!r}; choose from {', '.join(METHODS)}")
+    if kind == "dfnet":
+        return DFNetMethod(model, device, name or "dfnet", texture)
     return METHODS[kind](device, model, name)
 
 

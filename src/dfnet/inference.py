@@ -12,6 +12,7 @@ bit-identical to the input, whatever the resolution, strategy, precision or engi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ import torch
 from PIL import Image
 
 from dfnet.checkpoint import CheckpointError, load_model
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import prepare_for_inference
@@ -36,8 +38,37 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # of seconds that pays off in long-lived processes (dfnet serve, folders). onnxruntime: an exported .onnx.
 ENGINES = ("torch", "optimized", "onnxruntime")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+# What ``texture`` accepts: "auto" (exemplar detail for the bundled default model only), a strength
+# (0 = off), an ExemplarDetail, or None (off).
+TextureOption = str | float | ExemplarDetail | None
 
-__all__ = ["Completion", "Inpainter", "merge_panels", "resolve_device", "resolve_precision"]
+
+def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | None:
+    """The exemplar detail to add after the network (see :mod:`dfnet.exemplar`), or None.
+
+    "auto" turns it on when ``bundled`` (the model is the bundled default), which was trained for L1 and fills smoothly
+    (docs/model-card.md), and off for every other checkpoint (the released paper weights bring their own
+    texture, and evaluations of a checkpoint should see that checkpoint alone).
+    """
+    if texture is None or isinstance(texture, ExemplarDetail):
+        return texture
+    if isinstance(texture, str):
+        if texture != "auto":
+            raise ValueError(f"texture must be 'auto', a strength from 0 to 2 or None, got {texture!r}")
+        return ExemplarDetail() if bundled else None
+    if isinstance(texture, bool) or not isinstance(texture, (int, float)):
+        raise ValueError(f"texture must be 'auto', a strength from 0 to 2 or None, got {texture!r}")
+    return None if texture == 0 else ExemplarDetail(strength=float(texture))
+
+
+__all__ = [
+    "Completion",
+    "Inpainter",
+    "merge_panels",
+    "resolve_device",
+    "resolve_precision",
+    "resolve_texture",
+]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -271,6 +302,7 @@ class Inpainter:
         working_size: int = DEFAULT_WORKING_SIZE,
         batch_size: int = 8,
         optimized: bool = False,
+        texture: ExemplarDetail | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -281,6 +313,7 @@ class Inpainter:
         self.size_multiple = model.config.size_multiple
         self.working_size = working_size
         self.batch_size = batch_size
+        self.texture = texture
         self._run: Any = _TorchEngine(model, self.device, self.precision, optimized)
 
     @classmethod
@@ -293,15 +326,19 @@ class Inpainter:
         *,
         working_size: int | None = None,
         batch_size: int = 8,
+        texture: TextureOption = "auto",
     ) -> Inpainter:
         """Load "default" (the bundled model), a .safetensors, a training checkpoint, a released .pth or,
         with ``engine="onnxruntime"``, an exported .onnx file; ``engine="optimized"`` prepares the
-        weights for speed first (see ``ENGINES``)."""
+        weights for speed first (see ``ENGINES``); ``texture`` as in :func:`resolve_texture`."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         name, path = resolve_source(name_or_path)
+        detail = resolve_texture(texture, bundled=str(name_or_path) == "default")
         if engine == "onnxruntime":
-            return cls._from_onnx(name, path, device, precision, working_size, batch_size)
+            self = cls._from_onnx(name, path, device, precision, working_size, batch_size)
+            self.texture = detail
+            return self
         if path.suffix == ".onnx":
             raise CheckpointError(f"{path}: ONNX models run with engine='onnxruntime' (--engine onnxruntime)")
         model = load_model(path)
@@ -315,6 +352,7 @@ class Inpainter:
             working_size=size,
             batch_size=batch_size,
             optimized=engine == "optimized",
+            texture=detail,
         )
 
     @classmethod
@@ -341,6 +379,7 @@ class Inpainter:
         self.size_multiple = int(meta.get("size_multiple", 256))
         self.working_size = working_size or int(meta.get("working_size", DEFAULT_WORKING_SIZE))
         self.batch_size = batch_size
+        self.texture = None
         self._run = engine
         return self
 
@@ -355,6 +394,7 @@ class Inpainter:
             "engine": self.engine,
             "working_size": self.working_size,
             "size_multiple": self.size_multiple,
+            "texture": None if self.texture is None else dataclasses.asdict(self.texture),
         }
 
     def network(self, batch_size: int | None = None) -> Network:
@@ -382,8 +422,19 @@ class Inpainter:
         batch_size: int | None = None,
         **strategy_options: Any,
     ) -> Completion:
-        """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out."""
-        return run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
+        """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out.
+
+        With ``self.texture`` the result (not raw or alpha) gets exemplar detail in the hole afterwards.
+        """
+        done = run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
+        if self.texture is not None:
+            done.result = np.stack(
+                [
+                    add_exemplar_detail(im, hole, res, self.texture)
+                    for im, hole, res in zip(images, holes, done.result, strict=True)
+                ]
+            )
+        return done
 
     def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray, details: bool = False) -> Completion:
         """Inpaint one uint8 RGB array with the 'auto' strategy (numpy in, numpy out)."""

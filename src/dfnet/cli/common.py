@@ -62,3 +62,26 @@ def non_empty(text: str) -> str:
 
 
 positive_int = int_in(1)
+# dfnet.exemplar's strength range, repeated here so that building the parser does not import torch
+TEXTURE_MAX = 2.0
+TEXTURE_HELP = (
+    "exemplar detail copied from the photo into the hole (dfnet.exemplar): a strength from 0 (off) to 2, "
+    "or auto (default: 0.85 for the bundled default model, off for other weights)"
+)
+
+
+def texture_option(text: str) -> str | float:
+    """An argparse type: 'auto' or an exemplar-detail strength in [0, TEXTURE_MAX]."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return float_in(0.0, TEXTURE_MAX)(text)
+
+
+texture_option.__name__ = "texture"
+
+
+def add_texture_argument(parser: argparse.ArgumentParser) -> None:
+    """The --texture option of inpaint, serve and eval."""
+    parser.add_argument(
+        "--texture", type=texture_option, default="auto", metavar="auto|STRENGTH", help=TEXTURE_HELP
+    )

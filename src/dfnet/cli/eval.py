@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dfnet.cli.common import CLIError, int_in, positive_int
+from dfnet.cli.common import CLIError, add_texture_argument, int_in, positive_int
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def _eval(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.quiet,
     )
-    method = make_method(args.method, resolve_device(args.device), args.model, args.name)
+    method = make_method(args.method, resolve_device(args.device), args.model, args.name, args.texture)
     multiple = getattr(getattr(method, "model", None), "config", None)
     if multiple is not None and args.size % multiple.size_multiple:
         raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
@@ -89,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
+    add_texture_argument(p)
     p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
     p.add_argument("--size", type=int_in(1, 16384), default=512, help="evaluation size (default 512)")
     p.add_argument(

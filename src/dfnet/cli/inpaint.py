@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfnet.cli.common import ENGINE_CHOICES, CLIError, int_in, non_empty, positive_int
+from dfnet.cli.common import (
+    ENGINE_CHOICES,
+    CLIError,
+    add_texture_argument,
+    int_in,
+    non_empty,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -211,7 +218,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras)
     precision = "fp16" if args.half else args.precision
     inpainter = Inpainter.from_pretrained(
-        args.model, device=args.device, precision=precision, engine=args.engine
+        args.model, device=args.device, precision=precision, engine=args.engine, texture=args.texture
     )
     failures: list[tuple[Path, str]] = []
     started = time.perf_counter()
@@ -329,6 +336,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strategy", choices=STRATEGY_CHOICES, default="auto", help="how to handle the image size"
     )
+    add_texture_argument(p)
     p.add_argument(
         "--set",
         action="append",

@@ -9,7 +9,15 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from dfnet.cli.common import ENGINE_CHOICES, CLIError, float_in, int_in, non_empty, positive_int
+from dfnet.cli.common import (
+    ENGINE_CHOICES,
+    CLIError,
+    add_texture_argument,
+    float_in,
+    int_in,
+    non_empty,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from dfnet.web import ServerSettings
@@ -64,7 +72,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     sock = listen(args.host, args.port)
     with sock:
-        inpainter = Inpainter.from_pretrained(args.model, device=args.device, engine=args.engine)
+        inpainter = Inpainter.from_pretrained(
+            args.model, device=args.device, engine=args.engine, texture=args.texture
+        )
         if not is_loopback(args.host):
             print(
                 f"warning: listening on {args.host} makes the page reachable from other machines (no authentication)",
@@ -98,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="optimized (default): folded graph, ONNX Runtime on CPU, prepared once at start; "
         "torch: the eager network; onnxruntime: a .onnx given as --model",
     )
+    add_texture_argument(p)
     p.add_argument(
         "--max-upload-mb",
         type=float_in(0, 4096, low_open=True),

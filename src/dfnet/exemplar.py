@@ -1,0 +1,348 @@
+"""Exemplar detail: copy fine texture from the photo's own known pixels into a smooth completion.
+
+A network trained for L1 fills a hole with the mean of all plausible textures: the right colours and
+structure, but smooth. This module adds the missing fine band back, taken from real pixels of the same
+photo (the exemplar idea of Efros & Freeman's image quilting and of PatchMatch, used here for the detail
+band only, with the network's completion as the guide):
+
+1. split the completion into a smooth base (Gaussian, ``sigma``) and its detail band (the rest);
+2. cover the hole with ``patch``-sized windows every ``stride`` pixels; for each, find the fully known
+   window of the photo (top-left every ``candidate_stride`` pixels) whose detail band best matches the
+   window's *known* pixels and whose smooth base best matches the completion's (so grass gets grass
+   detail, sky gets none, and texture continues across the hole's border);
+3. overlap-add the chosen windows' detail bands with Hann weights, divided by the root of the summed
+   squared weights so that unrelated textures keep their contrast where windows overlap;
+4. add ``strength`` times that detail to the completion in the hole, ramped in over ``feather`` pixels
+   from the border (thin holes, where the completion is already close to the truth, get little).
+
+Known pixels are never changed. The result is deterministic (candidate subsampling uses ``seed``).
+Trade-off, measured in docs/model-card.md: more ``strength`` gives more natural texture and a higher
+gradient ratio, and a higher L1 (an invented texture is never pixel-exact); ``strength=0`` is the
+network's own completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from dfnet.texture_metrics import LUMA_WEIGHTS
+
+# The guide (smooth base) is compared on a grid of GUIDE_CELL × GUIDE_CELL pixel means inside each window.
+GUIDE_CELL = 4
+# Target windows searched per matrix product: bounds memory at (chunk × candidates) floats.
+TARGET_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class ExemplarDetail:
+    """Options of :func:`add_exemplar_detail` (pixels at the image's own resolution)."""
+
+    strength: float = 0.85  # 0 = off, 1 = the exemplar's full contrast
+    sigma: float = 3.0  # detail band: what a Gaussian of this sigma removes
+    patch: int = 16  # window side; a multiple of 2 * GUIDE_CELL
+    stride: int = 8  # target windows every `stride` px (patch / 2: Hann windows overlap by half)
+    candidate_stride: int = 4  # source windows every `candidate_stride` px
+    max_candidates: int = 8192  # seeded random subset above this (bounds time on large photos)
+    guide_weight: float = 1.0  # weight of the smooth-base match against the known-detail match
+    choices: int = 16  # each target starts from a seeded random pick among its best `choices` sources
+    coherence: float = 4.0  # propagation bonus per agreeing neighbour, in grey levels (0 = off)
+    passes: int = 2  # propagation passes
+    feather: float = 8.0  # detail ramps from 0 at the hole's border to full at this distance
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 2.0:
+            raise ValueError(f"exemplar strength must be in [0, 2], got {self.strength}")
+        if not 0.0 < self.sigma <= 64.0:
+            raise ValueError(f"exemplar sigma must be in (0, 64], got {self.sigma}")
+        if self.patch < 2 * GUIDE_CELL or self.patch % (2 * GUIDE_CELL) or self.patch > 256:
+            raise ValueError(
+                f"exemplar patch must be a multiple of {2 * GUIDE_CELL} up to 256, got {self.patch}"
+            )
+        for name in ("stride", "candidate_stride", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"exemplar {name} must be at least 1, got {getattr(self, name)}")
+        if self.stride > self.patch:
+            raise ValueError(f"exemplar stride {self.stride} leaves gaps between windows of {self.patch}")
+        if not 0.0 <= self.coherence <= 255.0 or not 0 <= self.passes <= 16 or not 1 <= self.choices <= 256:
+            raise ValueError(
+                "exemplar coherence must be in [0, 255], passes in [0, 16] and choices in [1, 256]"
+            )
+        if self.guide_weight < 0 or self.feather < 0:
+            raise ValueError("exemplar guide_weight and feather must be non-negative")
+
+
+def split_detail(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(smooth base, detail band) of a float (H, W, C) image: Gaussian blur and image minus blur."""
+    smooth = cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return smooth, image - smooth
+
+
+def hann_window(side: int) -> np.ndarray:
+    """Separable sin² window (side, side); at half overlap its shifted copies sum to 1 along each axis."""
+    ramp = np.sin(np.pi * (np.arange(side) + 0.5) / side) ** 2
+    return np.outer(ramp, ramp).astype(np.float32)
+
+
+def window_starts(size: int, patch: int, stride: int) -> np.ndarray:
+    """Top-left coordinates every ``stride`` px, plus ``size - patch`` so the last window reaches the edge."""
+    starts = np.arange(0, size - patch + 1, stride)
+    return starts if starts[-1] == size - patch else np.append(starts, size - patch)
+
+
+def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> Tensor:
+    """The (patch × patch) windows of a (H, W[, C]) array at top-lefts (ys[i], xs[i]), flattened: (n, patch²·C)."""
+    offsets = np.arange(patch)
+    rows = (ys[:, None] + offsets)[:, :, None]
+    cols = (xs[:, None] + offsets)[:, None, :]
+    return torch.from_numpy(np.ascontiguousarray(array[rows, cols].reshape(len(ys), -1)))
+
+
+def _cells(smooth: np.ndarray) -> np.ndarray:
+    """GUIDE_CELL × GUIDE_CELL means of a (H, W, 3) image, kept at full resolution (cell at its top-left)."""
+    return cv2.boxFilter(smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+
+
+def _hole_in_windows(hole_mask: np.ndarray, patch: int) -> np.ndarray:
+    """For every top-left (y, x) with a full window inside the image: does the window hold a hole pixel?"""
+    counts = cv2.integral(hole_mask.astype(np.uint8))  # (H+1, W+1)
+    inside = (
+        counts[patch:, patch:] - counts[:-patch, patch:] - counts[patch:, :-patch] + counts[:-patch, :-patch]
+    )
+    return inside > 0
+
+
+def _guide_features(cells: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> Tensor:
+    """The window's smooth base as its grid of cell means: (n, (patch / GUIDE_CELL)² · 3)."""
+    grid = np.arange(0, patch, GUIDE_CELL)
+    rows = (ys[:, None] + grid)[:, :, None]
+    cols = (xs[:, None] + grid)[:, None, :]
+    return torch.from_numpy(np.ascontiguousarray(cells[rows, cols].reshape(len(ys), -1)))
+
+
+def _best_sources(
+    target_detail: Tensor,
+    target_known: Tensor,
+    target_guide: Tensor,
+    source_detail: Tensor,
+    source_guide: Tensor,
+    guide_weight: float,
+    choices: int,
+    generator: torch.Generator,
+) -> Tensor:
+    """Per target, a random one of its ``choices`` best sources by masked mean SSD of the detail plus guide
+    SSD (a single best would give every similar target the same tile)."""
+    best = []
+    source_sq = source_detail.square().T  # (D, S)
+    for start in range(0, len(target_detail), TARGET_CHUNK):
+        part = slice(start, start + TARGET_CHUNK)
+        known, detail = target_known[part], target_detail[part] * target_known[part]
+        known_ssd = (
+            known @ source_sq - 2.0 * detail @ source_detail.T + (detail.square()).sum(1, keepdim=True)
+        )
+        known_ssd = known_ssd / known.sum(1, keepdim=True).clamp_min(1.0)
+        guide_ssd = torch.cdist(target_guide[part], source_guide).square() / target_guide.shape[1]
+        top = (
+            (known_ssd + guide_weight * guide_ssd)
+            .topk(min(choices, len(source_detail)), largest=False)
+            .indices
+        )
+        pick = torch.randint(0, top.shape[1], (len(top),), generator=generator)
+        best.append(top[torch.arange(len(top)), pick])
+    return torch.cat(best)
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What the cost of copying source window (sy, sx) to target window (ty, tx) is computed from."""
+
+    luma_detail: np.ndarray
+    known: np.ndarray
+    cells: np.ndarray
+    hole_at: np.ndarray  # per top-left: does that window hold a hole pixel
+    patch: int
+    guide_weight: float
+
+    def valid(self, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        """Source windows inside the image and free of hole pixels."""
+        inside = (sy >= 0) & (sx >= 0) & (sy < self.hole_at.shape[0]) & (sx < self.hole_at.shape[1])
+        ok = np.zeros(sy.shape, bool)
+        ok[inside] = ~self.hole_at[sy[inside], sx[inside]]
+        return ok
+
+    def cost(self, ty: np.ndarray, tx: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        """Pairwise cost (the same as :func:`_best_sources` uses) of each (target, source) pair."""
+        p = self.patch
+        known = _windows(self.known, ty, tx, p)
+        target = _windows(self.luma_detail, ty, tx, p) * known
+        source = _windows(self.luma_detail, sy, sx, p)
+        known_ssd = ((source * known - target).square().sum(1) / known.sum(1).clamp_min(1.0)).numpy()
+        guide = (_guide_features(self.cells, ty, tx, p) - _guide_features(self.cells, sy, sx, p)).square()
+        return known_ssd + self.guide_weight * guide.mean(1).numpy()
+
+
+NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def _propagate(
+    features: _Features,
+    grid_y: np.ndarray,
+    grid_x: np.ndarray,
+    is_target: np.ndarray,
+    offsets: np.ndarray,
+    coherence: float,
+    passes: int,
+) -> np.ndarray:
+    """Let target windows take a neighbour's offset (PatchMatch's propagation, red-black order) when its cost,
+    less a bonus of ``coherence`` grey levels squared per agreeing neighbour, is lower: copies come in
+    coherent pieces, not repeated tiles."""
+    rows, cols = is_target.shape
+    bonus = (coherence / 255.0) ** 2  # a neighbour that copies the same way is worth this much SSD
+    padded_target = np.pad(is_target, 1)
+    parity = np.add.outer(np.arange(rows), np.arange(cols)) % 2
+    for _ in range(passes):
+        for colour in (0, 1):
+            update = is_target & (parity == colour)
+            iy, ix = np.nonzero(update)
+            if len(iy) == 0:
+                continue
+            ty, tx = grid_y[iy, ix], grid_x[iy, ix]
+            padded = np.pad(offsets, ((1, 1), (1, 1), (0, 0)))
+            choices = [offsets[iy, ix]] + [padded[iy + 1 + dy, ix + 1 + dx] for dy, dx in NEIGHBOURS]
+            present = [np.ones(len(iy), bool)] + [
+                padded_target[iy + 1 + dy, ix + 1 + dx] for dy, dx in NEIGHBOURS
+            ]
+            scores = []
+            for choice, here in zip(choices, present, strict=True):
+                agree = sum(
+                    padded_target[iy + 1 + dy, ix + 1 + dx]
+                    & (padded[iy + 1 + dy, ix + 1 + dx] == choice).all(1)
+                    for dy, dx in NEIGHBOURS
+                )
+                sy, sx = ty + choice[:, 0], tx + choice[:, 1]
+                ok = here & features.valid(sy, sx)
+                score = np.full(len(iy), np.inf)
+                if ok.any():
+                    cost = features.cost(ty[ok], tx[ok], sy[ok], sx[ok])
+                    score[ok] = cost - bonus * agree[ok]
+                scores.append(score)
+            best = np.argmin(np.stack(scores), 0)
+            offsets[iy, ix] = np.stack(choices)[best, np.arange(len(iy))]
+    return offsets
+
+
+def _overlap_add(
+    detail: np.ndarray,
+    sources: tuple[np.ndarray, np.ndarray],
+    targets: tuple[np.ndarray, np.ndarray],
+    patch: int,
+) -> np.ndarray:
+    """Sum of Hann-weighted source windows at the targets, over the root of the summed squared weights."""
+    window = hann_window(patch)
+    total = np.zeros(detail.shape, np.float32)
+    weight_sq = np.zeros(detail.shape[:2], np.float32)
+    for sy, sx, ty, tx in zip(*sources, *targets, strict=True):
+        total[ty : ty + patch, tx : tx + patch] += (
+            window[..., None] * detail[sy : sy + patch, sx : sx + patch]
+        )
+        weight_sq[ty : ty + patch, tx : tx + patch] += window**2
+    return total / np.sqrt(np.maximum(weight_sq, 1e-12))[..., None]
+
+
+def exemplar_detail_band(
+    image: np.ndarray, hole_mask: np.ndarray, completion: np.ndarray, options: ExemplarDetail
+) -> np.ndarray | None:
+    """The detail band to add in the hole (float32 (H, W, 3), 0 outside it), or None where the photo has
+    too little known area (no fully known window) or the image is smaller than one window."""
+    height, width = hole_mask.shape
+    patch = options.patch
+    if height < patch or width < patch or not hole_mask.any():
+        return None
+    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32) / np.float32(255.0)
+    smooth, detail = split_detail(composite, options.sigma)
+    luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
+    cells = _cells(smooth)
+    hole_at = _hole_in_windows(hole_mask, patch)
+
+    grid_y, grid_x = np.meshgrid(
+        window_starts(height, patch, options.stride),
+        window_starts(width, patch, options.stride),
+        indexing="ij",
+    )
+    grid_shape = grid_y.shape
+    is_target = hole_at[grid_y, grid_x]
+    ty, tx = grid_y[is_target], grid_x[is_target]
+    sy, sx = np.meshgrid(
+        np.arange(0, height - patch + 1, options.candidate_stride),
+        np.arange(0, width - patch + 1, options.candidate_stride),
+        indexing="ij",
+    )
+    is_source = ~hole_at[sy, sx]
+    sy, sx = sy[is_source], sx[is_source]
+    if len(sy) == 0:
+        return None
+    if len(sy) > options.max_candidates:
+        keep = np.random.default_rng(options.seed).choice(len(sy), options.max_candidates, replace=False)
+        sy, sx = sy[np.sort(keep)], sx[np.sort(keep)]
+
+    known = (~hole_mask).astype(np.float32)
+    features = _Features(luma_detail, known, cells, hole_at, patch, options.guide_weight)
+    chosen = _best_sources(
+        _windows(luma_detail * known, ty, tx, patch),
+        _windows(known, ty, tx, patch),
+        _guide_features(cells, ty, tx, patch),
+        _windows(luma_detail, sy, sx, patch),
+        _guide_features(cells, sy, sx, patch),
+        options.guide_weight,
+        options.choices,
+        torch.Generator().manual_seed(options.seed),
+    ).numpy()
+    offsets = np.zeros((*grid_shape, 2), np.int64)
+    offsets[is_target] = np.stack([sy[chosen] - ty, sx[chosen] - tx], 1)
+    offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options.coherence, options.passes)
+    oy, ox = offsets[is_target].T
+    band = _overlap_add(detail, (ty + oy, tx + ox), (ty, tx), patch)
+    return band * border_ramp(hole_mask, options.feather)[..., None]
+
+
+def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
+    """0 outside the hole, distance-to-known / ``feather`` inside, capped at 1 (all ones for feather 0)."""
+    if feather <= 0:
+        return hole_mask.astype(np.float32)
+    distance = cv2.distanceTransform(hole_mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return np.clip(distance / np.float32(feather), 0.0, 1.0)
+
+
+def add_exemplar_detail(
+    image: np.ndarray, hole_mask: np.ndarray, completion: np.ndarray, options: ExemplarDetail | None = None
+) -> np.ndarray:
+    """Add exemplar detail to a uint8 completion (H, W, 3) of ``image`` with bool ``hole_mask`` (True =
+    hole); known pixels come back bit-identical to ``image``."""
+    options = options or ExemplarDetail()
+    if image.shape != completion.shape or image.shape[:2] != hole_mask.shape or image.ndim != 3:
+        raise ValueError(
+            f"image {image.shape}, completion {completion.shape} and hole mask {hole_mask.shape} must agree"
+        )
+    hole_mask = hole_mask.astype(bool, copy=False)
+    band = None if options.strength == 0 else exemplar_detail_band(image, hole_mask, completion, options)
+    if band is None:
+        return np.where(hole_mask[..., None], completion, image)
+    filled = completion.astype(np.float32) + np.float32(255.0 * options.strength) * band
+    filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+    return np.where(hole_mask[..., None], filled, image)
+
+
+__all__ = [
+    "ExemplarDetail",
+    "add_exemplar_detail",
+    "border_ramp",
+    "exemplar_detail_band",
+    "hann_window",
+    "split_detail",
+    "window_starts",
+]
