@@ -13,7 +13,8 @@ from PIL import Image
 
 import dfnet.inference as inference
 from dfnet.checkpoint import CheckpointError, save_model, save_released
-from dfnet.inference import Completion, Inpainter, merge_panels, resolve_precision
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
+from dfnet.inference import Completion, Inpainter, merge_panels, resolve_precision, resolve_texture
 from dfnet.model import DFNet, DFNetConfig
 
 
@@ -309,3 +310,39 @@ def test_bundled_default_model_inpaints_the_example():
     result = inpainter.inpaint(photo, hole)
     assert np.array_equal(result[~hole], photo[~hole])
     assert np.abs(result[hole].astype(int) - photo[hole].astype(int)).mean() < 60  # a fill, not noise
+
+
+# ---------------------------------------------------------------------------------------------
+# Exemplar detail (texture)
+# ---------------------------------------------------------------------------------------------
+def test_texture_auto_is_on_for_the_bundled_model_only(monkeypatch, tmp_path, tiny_model):
+    path = tmp_path / "default.safetensors"
+    save_model(tiny_model, path, metadata={"working_size": 256})
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", path)
+    bundled = Inpainter.from_pretrained(device="cpu")
+    assert bundled.texture == ExemplarDetail() and bundled.describe()["texture"]["strength"] == 0.9
+    same_file_by_path = Inpainter.from_pretrained(path, device="cpu")  # a checkpoint: its own output
+    assert same_file_by_path.texture is None and same_file_by_path.describe()["texture"] is None
+    assert Inpainter.from_pretrained(device="cpu", texture=0).texture is None
+    assert Inpainter.from_pretrained(path, device="cpu", texture=0.5).texture == ExemplarDetail(strength=0.5)
+
+
+@pytest.mark.parametrize("bad", ["on", True, 3.0, [1]])
+def test_bad_texture_values_are_refused(bad):
+    with pytest.raises(ValueError, match="texture|exemplar"):
+        resolve_texture(bad, bundled=True)
+
+
+def test_texture_changes_only_hole_pixels(tiny_model):
+    rng = np.random.default_rng(5)
+    rgb = np.clip(120 + rng.normal(0, 30, (64, 80, 3)), 0, 255).astype(np.uint8)  # noisy: detail to copy
+    hole = np.zeros((64, 80), bool)
+    hole[20:44, 30:60] = True
+    plain = Inpainter(tiny_model, device="cpu", working_size=256).inpaint(rgb, hole, strategy="original")
+    textured = Inpainter(tiny_model, device="cpu", working_size=256, texture=ExemplarDetail())
+    detailed = textured.inpaint(rgb, hole, strategy="original")
+    assert np.array_equal(detailed[~hole], rgb[~hole])
+    assert np.array_equal(
+        detailed, add_exemplar_detail(rgb, hole, plain, ExemplarDetail())
+    )  # the network's result, then the detail
+    assert not np.array_equal(detailed[hole], plain[hole])

@@ -42,8 +42,8 @@ TARGET_CHUNK = 512
 class ExemplarDetail:
     """Options of :func:`add_exemplar_detail` (pixels at the image's own resolution)."""
 
-    strength: float = 0.85  # 0 = off, 1 = the exemplar's full contrast
-    sigma: float = 3.0  # detail band: what a Gaussian of this sigma removes
+    strength: float = 0.9  # 0 = off, 1 = the exemplar's full contrast
+    sigma: float = 2.0  # detail band: what a Gaussian of this sigma removes
     patch: int = 16  # window side; a multiple of 2 * GUIDE_CELL
     stride: int = 8  # target windows every `stride` px (patch / 2: Hann windows overlap by half)
     candidate_stride: int = 4  # source windows every `candidate_stride` px

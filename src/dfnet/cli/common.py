@@ -66,7 +66,7 @@ positive_int = int_in(1)
 TEXTURE_MAX = 2.0
 TEXTURE_HELP = (
     "exemplar detail copied from the photo into the hole (dfnet.exemplar): a strength from 0 (off) to 2, "
-    "or auto (default: 0.85 for the bundled default model, off for other weights)"
+    "or auto (default: 0.9 for the bundled default model, off for other weights)"
 )
 
 
