@@ -14,7 +14,6 @@ from dfnet.exemplar import (
 )
 from dfnet.texture_metrics import per_image_gradient_sums
 
-
 SKY = (150, 180, 220)
 GRASS = (90, 140, 60)
 
@@ -51,7 +50,9 @@ def gradient_ratio(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> f
     def as_tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
 
-    ours, theirs = per_image_gradient_sums(as_tensor(result), as_tensor(truth), torch.from_numpy(hole)[None, None])
+    ours, theirs = per_image_gradient_sums(
+        as_tensor(result), as_tensor(truth), torch.from_numpy(hole)[None, None]
+    )
     return float(ours / theirs)
 
 
@@ -133,7 +134,9 @@ def test_copies_are_not_one_repeated_tile():
     hole = block_hole(128, 16, 112, 72, 120)
     completion = smooth_fill(image, hole)
     inside = (slice(16, 112), slice(72, 120), 0)
-    tiled = exemplar_detail_band(image, hole, completion, ExemplarDetail(feather=0.0, choices=1, coherence=0.0))
+    tiled = exemplar_detail_band(
+        image, hole, completion, ExemplarDetail(feather=0.0, choices=1, coherence=0.0)
+    )
     assert lag_correlation(tiled[inside], 8) > 0.4  # the failure this guards against, reproduced
     band = exemplar_detail_band(image, hole, completion, ExemplarDetail(feather=0.0))
     assert abs(lag_correlation(band[inside], 8)) < 0.2
@@ -147,7 +150,9 @@ def test_no_detail_without_a_fully_known_window():
     assert np.array_equal(add_exemplar_detail(image, hole, completion), completion)
     tiny = textured_photo(8)
     small_hole = block_hole(8, 2, 5, 2, 5)
-    assert np.array_equal(add_exemplar_detail(tiny, small_hole, smooth_fill(tiny, small_hole)), smooth_fill(tiny, small_hole))
+    assert np.array_equal(
+        add_exemplar_detail(tiny, small_hole, smooth_fill(tiny, small_hole)), smooth_fill(tiny, small_hole)
+    )
 
 
 @pytest.mark.parametrize(

@@ -442,7 +442,9 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
         InpainterClass,
         "from_pretrained",
         classmethod(
-            lambda cls, name, device="auto", engine="torch": calls.update(engine=engine) or inpainter
+            lambda cls, name, device="auto", engine="torch", texture="auto": (
+                calls.update(engine=engine, texture=texture) or inpainter
+            )
         ),
     )
 
@@ -453,6 +455,7 @@ def test_serve_binds_loopback_by_default(monkeypatch, inpainter):
     assert main(["serve", "--max-upload-mb", "1.5", "--queue-size", "2", "--port", "0"]) == 0
     assert calls["address"][0] == "127.0.0.1" and calls["address"][1] > 0  # port 0: any free port
     assert calls["engine"] == "optimized"  # a long-lived process prepares the fast graph once
+    assert calls["texture"] == "auto"  # the bundled model gets its exemplar detail, other weights do not
     assert calls["app"].state.settings == ServerSettings(
         max_upload_bytes=1536 * 1024, max_pixels=25_000_000, queue_size=2, worker_threads=1
     )
