@@ -179,3 +179,10 @@ def test_shapes_must_agree():
     image = textured_photo(32)
     with pytest.raises(ValueError, match="must agree"):
         add_exemplar_detail(image, np.zeros((31, 32), bool), image)
+
+
+def test_the_cli_bound_repeats_the_library_bound():
+    from dfnet.cli.common import TEXTURE_MAX
+    from dfnet.exemplar import MAX_STRENGTH
+
+    assert TEXTURE_MAX == MAX_STRENGTH

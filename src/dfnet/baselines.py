@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail_batch
 from dfnet.model import fill_hole
 
 # OpenCV's inpainting neighbourhood radius; 3 px is the value of OpenCV's own examples.
@@ -188,14 +188,14 @@ class DFNetMethod(InpaintMethod):
 def _with_exemplar_detail(
     images: Tensor, completed: Tensor, hole_mask: Tensor, options: ExemplarDetail
 ) -> Tensor:
-    """:func:`dfnet.exemplar.add_exemplar_detail` on each image of a uint8 (N, 3, H, W) batch."""
+    """:func:`dfnet.exemplar.add_exemplar_detail_batch` on uint8 (N, 3, H, W) tensors."""
     originals, fills = (t.permute(0, 2, 3, 1).cpu().numpy() for t in (images, completed))
-    holes = hole_mask[:, 0].cpu().numpy()
-    out = [add_exemplar_detail(im, h, c, options) for im, h, c in zip(originals, holes, fills, strict=True)]
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(completed.device)
+    out = add_exemplar_detail_batch(originals, hole_mask[:, 0].cpu().numpy(), fills, options)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(completed.device)
 
 
-MethodFactory = Callable[[torch.device, str | None, str | None], InpaintMethod]
+# factory(device, model path, report name, DFNet texture option)
+MethodFactory = Callable[[torch.device, str | None, str | None, str | float | None], InpaintMethod]
 
 # The classical methods by the name ``dfnet eval --method`` knows them: name -> factory(name=report name).
 CLASSICAL_METHODS: dict[str, Callable[..., InpaintMethod]] = {
@@ -210,12 +210,12 @@ CLASSICAL_METHODS: dict[str, Callable[..., InpaintMethod]] = {
 
 def _classical(factory: Callable[..., InpaintMethod]) -> MethodFactory:
     """A classical method's factory in the registry's signature (it needs no device or model)."""
-    return lambda device, model, name: factory(name=name)
+    return lambda device, model, name, texture: factory(name=name)
 
 
 # name -> factory(device, model path, report name): what ``dfnet eval --method`` offers
 METHODS: dict[str, MethodFactory] = {
-    "dfnet": lambda device, model, name: DFNetMethod(model, device, name or "dfnet"),
+    "dfnet": lambda device, model, name, texture: DFNetMethod(model, device, name or "dfnet", texture),
     **{kind: _classical(factory) for kind, factory in CLASSICAL_METHODS.items()},
 }
 

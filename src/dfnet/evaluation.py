@@ -280,9 +280,7 @@ def make_method(
         raise EvaluationError("--method dfnet needs --model PATH")
     if kind not in METHODS:
         raise EvaluationError(f"unknown method {kind!r}; choose from {', '.join(METHODS)}")
-    if kind == "dfnet":
-        return DFNetMethod(model, device, name or "dfnet", texture)
-    return METHODS[kind](device, model, name)
+    return METHODS[kind](device, model, name, texture)
 
 
 # ---------------------------------------------------------------------------------------------

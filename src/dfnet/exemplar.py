@@ -34,6 +34,8 @@ from dfnet.texture_metrics import LUMA_WEIGHTS
 
 # The guide (smooth base) is compared on a grid of GUIDE_CELL × GUIDE_CELL pixel means inside each window.
 GUIDE_CELL = 4
+# Largest strength: twice the exemplar's contrast (dfnet.cli.common.TEXTURE_MAX repeats it without torch).
+MAX_STRENGTH = 2.0
 # Target windows searched per matrix product: bounds memory at (chunk × candidates) floats.
 TARGET_CHUNK = 512
 
@@ -56,8 +58,8 @@ class ExemplarDetail:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 2.0:
-            raise ValueError(f"exemplar strength must be in [0, 2], got {self.strength}")
+        if not 0.0 <= self.strength <= MAX_STRENGTH:
+            raise ValueError(f"exemplar strength must be in [0, {MAX_STRENGTH:g}], got {self.strength}")
         if not 0.0 < self.sigma <= 64.0:
             raise ValueError(f"exemplar sigma must be in (0, 64], got {self.sigma}")
         if self.patch < 2 * GUIDE_CELL or self.patch % (2 * GUIDE_CELL) or self.patch > 256:
@@ -337,9 +339,21 @@ def add_exemplar_detail(
     return np.where(hole_mask[..., None], filled, image)
 
 
+def add_exemplar_detail_batch(
+    images: np.ndarray, hole_masks: np.ndarray, completions: np.ndarray, options: ExemplarDetail
+) -> np.ndarray:
+    """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
+    done = [
+        add_exemplar_detail(*triple, options) for triple in zip(images, hole_masks, completions, strict=True)
+    ]
+    return np.stack(done)
+
+
 __all__ = [
+    "MAX_STRENGTH",
     "ExemplarDetail",
     "add_exemplar_detail",
+    "add_exemplar_detail_batch",
     "border_ramp",
     "exemplar_detail_band",
     "hann_window",

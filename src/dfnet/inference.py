@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from dfnet.checkpoint import CheckpointError, load_model
-from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail_batch
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import prepare_for_inference
@@ -428,12 +428,7 @@ class Inpainter:
         """
         done = run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
         if self.texture is not None:
-            done.result = np.stack(
-                [
-                    add_exemplar_detail(im, hole, res, self.texture)
-                    for im, hole, res in zip(images, holes, done.result, strict=True)
-                ]
-            )
+            done.result = add_exemplar_detail_batch(images, holes, done.result, self.texture)
         return done
 
     def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray, details: bool = False) -> Completion:
