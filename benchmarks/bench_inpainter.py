@@ -7,6 +7,11 @@ compositing). Engines are timed round-robin after warm-up; results are compared 
 
     python benchmarks/bench_inpainter.py --threads 2                        # full-width random weights, 512x512
     python benchmarks/bench_inpainter.py --model default --size 512 --strategy original
+    python benchmarks/bench_inpainter.py --model default --texture auto   # + a row with exemplar detail
+
+Without ``--texture`` both engines run the network alone (``texture=None``), so the rows time the network
+path whatever the model; ``--texture auto|STRENGTH`` adds the optimized engine with exemplar detail
+(:mod:`dfnet.exemplar`), the bundled default's out-of-the-box setting.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # tests/helpers.py: randomize_batchnorm
 from helpers import randomize_batchnorm  # noqa: E402
 
 from dfnet.checkpoint import save_model  # noqa: E402
+from dfnet.evaluation import load_eval_image  # noqa: E402
 from dfnet.inference import Inpainter  # noqa: E402
 from dfnet.model import DFNet, DFNetConfig  # noqa: E402
 
 ENGINES = ("torch", "optimized")
+TEXTURE_ROW = "optimized + exemplar detail"
 
 
 def random_weights(path: Path, width: float) -> Path:
@@ -64,42 +71,53 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--image", help="a photo to use (fitted to --size) instead of the synthetic picture")
+    parser.add_argument(
+        "--texture", help="also time the optimized engine with this texture option (auto or a strength)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = args.model or str(random_weights(Path("/tmp/bench_inpainter.safetensors"), args.width))
     rgb, hole = sample_pair(args.size)
+    if args.image:
+        rgb = load_eval_image(args.image, args.size)
 
+    rows = {engine: (engine, None) for engine in ENGINES}
+    if args.texture:
+        texture = args.texture if args.texture == "auto" else float(args.texture)
+        rows[TEXTURE_ROW] = ("optimized", texture)
     inpainters, setup = {}, {}
-    for engine in ENGINES:
+    for row, (engine, texture) in rows.items():
         started = time.perf_counter()
-        inpainters[engine] = Inpainter.from_pretrained(model, device="cpu", engine=engine)
-        setup[engine] = time.perf_counter() - started
+        inpainters[row] = Inpainter.from_pretrained(model, device="cpu", engine=engine, texture=texture)
+        setup[row] = time.perf_counter() - started
     results = {e: p.inpaint(rgb, hole, strategy=args.strategy) for e, p in inpainters.items()}
     for _ in range(args.warmup - 1):
         for p in inpainters.values():
             p.inpaint(rgb, hole, strategy=args.strategy)
-    times: dict[str, list[float]] = {e: [] for e in ENGINES}
+    times: dict[str, list[float]] = {row: [] for row in rows}
     for _ in range(args.repeats):
-        for engine, p in inpainters.items():
+        for row, p in inpainters.items():
             started = time.perf_counter()
             p.inpaint(rgb, hole, strategy=args.strategy)
-            times[engine].append(time.perf_counter() - started)
+            times[row].append(time.perf_counter() - started)
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"# {now}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} threads, model {args.model or f'random width {args.width}'}, "
-        f"{args.size}x{args.size}, strategy {args.strategy}"
+        f"{args.size}x{args.size}, strategy {args.strategy}, image {args.image or 'synthetic'}, "
+        f"texture {args.texture or 'off'}"
     )
     print("| engine | set-up s | median ms/call | min-max ms | ratio to torch | max diff vs torch (levels) |")
     print("|---|---|---|---|---|---|")
     base = statistics.median(times["torch"])
-    for engine in ENGINES:
-        median = statistics.median(times[engine])
-        diff = int(np.abs(results[engine].astype(int) - results["torch"]).max())
+    for row in rows:
+        median = statistics.median(times[row])
+        diff = int(np.abs(results[row].astype(int) - results["torch"]).max())
         print(
-            f"| {engine} | {setup[engine]:.2f} | {1000 * median:.1f} | {1000 * min(times[engine]):.1f}–"
-            f"{1000 * max(times[engine]):.1f} | {median / base:.3f} | {diff} |"
+            f"| {row} | {setup[row]:.2f} | {1000 * median:.1f} | {1000 * min(times[row]):.1f}–"
+            f"{1000 * max(times[row]):.1f} | {median / base:.3f} | {diff} |"
         )
 
 

@@ -346,3 +346,6 @@ def test_texture_changes_only_hole_pixels(tiny_model):
         detailed, add_exemplar_detail(rgb, hole, plain, ExemplarDetail())
     )  # the network's result, then the detail
     assert not np.array_equal(detailed[hole], plain[hole])
+    # add_texture=False: this call gets the network's own completion, the next one the detail again
+    assert np.array_equal(textured.inpaint(rgb, hole, strategy="original", add_texture=False), plain)
+    assert np.array_equal(textured.inpaint_batch([rgb], hole, strategy="original")[0], detailed)

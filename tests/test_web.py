@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin
 
+from dfnet.exemplar import ExemplarDetail
 from dfnet.inference import Inpainter
 from dfnet.web import ServerSettings, create_app
 from dfnet.web.app import webp_is_lossless
@@ -64,7 +65,7 @@ class BlockingInpainter:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False):
+    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
         self.entered.set()
         assert self.release.wait(30), "test never released the fake model"
         return image.copy()
@@ -76,7 +77,7 @@ class BlockingInpainter:
 class RefusingInpainter(BlockingInpainter):
     """A model that rejects every request the way the onnxruntime engine rejects a request for details."""
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False):
+    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
         raise ValueError(
             "the onnxruntime engine computes only the result; use engine='torch' for raw and alpha"
         )
@@ -167,6 +168,22 @@ def test_json_without_details_has_only_the_result(client, form):
     form["data"] = {"return": "json"}
     body = client.post("/api/inpaint", **form).json()
     assert "result" in body and "alpha" not in body and "raw" not in body
+
+
+def test_texture_field_switches_the_exemplar_detail_per_request(tiny_model, photo_256, hole_256):
+    textured = Inpainter(tiny_model, device="cpu", texture=ExemplarDetail())
+    plain = Inpainter(tiny_model, device="cpu").inpaint(photo_256, hole_256)
+    detailed = textured.inpaint(photo_256, hole_256)
+    assert not np.array_equal(detailed, plain)
+    with TestClient(create_app(textured)) as client:
+        assert client.get("/api/model").json()["texture"]["strength"] == ExemplarDetail().strength
+        form = upload(png_bytes(photo_256), mask_png(hole_256))
+        assert np.array_equal(decode_png(client.post("/api/inpaint", **form).content), detailed)
+        form["data"] = {"texture": "false"}
+        assert np.array_equal(decode_png(client.post("/api/inpaint", **form).content), plain)
+        form["data"] = {"texture": "maybe"}
+        response = client.post("/api/inpaint", **form)
+        assert response.status_code == 422 and "texture" in response.json()["detail"]
 
 
 def test_any_size_works_and_an_unknown_strategy_is_422(client):

@@ -67,15 +67,20 @@ def capsule(
 
 
 class RecordingInpainter:
-    """The real inpainter, noting for each call whether the alpha map and raw completion were asked for."""
+    """The real inpainter, noting for each call whether the alpha map and raw completion were asked for,
+    and whether the exemplar texture was."""
 
     def __init__(self, inner: Inpainter) -> None:
         self.inner = inner
         self.details_asked: list[bool] = []
+        self.texture_asked: list[bool] = []
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False):
+    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
         self.details_asked.append(return_details)
-        return self.inner.inpaint(image, hole_mask, strategy=strategy, return_details=return_details)
+        self.texture_asked.append(add_texture)
+        return self.inner.inpaint(
+            image, hole_mask, strategy=strategy, return_details=return_details, add_texture=add_texture
+        )
 
     def describe(self) -> dict:
         return self.inner.describe()
@@ -182,7 +187,10 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     Image.fromarray(photo).save(source)
     answers = inpaint_answers(page)
     recorder.details_asked.clear()
+    recorder.texture_asked.clear()
     open_image(page, source, f"{width} × {height} px")
+    # The bundled model has exemplar detail: the page offers the switch, on by default.
+    assert page.is_visible("#texture-label") and page.is_checked("#texture")
     original_src = picture_src(page)
 
     # Nothing to fill yet: Inpaint waits for a painted hole instead of asking the server.
@@ -215,7 +223,7 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     page.screenshot(path=str(shots / "web-after.png"))
 
     # One request, asking for the result alone; alpha and raw come only when their tab is opened.
-    assert answers == ["image/png"] and recorder.details_asked == [False]
+    assert answers == ["image/png"] and recorder.details_asked == [False] and recorder.texture_asked == [True]
     with page.expect_download() as result_download:
         page.click("#download-result")
     assert result_download.value.suggested_filename == "photo-inpainted.png"
@@ -263,9 +271,10 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     second = (box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8)
     drag(page, second, (second[0] + 30, second[1]), steps=5)
     assert page.get_attribute("#tab-edit", "aria-selected") == "true"
+    page.uncheck("#texture")  # this round without the exemplar detail: the network's own fill
     page.click("#inpaint")
     page.wait_for_selector('#tab-result[aria-selected="true"]', timeout=60_000)
-    assert len(answers) == 4 and recorder.details_asked[-1] is False
+    assert len(answers) == 4 and recorder.details_asked[-1] is False and recorder.texture_asked[-1] is False
     with page.expect_download() as second_download:
         page.click("#download-result")
     assert second_download.value.suggested_filename == "photo-inpainted.png"

@@ -420,14 +420,17 @@ class Inpainter:
         strategy: str = "auto",
         details: bool = False,
         batch_size: int | None = None,
+        *,
+        add_texture: bool = True,
         **strategy_options: Any,
     ) -> Completion:
         """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out.
 
-        With ``self.texture`` the result (not raw or alpha) gets exemplar detail in the hole afterwards.
+        With ``self.texture`` the result (not raw or alpha) gets exemplar detail in the hole afterwards;
+        ``add_texture=False`` skips it for this call (the network's own completion).
         """
         done = run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
-        if self.texture is not None:
+        if self.texture is not None and add_texture:
             done.result = add_exemplar_detail_batch(images, holes, done.result, self.texture)
         return done
 
@@ -442,14 +445,19 @@ class Inpainter:
         hole_mask: ImageSource,
         strategy: str = "auto",
         return_details: bool = False,
+        *,
+        add_texture: bool = True,
         **strategy_options: Any,
     ) -> Any:
         """Fill the holes of one image; returns the input's kind (PIL for PIL and paths, numpy for numpy).
 
         An empty mask returns the input unchanged. With ``return_details`` returns
-        ``Completion(result, raw, alpha)``, all three of the input's kind and size.
+        ``Completion(result, raw, alpha)``, all three of the input's kind and size. ``add_texture=False``
+        leaves out the exemplar detail of a model that has it (see ``texture``) for this call.
         """
-        return self.inpaint_batch([image], [hole_mask], strategy, return_details, **strategy_options)[0]
+        return self.inpaint_batch(
+            [image], [hole_mask], strategy, return_details, add_texture=add_texture, **strategy_options
+        )[0]
 
     def inpaint_batch(
         self,
@@ -458,6 +466,8 @@ class Inpainter:
         strategy: str = "auto",
         return_details: bool = False,
         batch_size: int | None = None,
+        *,
+        add_texture: bool = True,
         **strategy_options: Any,
     ) -> list[Any]:
         """Fill many images of one size with batched network calls; one mask may serve them all."""
@@ -480,6 +490,7 @@ class Inpainter:
             strategy,
             return_details,
             batch_size,
+            add_texture=add_texture,
             **strategy_options,
         )
         outputs = []

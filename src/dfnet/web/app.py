@@ -89,7 +89,13 @@ class InpainterLike(Protocol):
     """What the server needs from ``dfnet.inference.Inpainter``."""
 
     def inpaint(
-        self, image: Any, hole_mask: np.ndarray, strategy: str = "auto", return_details: bool = False
+        self,
+        image: Any,
+        hole_mask: np.ndarray,
+        strategy: str = "auto",
+        return_details: bool = False,
+        *,
+        add_texture: bool = True,
     ) -> Any: ...
 
     def describe(self) -> dict: ...
@@ -421,6 +427,16 @@ def result_encoding(image_bytes: bytes, source_format: str | None) -> tuple[str,
     return "PNG", {}
 
 
+@dataclass(frozen=True)
+class InpaintRequest:
+    """What one request asks for besides its picture, mask and size strategy."""
+
+    return_format: ReturnFormat
+    json_alpha: bool = False  # json only: include the alpha map
+    json_raw: bool = False  # json only: include the raw completion
+    texture: bool = True  # add the model's exemplar detail (when it has one)
+
+
 @dataclass
 class InpaintOutcome:
     """The encoded answer to one request plus what the log and the JSON answer report about it."""
@@ -440,19 +456,23 @@ def run_inpaint(
     image_bytes: bytes,
     mask_bytes: bytes,
     strategy: str,
-    request: tuple[ReturnFormat, bool, bool],
+    request: InpaintRequest,
     max_pixels: int,
 ) -> InpaintOutcome:
-    """Decode, inpaint and encode one request (runs in a worker thread).
-
-    ``request`` is (return format, JSON alpha wanted, JSON raw wanted)."""
+    """Decode, inpaint and encode one request (runs in a worker thread)."""
     start = time.perf_counter()
-    return_format, json_alpha, json_raw = request
+    return_format = request.return_format
     loaded, hole = decode_inputs(image_bytes, mask_bytes, max_pixels)
-    want_alpha = return_format == "alpha" or (return_format == "json" and json_alpha)
-    want_raw = return_format == "raw" or (return_format == "json" and json_raw)
+    want_alpha = return_format == "alpha" or (return_format == "json" and request.json_alpha)
+    want_raw = return_format == "raw" or (return_format == "json" and request.json_raw)
     try:
-        done = inpainter.inpaint(loaded.rgb, hole, strategy=strategy, return_details=want_alpha or want_raw)
+        done = inpainter.inpaint(
+            loaded.rgb,
+            hole,
+            strategy=strategy,
+            return_details=want_alpha or want_raw,
+            add_texture=request.texture,
+        )
     except ValueError as err:
         raise ApiError(400, str(err)) from None
     except MemoryError:
@@ -608,6 +628,13 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
         ),
         alpha: bool = Form(False, description="json only: include DFNet's alpha map"),
         raw: bool = Form(False, description="json only: include DFNet's raw completion"),
+        texture: bool = Form(
+            True,
+            description=(
+                "add the model's exemplar texture detail in the hole (the bundled default has it; see "
+                "/api/model's texture); false = the network's own, smoother fill"
+            ),
+        ),
     ) -> Response:
         """Inpaint the white area of ``mask`` in ``image``; known pixels come back bit-identical."""
         check_strategy(strategy)
@@ -623,18 +650,19 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
                 image_bytes,
                 mask_bytes,
                 strategy,
-                (return_format, alpha, raw),
+                InpaintRequest(return_format, alpha, raw, texture),
                 settings.max_pixels,
             )
         except ApiError as err:
             log.info("inpaint refused: %d %s", err.status, err.message)
             raise
         log.info(
-            "inpaint %dx%d hole %.1f%% strategy=%s return=%s in %.0f ms",
+            "inpaint %dx%d hole %.1f%% strategy=%s texture=%s return=%s in %.0f ms",
             outcome.width,
             outcome.height,
             100.0 * outcome.hole_ratio,
             strategy,
+            texture,
             return_format,
             outcome.elapsed_ms,
         )

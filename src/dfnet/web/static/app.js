@@ -12,6 +12,7 @@
     imageInput: $("image-input"), maskInput: $("mask-input"), openImage: $("open-image"), openMask: $("open-mask"),
     brush: $("tool-brush"), eraser: $("tool-eraser"), size: $("brush-size"), sizeValue: $("brush-size-value"),
     undo: $("undo"), redo: $("redo"), clear: $("clear"), strategy: $("strategy"), strategyLabel: $("strategy-label"),
+    texture: $("texture"), textureLabel: $("texture-label"),
     zoomIn: $("zoom-in"), zoomOut: $("zoom-out"), zoomFit: $("zoom-fit"), zoomActual: $("zoom-actual"),
     zoomValue: $("zoom-value"), theme: $("theme"),
     inpaint: $("inpaint"), imageInfo: $("image-info"), busy: $("busy"), busyLabel: $("busy-label"),
@@ -699,7 +700,8 @@
 
   // POST one inpaint request while the page shows the elapsed time and a Cancel button.
   // Returns {blob, serverMs, seconds}, or null when it failed (error shown) or was cancelled.
-  async function send(picture, mask, returnFormat, strategy, label) {
+  // options: {strategy, texture}, as chosen when the inpaint was asked for ("" / null: the server's default).
+  async function send(picture, mask, returnFormat, options, label) {
     const controller = new AbortController();
     const started = performance.now();
     const tick = () => {
@@ -714,7 +716,8 @@
       form.append("image", picture.blob, state.image.name);
       form.append("mask", mask, "mask.png");
       form.append("return", returnFormat);
-      if (strategy) form.append("strategy", strategy);
+      if (options.strategy) form.append("strategy", options.strategy);
+      if (options.texture !== null) form.append("texture", String(options.texture));
       let response;
       try {
         response = await fetch("/api/inpaint", { method: "POST", body: form, signal: controller.signal });
@@ -752,7 +755,10 @@
     updateControls();
   }
 
-  const strategyChoice = () => (el.strategyLabel.hidden ? "" : el.strategy.value);
+  const runOptions = () => ({
+    strategy: el.strategyLabel.hidden ? "" : el.strategy.value,
+    texture: el.textureLabel.hidden ? null : el.texture.checked,
+  });
 
   async function inpaint() {
     if (!canInpaint()) return;
@@ -766,12 +772,12 @@
       return;
     }
     const before = currentPicture();
-    const strategy = strategyChoice();
+    const options = runOptions();
     const holeRatio = state.holeRatio;
-    const answer = await send(before, mask, "image", strategy, "Inpainting…");
+    const answer = await send(before, mask, "image", options, "Inpainting…");
     if (!answer) return;
     const result = { blob: answer.blob, url: URL.createObjectURL(answer.blob) };
-    push({ type: "inpaint", before, result, mask, strategy, alpha: null, raw: null });
+    push({ type: "inpaint", before, result, mask, options, alpha: null, raw: null });
     el.runInfo.textContent = `Inpainted ${(100 * holeRatio).toFixed(1)}% of the picture in ${answer.seconds.toFixed(2)} s (server ${(answer.serverMs / 1000).toFixed(2)} s)`;
     el.compare.value = "50";
     setView("result");
@@ -782,7 +788,7 @@
     if (state.request) return false;
     clearError();
     const label = part === "alpha" ? "Computing the alpha map…" : "Computing the raw completion…";
-    const answer = await send(step.before, step.mask, part, step.strategy, label);
+    const answer = await send(step.before, step.mask, part, step.options, label);
     if (!answer) return false;
     step[part] = { blob: answer.blob, url: URL.createObjectURL(answer.blob) };
     return true;
@@ -801,6 +807,7 @@
         for (const name of strategies) el.strategy.add(new Option(name, name, name === "auto", name === "auto"));
         el.strategyLabel.hidden = false;
       }
+      el.textureLabel.hidden = !model.texture; // only a model with exemplar detail has the switch
     } catch (err) {
       el.modelInfo.textContent = "";
     }
