@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
+from dfnet import exemplar
 from dfnet.exemplar import (
     ExemplarDetail,
     add_exemplar_detail,
@@ -186,3 +188,34 @@ def test_the_cli_bound_repeats_the_library_bound():
     from dfnet.exemplar import MAX_STRENGTH
 
     assert TEXTURE_MAX == MAX_STRENGTH
+
+
+def test_the_search_and_the_propagation_score_a_copy_alike():
+    """_best_sources (all pairs at once, as matrix products) and _Features.cost (pair by pair) are one cost."""
+    rng = np.random.default_rng(3)
+    patch, size = 16, 48
+    luma_detail = rng.normal(0, 0.05, (size, size)).astype(np.float32)
+    cells = exemplar._cells(rng.random((size, size, 3)).astype(np.float32))
+    hole = np.zeros((size, size), bool)
+    hole[20:30, 18:34] = True
+    known = (~hole).astype(np.float32)
+    hole_at = exemplar._hole_in_windows(hole, patch)
+    features = exemplar._Features(luma_detail, known, cells, hole_at, patch, guide_weight=0.7)
+    ty, tx = np.array([10, 14, 16, 20]), np.array([12, 16, 20, 24])
+    sy, sx = (a.ravel() for a in np.meshgrid(np.arange(0, 33, 2), np.arange(0, 33, 2), indexing="ij"))
+    free = features.valid(sy, sx)
+    sy, sx = sy[free], sx[free]
+    best = exemplar._best_sources(
+        exemplar._windows(luma_detail * known, ty, tx, patch),
+        exemplar._windows(known, ty, tx, patch),
+        exemplar._guide_features(cells, ty, tx, patch),
+        exemplar._windows(luma_detail, sy, sx, patch),
+        exemplar._guide_features(cells, sy, sx, patch),
+        guide_weight=0.7,
+        choices=1,
+        generator=torch.Generator().manual_seed(0),
+    ).numpy()
+    for i in range(len(ty)):
+        costs = features.cost(np.full(len(sy), ty[i]), np.full(len(sy), tx[i]), sy, sx)
+        assert best[i] == np.argmin(costs)
+        assert np.sort(costs)[1] > costs[best[i]]  # a clear winner: the agreement is not a tie
