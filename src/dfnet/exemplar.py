@@ -142,7 +142,9 @@ def _best_sources(
     source_sq = source_detail.square().T  # (D, S)
     for start in range(0, len(target_detail), TARGET_CHUNK):
         part = slice(start, start + TARGET_CHUNK)
-        cost = torch.cdist(target_guide[part], source_guide).square_().mul_(guide_weight / target_guide.shape[1])
+        cost = (
+            torch.cdist(target_guide[part], source_guide).square_().mul_(guide_weight / target_guide.shape[1])
+        )
         # Only windows on the hole's border have known pixels to match (inside the hole the detail term
         # is 0): the two large products run for those rows alone.
         known = target_known[part]
