@@ -14,8 +14,18 @@ Adam. The batch is synthetic and already on the device, so this measures compute
 perceptual and style on the 3 finest scales, TV) as in the paper; the VGG16 weights are random
 (seeded) unless --vgg-weights is given, which does not change the cost.
 
+With --loss full the torch.compile variant also runs the VGG16 convolutions in bf16: it is the whole fast
+path (channels_last, bf16 autocast, VGG16 in bf16, fused Adam, torch.compile, cudnn.benchmark).
+``--compile-mode reduce-overhead`` compiles it with CUDA graphs (torch's default mode otherwise).
+
+On CUDA the peak memory of one step of each variant is recorded (``memory`` in --json). ``--profile PATH``
+then profiles a few steps of the reference and of the fastest optimised variant with torch.profiler and writes
+a text summary to PATH: wall time per step, GPU busy time and kernel count per step, GPU time by kind of
+kernel, and the top operators by self CUDA time (self CPU time on a CPU).
+
 CPU:  python benchmarks/bench_train.py --device cpu --width 0.25 --size 256 --batch 2
-GPU:  python benchmarks/bench_train.py --device cuda --width 1.0 --size 512 --batch 6 --loss full
+GPU:  python benchmarks/bench_train.py --device cuda --width 1.0 --size 512 --batch 6 --loss full \
+          --json bench_train.json --profile profile.txt
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import argparse
 import copy
 import dataclasses
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +52,7 @@ from bench_inference import (  # noqa: E402
     ms,
     paired_ratio,
     print_header,
+    synchronize,
     write_json,
 )
 
@@ -87,6 +99,7 @@ def make_step(
     autocast: bool,
     fused_adam: bool,
     compile: bool,
+    compile_mode: str | None = None,
 ) -> tuple[Callable[[], float], torch.optim.Optimizer]:
     """A closure running one full training step; returns the loss value of that step."""
     device = image.device
@@ -110,7 +123,7 @@ def make_step(
                 results = model(image, hole_mask).results
             return loss_fn(results, image)["total"]
 
-    forward = torch.compile(forward_loss) if compile else forward_loss
+    forward = torch.compile(forward_loss, mode=compile_mode) if compile else forward_loss
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
@@ -157,11 +170,16 @@ def run(args: argparse.Namespace) -> dict:
     )
     variants = {} if args.compiled_only else dict(VARIANTS)
     if args.compile:
-        variants["channels_last + bf16 autocast + fused Adam + torch.compile"] = {
+        vgg_bf16 = args.loss == "full"  # the whole fast path: VGG16 in bf16 too
+        name = "channels_last + bf16 autocast + fused Adam" + (" + VGG16 in bf16" if vgg_bf16 else "")
+        mode = f" ({args.compile_mode})" if args.compile_mode else ""
+        variants[name + " + torch.compile" + mode] = {
             "channels_last": True,
             "autocast": True,
             "fused_adam": True,
             "compile": True,
+            "compile_mode": args.compile_mode,
+            "vgg_bf16": vgg_bf16,
         }
     if args.loss == "full" and not args.compiled_only:
         variants["channels_last + bf16 autocast + fused Adam + VGG16 in bf16"] = {
@@ -180,15 +198,158 @@ def run(args: argparse.Namespace) -> dict:
             copy.deepcopy(model), loss_copy, image, hole_mask, released_layout=False, **flags
         )
     info = machine_info(device)
-    first_losses = {name: float(step()) for name, step in steps.items()}  # same weights, same batch
+    if device.type == "cuda":
+        info["gpu_total_bytes"] = torch.cuda.get_device_properties(device).total_memory
+    first_losses, failures = {}, {}
+    reference_name = next(iter(steps))
+    # Same weights, same batch. A variant that fails here (a compile error, out of memory) is left out and
+    # the reason recorded; a failing reference stops the run.
+    for name, step in list(steps.items()):
+        try:
+            first_losses[name] = float(step())
+        except Exception as error:
+            if name == reference_name:
+                raise
+            failures[name] = f"{type(error).__name__}: {error}"
+            print(f"left out: {name}: {failures[name][:2000]}", file=sys.stderr)
+            del steps[name]
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    memory = (
+        {name: step_memory(step, device) for name, step in steps.items()} if device.type == "cuda" else {}
+    )
     timings = interleaved_timings(steps, args.warmup, args.steps, device)
     info["load_average_end"] = load_average()
-    report(args, info, timings, first_losses)
-    return {"info": info, "timings": {n: t.seconds for n, t in timings.items()}, "first_losses": first_losses}
+    report(args, info, timings, first_losses, memory)
+    result = {
+        "info": info,
+        "batch": args.batch,
+        "size": args.size,
+        "timings": {n: t.seconds for n, t in timings.items()},
+        "first_losses": first_losses,
+        "memory": memory,
+        "failed": failures,
+    }
+    if args.profile:
+        reference = next(iter(timings))
+        fastest = min((n for n in timings if n != reference), key=lambda n: timings[n].median, default=None)
+        chosen = {n: steps[n] for n in (reference, fastest) if n is not None}
+        try:
+            text = profile_steps(args, chosen, device)
+        except Exception as error:  # the timings above are kept; say why the profile is missing
+            text = f"profiling failed: {type(error).__name__}: {error}\n"
+        Path(args.profile).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.profile).write_text(text)
+        print(f"wrote {args.profile}")
+        result["profile"] = {"path": args.profile, "variants": list(chosen)}
+    return result
+
+
+def step_memory(step: Callable[[], object], device: torch.device) -> dict[str, int]:
+    """Peak CUDA memory of one step: allocated before it, the peak during it and their difference."""
+    synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return {"allocated_before": before, "peak": peak, "step": peak - before}
+
+
+# Kernel-name fragments -> kind, first match wins (a heuristic: cuDNN / CUTLASS / Triton naming).
+KERNEL_KINDS = (
+    ("torch.compile (Triton)", ("triton",)),
+    ("layout change (NCHW<->NHWC)", ("nchwtonhwc", "nhwctonchw", "transpose")),
+    (
+        "convolution (cuDNN/CUTLASS)",
+        ("conv", "cudnn", "xmma", "implicit", "wgrad", "dgrad", "fprop", "winograd"),
+    ),
+    ("matmul (GEMM)", ("gemm", "cutlass", "cublas", "matmul")),
+    ("optimizer (Adam)", ("adam", "multi_tensor")),
+    ("memory copy / set", ("memcpy", "memset", "copy_kernel")),
+    ("batch norm", ("batch_norm", "batchnorm", "bn_")),
+    ("reduction", ("reduce",)),
+    ("elementwise", ("elementwise", "vectorized", "unrolled")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, fragments in KERNEL_KINDS:
+        if any(f in lowered for f in fragments):
+            return kind
+    return "other"
+
+
+def profile_steps(
+    args: argparse.Namespace,
+    steps: dict[str, Callable[[], object]],
+    device: torch.device,
+    warmup: int = 2,
+    profiled: int = 3,
+) -> str:
+    """torch.profiler over ``profiled`` steps (after ``warmup``) of each step function, as a text summary."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sort_by = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    lines = [
+        f"# torch.profiler: training step, {args.device}, batch {args.batch}×{args.size}×{args.size}, "
+        f"width {args.width}, loss {args.loss}",
+        f"# {warmup} warm-up steps, then {profiled} profiled steps per variant; times per step unless said",
+        "",
+    ]
+    for name, step in steps.items():
+        for _ in range(warmup):
+            step()
+        synchronize(device)
+        with profile(activities=activities, record_shapes=False) as prof:
+            start = time.perf_counter()
+            for _ in range(profiled):
+                step()
+            synchronize(device)
+            wall = (time.perf_counter() - start) / profiled
+        events = prof.key_averages()
+        lines.append(f"## {name}")
+        lines.append(
+            f"wall time: {wall * 1000:.1f} ms/step ({args.batch / wall:.1f} images/s, under the profiler)"
+        )
+        lines.append(
+            f"self CPU time: {sum(e.self_cpu_time_total for e in events) / profiled / 1000:.1f} ms/step"
+        )
+        if cuda:
+            kernels = [
+                e
+                for e in events
+                if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)
+            ]
+            busy = sum(e.self_device_time_total for e in kernels) / profiled / 1e6  # µs -> s
+            count = sum(e.count for e in kernels) / profiled
+            lines.append(
+                f"GPU busy: {busy * 1000:.1f} ms/step = {busy / wall:.0%} of the wall time; "
+                f"{count:.0f} kernels/step, mean {busy / max(count, 1) * 1e6:.1f} µs per kernel"
+            )
+            by_kind: dict[str, float] = {}
+            for e in kernels:
+                by_kind[kernel_kind(e.key)] = by_kind.get(kernel_kind(e.key), 0.0) + e.self_device_time_total
+            lines.append("GPU time by kind of kernel (by kernel name, a heuristic):")
+            for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+                share = us / profiled / 1e6 / busy if busy else 0.0
+                lines.append(f"  {kind:30s} {us / profiled / 1000:8.1f} ms/step  {share:6.1%}")
+        lines.append("")
+        lines.append(events.table(sort_by=sort_by, row_limit=25, max_name_column_width=70))
+        lines.append("")
+    return "\n".join(lines)
 
 
 def report(
-    args: argparse.Namespace, info: dict, timings: dict[str, Timing], losses: dict[str, float]
+    args: argparse.Namespace,
+    info: dict,
+    timings: dict[str, Timing],
+    losses: dict[str, float],
+    memory: dict[str, dict[str, int]] | None = None,
 ) -> None:
     title = (
         f"Training step, {args.device}, batch {args.batch}×{args.size}×{args.size}, width {args.width}, "
@@ -212,6 +373,16 @@ def report(
         ]
         print("| " + " | ".join(cells) + " |")
     print()
+    if memory:
+        mib = 2**20
+        print(
+            "peak GPU memory of one step, MiB (allocated before → peak; step = the difference): "
+            + "; ".join(
+                f"{n}: {m['allocated_before'] / mib:.0f} → {m['peak'] / mib:.0f} (step {m['step'] / mib:.0f})"
+                for n, m in memory.items()
+            )
+        )
+        print()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -234,7 +405,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--compiled-only", action="store_true", help="time only the reference and the torch.compile variant"
     )
+    parser.add_argument(
+        "--compile-mode",
+        help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune (default: torch's default)",
+    )
     parser.add_argument("--json", help="write raw results here")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="after the timings, profile the reference and the fastest optimised variant (torch.profiler) "
+        "and write a text summary here",
+    )
     args = parser.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"

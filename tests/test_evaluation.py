@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -238,6 +239,7 @@ def _assert_table_matches(parsed: dict, report: dict) -> None:
     assert checked >= 8 * len(report["bins"])
 
 
+@pytest.mark.skipif(not hasattr(cv2, "xphoto"), reason="needs opencv-contrib (cv2.xphoto)")
 def test_texture_synthesising_baselines_end_to_end_with_texture_columns(dataset):
     for method in ("shiftmap", "fsr-fast"):
         assert _eval(dataset, "--method", method, "--limit", "3") == 0
