@@ -567,7 +567,7 @@ class RecordingInpainter:
     def __init__(self) -> None:
         self.seen: list[weakref.ref] = []
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False):
+    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
         result = np.where(hole_mask[:, :, None], np.uint8(128), image)
         self.seen += [weakref.ref(image), weakref.ref(hole_mask), weakref.ref(result)]
         return result
