@@ -25,7 +25,7 @@ from dfnet.evaluation import PairDataset, PairPlan, list_images, load_mask_set
 from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
 from dfnet.inference import Inpainter
 from dfnet.metrics import per_image_l1
-from dfnet.texture_metrics import ENERGY_FLOOR, HolePyramids, luminance, per_image_gradient_sums
+from dfnet.texture_metrics import HolePyramids, band_log_ratios, per_image_gradient_sums
 
 
 def network_fills(args: argparse.Namespace) -> dict[str, torch.Tensor]:
@@ -54,19 +54,6 @@ def network_fills(args: argparse.Namespace) -> dict[str, torch.Tensor]:
     return data
 
 
-def level_log_ratios(result: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """Per level and image, ½ ln of the hole's luma band energy of result over truth (the detail measure
-    is the mean of its absolute value): (levels, N)."""
-    pyramids = HolePyramids.build(result, target, hole)
-    ratios = []
-    for band_r, band_t, w in zip(pyramids.result, pyramids.target, pyramids.weights, strict=True):
-        total = w.flatten(1).sum(1).clamp_min(1e-12)
-        energy_r = (luminance(band_r).square() * w).flatten(1).sum(1) / total
-        energy_t = (luminance(band_t).square() * w).flatten(1).sum(1) / total
-        ratios.append(0.5 * ((energy_r + ENERGY_FLOOR) / (energy_t + ENERGY_FLOOR)).log())
-    return torch.stack(ratios)
-
-
 def score(data: dict[str, torch.Tensor], results: np.ndarray) -> dict:
     """L1×100 per bin, gradient ratio, detail measure and mean signed log-ratio per level."""
     target = data["rgb"].permute(0, 3, 1, 2).float() / 255
@@ -74,7 +61,7 @@ def score(data: dict[str, torch.Tensor], results: np.ndarray) -> dict:
     hole = data["hole"][:, None]
     l1 = per_image_l1(result, target)
     grad_result, grad_target = per_image_gradient_sums(result, target, hole)
-    levels = level_log_ratios(result, target, hole)
+    levels = band_log_ratios(HolePyramids.build(result, target, hole))
     bins = sorted(set(data["bin"].tolist()))
     return {
         "l1": [100 * l1[data["bin"] == b].mean().item() for b in bins],

@@ -109,15 +109,21 @@ class HolePyramids:
         return cls(bandpass_pyramid(result, levels), bandpass_pyramid(target, levels), weights)
 
 
-def detail_scores(pyramids: HolePyramids) -> Tensor:
-    """Mean over levels of |½ ln((E_result + ε) / (E_truth + ε))|, E = hole-weighted mean band energy of luma: (N,)."""
-    scores = []
+def band_log_ratios(pyramids: HolePyramids) -> Tensor:
+    """Per level and image, ½ ln((E_result + ε) / (E_truth + ε)), E = hole-weighted mean band energy of luma:
+    (levels, N); negative = less contrast than the truth in that band."""
+    ratios = []
     for band_r, band_t, w in zip(pyramids.result, pyramids.target, pyramids.weights, strict=True):
-        total = w.flatten(1).sum(1).clamp_min(1e-12)  # no hole: both energies are 0, the score is 0
+        total = w.flatten(1).sum(1).clamp_min(1e-12)  # no hole: both energies are 0, the ratio is 0
         energy_r = (luminance(band_r).square() * w).flatten(1).sum(1) / total
         energy_t = (luminance(band_t).square() * w).flatten(1).sum(1) / total
-        scores.append(0.5 * ((energy_r + ENERGY_FLOOR) / (energy_t + ENERGY_FLOOR)).log().abs())
-    return torch.stack(scores).mean(0)
+        ratios.append(0.5 * ((energy_r + ENERGY_FLOOR) / (energy_t + ENERGY_FLOOR)).log())
+    return torch.stack(ratios)
+
+
+def detail_scores(pyramids: HolePyramids) -> Tensor:
+    """Mean over levels of the absolute :func:`band_log_ratios`: (N,)."""
+    return band_log_ratios(pyramids).abs().mean(0)
 
 
 def _patches_at(band: Tensor, ys: Tensor, xs: Tensor, side: int) -> Tensor:
@@ -194,6 +200,7 @@ __all__ = [
     "SWD_PATCH",
     "SWD_PATCHES",
     "SWD_PROJECTIONS",
+    "band_log_ratios",
     "bandpass_pyramid",
     "blur",
     "detail_scores",
