@@ -228,13 +228,6 @@ def load_mask(
     return hole
 
 
-def save_mask(path: str | os.PathLike, hole_mask: np.ndarray) -> None:
-    """Write a hole mask atomically as a white-on-black PNG."""
-    buffer = io.BytesIO()
-    mask_to_image(hole_mask).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def hole_ratio(hole_mask: np.ndarray) -> float:
     """Fraction of pixels that are hole."""
     return float(np.count_nonzero(hole_mask)) / max(hole_mask.size, 1)
