@@ -26,10 +26,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from dfnet.imageio import IMAGE_EXTENSIONS
+from dfnet.photo_dataset.build import write_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"train": "data/wallpapers-v2/train", "val_256": "data/wallpapers-v2/val_256"}
 MANIFEST = "data/wallpapers-v2/manifest.csv"
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
 
@@ -51,11 +53,10 @@ def target_name(path: Path) -> str:
     return path.name if path.suffix.lower() in JPEG_SUFFIXES else path.stem + ".jpg"
 
 
-def packed_manifest(train: dict[str, bytes]) -> str:
-    """manifest.csv with the training rows describing the packed files (size, hash, name)."""
+def packed_manifest(train: dict[str, bytes]) -> list[dict[str, str]]:
+    """manifest.csv's rows with the training rows describing the packed files (size, hash, name)."""
     with (ROOT / MANIFEST).open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames or [], list(reader)
+        rows = list(csv.DictReader(f))
     for row in rows:
         source = Path(row["file"])
         name = target_name(source)
@@ -64,11 +65,7 @@ def packed_manifest(train: dict[str, bytes]) -> str:
                 row["width"], row["height"] = str(image.width), str(image.height)
             row["sha256"] = hashlib.sha256(train[name]).hexdigest()
             row["file"] = str(source.with_name(name))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         packed[split] = {}
         for path in files:
             name = target_name(path)
@@ -121,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             (folder / name).write_bytes(data)
         size = sum(len(d) for d in files.values())
         print(f"{folder}: {len(files)} photos, {size / 2**20:.1f} MiB")
-    (out / "manifest.csv").write_text(manifest, encoding="utf-8")
-    print(f"{out / 'manifest.csv'}: {manifest.count(chr(10)) - 1} rows")
+    write_manifest(out / "manifest.csv", manifest)
+    print(f"{out / 'manifest.csv'}: {len(manifest)} rows")
     print(f"total {total / 2**20:.1f} MiB (budget {args.max_mb:g} MiB)")
     return 0
 
