@@ -333,7 +333,8 @@ def profile_steps(
             )
             by_kind: dict[str, float] = {}
             for e in kernels:
-                by_kind[kernel_kind(e.key)] = by_kind.get(kernel_kind(e.key), 0.0) + e.self_device_time_total
+                kind = kernel_kind(e.key)
+                by_kind[kind] = by_kind.get(kind, 0.0) + e.self_device_time_total
             lines.append("GPU time by kind of kernel (by kernel name, a heuristic):")
             for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
                 share = us / profiled / 1e6 / busy if busy else 0.0
