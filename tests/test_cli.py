@@ -47,6 +47,38 @@ def test_inpaint_keeps_known_pixels_and_writes_details(files, photo_256, hole_25
     assert np.asarray(Image.open(files / "out" / "result_alpha.png")).shape == (256, 256, 3)
 
 
+def test_texture_presets_from_the_command_line(files, photo_256, hole_256, capsys):
+    """--texture names a preset for any weights: fine and coarse add different detail, 0 none, all in the hole only."""
+
+    def run(texture: str) -> np.ndarray:
+        out = files / f"texture-{texture}.png"
+        args = [str(files / "photo.png"), str(files / "mask.png"), "-o", str(out), "--device", "cpu"]
+        model = ["--model", str(files / "model.safetensors"), "--no-progress", "--texture", texture]
+        assert main(["inpaint", *args, *model]) == 0
+        return np.asarray(Image.open(out))
+
+    plain, fine, coarse = run("0"), run("fine"), run("coarse")
+    assert np.array_equal(run("auto"), plain)  # auto: a checkpoint given by path keeps its own output
+    for result in (fine, coarse):
+        assert np.array_equal(result[~hole_256], photo_256[~hole_256])
+        assert not np.array_equal(result[hole_256], plain[hole_256])
+    assert not np.array_equal(fine, coarse)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "inpaint",
+                str(files / "photo.png"),
+                str(files / "mask.png"),
+                "-o",
+                "x.png",
+                "--texture",
+                "rough",
+            ]
+        )
+    assert "expected auto, fine, coarse or a strength" in capsys.readouterr().err
+
+
 def test_released_pth_and_inverted_mask_give_same_result(files, hole_256):
     known = Image.fromarray((~hole_256).astype(np.uint8) * 255)
     known.save(files / "known.png")

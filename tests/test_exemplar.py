@@ -183,11 +183,12 @@ def test_shapes_must_agree():
         add_exemplar_detail(image, np.zeros((31, 32), bool), image)
 
 
-def test_the_cli_bound_repeats_the_library_bound():
-    from dfnet.cli.common import TEXTURE_MAX
-    from dfnet.exemplar import MAX_STRENGTH
+def test_the_cli_bound_and_presets_repeat_the_library_ones():
+    from dfnet.cli.common import TEXTURE_MAX, TEXTURE_PRESET_NAMES
+    from dfnet.exemplar import MAX_STRENGTH, TEXTURE_PRESETS
 
     assert TEXTURE_MAX == MAX_STRENGTH
+    assert tuple(TEXTURE_PRESETS) == TEXTURE_PRESET_NAMES
 
 
 def test_the_search_and_the_propagation_score_a_copy_alike():

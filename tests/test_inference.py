@@ -327,7 +327,14 @@ def test_texture_auto_is_on_for_the_bundled_model_only(monkeypatch, tmp_path, ti
     assert Inpainter.from_pretrained(path, device="cpu", texture=0.5).texture == ExemplarDetail(strength=0.5)
 
 
-@pytest.mark.parametrize("bad", ["on", True, 3.0, [1]])
+def test_texture_presets_apply_to_any_model():
+    assert resolve_texture("fine", bundled=False) == ExemplarDetail()
+    assert resolve_texture("coarse", bundled=False) == ExemplarDetail(sigma=4.0)
+    assert resolve_texture("auto", bundled=True) == resolve_texture("fine", bundled=True)
+    assert resolve_texture("auto", bundled=False) is None
+
+
+@pytest.mark.parametrize("bad", ["on", "Fine", True, 3.0, [1]])
 def test_bad_texture_values_are_refused(bad):
     with pytest.raises(ValueError, match="texture|exemplar"):
         resolve_texture(bad, bundled=True)

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from dfnet.checkpoint import CheckpointError, load_model
-from dfnet.exemplar import ExemplarDetail, add_exemplar_detail_batch
+from dfnet.exemplar import MAX_STRENGTH, TEXTURE_PRESETS, ExemplarDetail, add_exemplar_detail_batch
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import prepare_for_inference
@@ -38,9 +38,11 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # of seconds that pays off in long-lived processes (dfnet serve, folders). onnxruntime: an exported .onnx.
 ENGINES = ("torch", "optimized", "onnxruntime")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-# What ``texture`` accepts: "auto" (exemplar detail for the bundled default model only), a strength
-# (0 = off), an ExemplarDetail, or None (off).
+# What ``texture`` accepts: "auto" (exemplar detail for the bundled default model only), a preset name of
+# dfnet.exemplar.TEXTURE_PRESETS ("fine", "coarse": for any model), a strength (0 = off), an ExemplarDetail,
+# or None (off).
 TextureOption = str | float | ExemplarDetail | None
+TEXTURE_CHOICES = f"'auto', {', '.join(repr(name) for name in TEXTURE_PRESETS)}, a strength from 0 to {MAX_STRENGTH:g} or None"
 
 
 def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | None:
@@ -48,16 +50,19 @@ def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | N
 
     "auto" turns it on when ``bundled`` (the model is the bundled default), which was trained for L1 and fills smoothly
     (docs/model-card.md), and off for every other checkpoint (the released paper weights bring their own
-    texture, and evaluations of a checkpoint should see that checkpoint alone).
+    texture, and evaluations of a checkpoint should see that checkpoint alone). A preset name asks for that
+    setting whatever the model.
     """
     if texture is None or isinstance(texture, ExemplarDetail):
         return texture
     if isinstance(texture, str):
-        if texture != "auto":
-            raise ValueError(f"texture must be 'auto', a strength from 0 to 2 or None, got {texture!r}")
-        return ExemplarDetail() if bundled else None
+        if texture == "auto":
+            return TEXTURE_PRESETS["fine"] if bundled else None
+        if texture in TEXTURE_PRESETS:
+            return TEXTURE_PRESETS[texture]
+        raise ValueError(f"texture must be {TEXTURE_CHOICES}, got {texture!r}")
     if isinstance(texture, bool) or not isinstance(texture, (int, float)):
-        raise ValueError(f"texture must be 'auto', a strength from 0 to 2 or None, got {texture!r}")
+        raise ValueError(f"texture must be {TEXTURE_CHOICES}, got {texture!r}")
     return None if texture == 0 else ExemplarDetail(strength=float(texture))
 
 

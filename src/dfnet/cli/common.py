@@ -62,19 +62,26 @@ def non_empty(text: str) -> str:
 
 
 positive_int = int_in(1)
-# dfnet.exemplar's strength range, repeated here so that building the parser does not import torch
+# dfnet.exemplar's strength range and preset names, repeated here so that building the parser does not import torch
 TEXTURE_MAX = 2.0
+TEXTURE_PRESET_NAMES = ("fine", "coarse")
 TEXTURE_HELP = (
-    "exemplar detail copied from the photo into the hole (dfnet.exemplar): a strength from 0 (off) to 2, "
-    "or auto (default: 0.9 for the bundled default model, off for other weights)"
+    "exemplar detail copied from the photo into the hole (dfnet.exemplar): auto (default: fine for the bundled "
+    "default model, off for other weights), fine (the band under about 2 px), coarse (under about 4 px as well: "
+    "more texture, a higher L1), or a strength of fine's setting from 0 (off) to 2"
 )
 
 
 def texture_option(text: str) -> str | float:
-    """An argparse type: 'auto' or an exemplar-detail strength in [0, TEXTURE_MAX]."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    return float_in(0.0, TEXTURE_MAX)(text)
+    """An argparse type: 'auto', a preset name or an exemplar-detail strength in [0, TEXTURE_MAX]."""
+    name = text.strip().lower()
+    if name == "auto" or name in TEXTURE_PRESET_NAMES:
+        return name
+    try:
+        return float_in(0.0, TEXTURE_MAX)(text)
+    except argparse.ArgumentTypeError as err:
+        names = ", ".join(("auto", *TEXTURE_PRESET_NAMES))
+        raise argparse.ArgumentTypeError(f"expected {names} or a strength: {err}") from None
 
 
 texture_option.__name__ = "texture"
@@ -83,5 +90,9 @@ texture_option.__name__ = "texture"
 def add_texture_argument(parser: argparse.ArgumentParser) -> None:
     """The --texture option of inpaint, serve and eval."""
     parser.add_argument(
-        "--texture", type=texture_option, default="auto", metavar="auto|STRENGTH", help=TEXTURE_HELP
+        "--texture",
+        type=texture_option,
+        default="auto",
+        metavar="auto|fine|coarse|STRENGTH",
+        help=TEXTURE_HELP,
     )
