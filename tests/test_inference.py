@@ -334,6 +334,20 @@ def test_texture_presets_apply_to_any_model():
     assert resolve_texture("auto", bundled=False) is None
 
 
+def test_add_texture_takes_a_preset_per_call(tiny_model, photo_256, hole_256):
+    plain = Inpainter(tiny_model, device="cpu")
+    fine = plain.inpaint(photo_256, hole_256, add_texture="fine")
+    assert np.array_equal(
+        fine, Inpainter(tiny_model, device="cpu", texture=ExemplarDetail()).inpaint(photo_256, hole_256)
+    )
+    assert np.array_equal(
+        plain.inpaint(photo_256, hole_256, add_texture=True), plain.inpaint(photo_256, hole_256)
+    )
+    assert not np.array_equal(fine, plain.inpaint(photo_256, hole_256))
+    with pytest.raises(ValueError, match="add_texture"):
+        plain.inpaint(photo_256, hole_256, add_texture="rough")
+
+
 @pytest.mark.parametrize("bad", ["on", "Fine", True, 3.0, [1]])
 def test_bad_texture_values_are_refused(bad):
     with pytest.raises(ValueError, match="texture|exemplar"):

@@ -181,6 +181,10 @@ def test_texture_field_switches_the_exemplar_detail_per_request(tiny_model, phot
         assert np.array_equal(decode_png(client.post("/api/inpaint", **form).content), detailed)
         form["data"] = {"texture": "false"}
         assert np.array_equal(decode_png(client.post("/api/inpaint", **form).content), plain)
+        form["data"] = {"texture": "coarse"}  # a preset instead of the model's own setting
+        coarse = textured.inpaint(photo_256, hole_256, add_texture="coarse")
+        assert not np.array_equal(coarse, detailed)
+        assert np.array_equal(decode_png(client.post("/api/inpaint", **form).content), coarse)
         form["data"] = {"texture": "maybe"}
         response = client.post("/api/inpaint", **form)
         assert response.status_code == 422 and "texture" in response.json()["detail"]

@@ -189,8 +189,8 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     recorder.details_asked.clear()
     recorder.texture_asked.clear()
     open_image(page, source, f"{width} × {height} px")
-    # The bundled model has exemplar detail: the page offers the switch, on by default.
-    assert page.is_visible("#texture-label") and page.is_checked("#texture")
+    # The bundled model has exemplar detail: the page offers the choice, the model's own setting by default.
+    assert page.is_visible("#texture-label") and page.input_value("#texture") == "true"
     original_src = picture_src(page)
 
     # Nothing to fill yet: Inpaint waits for a painted hole instead of asking the server.
@@ -271,10 +271,12 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
     second = (box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8)
     drag(page, second, (second[0] + 30, second[1]), steps=5)
     assert page.get_attribute("#tab-edit", "aria-selected") == "true"
-    page.uncheck("#texture")  # this round without the exemplar detail: the network's own fill
+    page.select_option("#texture", "coarse")  # this round with the coarse preset instead of the model's own
     page.click("#inpaint")
     page.wait_for_selector('#tab-result[aria-selected="true"]', timeout=60_000)
-    assert len(answers) == 4 and recorder.details_asked[-1] is False and recorder.texture_asked[-1] is False
+    assert (
+        len(answers) == 4 and recorder.details_asked[-1] is False and recorder.texture_asked[-1] == "coarse"
+    )
     with page.expect_download() as second_download:
         page.click("#download-result")
     assert second_download.value.suggested_filename == "photo-inpainted.png"

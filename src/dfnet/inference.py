@@ -42,7 +42,10 @@ _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 # dfnet.exemplar.TEXTURE_PRESETS ("fine", "coarse": for any model), a strength (0 = off), an ExemplarDetail,
 # or None (off).
 TextureOption = str | float | ExemplarDetail | None
-TEXTURE_CHOICES = f"'auto', {', '.join(repr(name) for name in TEXTURE_PRESETS)}, a strength from 0 to {MAX_STRENGTH:g} or None"
+_PRESET_NAMES = ", ".join(repr(name) for name in TEXTURE_PRESETS)
+TEXTURE_CHOICES = f"'auto', {_PRESET_NAMES}, a strength from 0 to {MAX_STRENGTH:g} or None"
+# Per call: True = the model's own ``texture``, False = none, a preset name = that preset (any model).
+AddTexture = bool | str
 
 
 def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | None:
@@ -426,18 +429,28 @@ class Inpainter:
         details: bool = False,
         batch_size: int | None = None,
         *,
-        add_texture: bool = True,
+        add_texture: AddTexture = True,
         **strategy_options: Any,
     ) -> Completion:
         """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out.
 
         With ``self.texture`` the result (not raw or alpha) gets exemplar detail in the hole afterwards;
-        ``add_texture=False`` skips it for this call (the network's own completion).
+        ``add_texture=False`` skips it for this call (the network's own completion), a preset name
+        (``"fine"``, ``"coarse"``) uses that preset instead, whatever the model's own setting.
         """
+        detail = self.texture_for_call(add_texture)
         done = run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
-        if self.texture is not None and add_texture:
-            done.result = add_exemplar_detail_batch(images, holes, done.result, self.texture)
+        if detail is not None:
+            done.result = add_exemplar_detail_batch(images, holes, done.result, detail)
         return done
+
+    def texture_for_call(self, add_texture: AddTexture) -> ExemplarDetail | None:
+        """The exemplar detail one call adds: ``True`` the model's own, ``False`` none, or a named preset."""
+        if isinstance(add_texture, bool):
+            return self.texture if add_texture else None
+        if add_texture in TEXTURE_PRESETS:
+            return TEXTURE_PRESETS[add_texture]
+        raise ValueError(f"add_texture must be True, False or one of {_PRESET_NAMES}, got {add_texture!r}")
 
     def complete_array(self, rgb: np.ndarray, hole_mask: np.ndarray, details: bool = False) -> Completion:
         """Inpaint one uint8 RGB array with the 'auto' strategy (numpy in, numpy out)."""
@@ -451,14 +464,15 @@ class Inpainter:
         strategy: str = "auto",
         return_details: bool = False,
         *,
-        add_texture: bool = True,
+        add_texture: AddTexture = True,
         **strategy_options: Any,
     ) -> Any:
         """Fill the holes of one image; returns the input's kind (PIL for PIL and paths, numpy for numpy).
 
         An empty mask returns the input unchanged. With ``return_details`` returns
         ``Completion(result, raw, alpha)``, all three of the input's kind and size. ``add_texture=False``
-        leaves out the exemplar detail of a model that has it (see ``texture``) for this call.
+        leaves out the exemplar detail of a model that has it (see ``texture``) for this call; ``"fine"`` or
+        ``"coarse"`` adds that preset instead.
         """
         return self.inpaint_batch(
             [image], [hole_mask], strategy, return_details, add_texture=add_texture, **strategy_options
@@ -472,7 +486,7 @@ class Inpainter:
         return_details: bool = False,
         batch_size: int | None = None,
         *,
-        add_texture: bool = True,
+        add_texture: AddTexture = True,
         **strategy_options: Any,
     ) -> list[Any]:
         """Fill many images of one size with batched network calls; one mask may serve them all."""

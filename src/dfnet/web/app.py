@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dfnet.exemplar import TEXTURE_PRESETS
 from dfnet.imageio import ImageLoadError, LoadedImage, encode_image, hole_ratio, load_image, load_mask
 from dfnet.strategies import STRATEGIES
 
@@ -95,7 +96,7 @@ class InpainterLike(Protocol):
         strategy: str = "auto",
         return_details: bool = False,
         *,
-        add_texture: bool = True,
+        add_texture: bool | str = True,
     ) -> Any: ...
 
     def describe(self) -> dict: ...
@@ -434,7 +435,7 @@ class InpaintRequest:
     return_format: ReturnFormat
     json_alpha: bool = False  # json only: include the alpha map
     json_raw: bool = False  # json only: include the raw completion
-    texture: bool = True  # add the model's exemplar detail (when it has one)
+    texture: bool | str = True  # the model's exemplar detail (when it has one), none, or a preset name
 
 
 @dataclass
@@ -548,6 +549,20 @@ def validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def parse_texture(value: str) -> bool | str:
+    """The form field ``texture``: true / false (the model's own exemplar detail or none) or a preset name."""
+    word = value.strip().lower()
+    if word in TEXTURE_PRESETS:
+        return word
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ApiError(422, f"texture: expected true, false or {', '.join(TEXTURE_PRESETS)}, got {value!r}")
+
+
 def check_strategy(strategy: str) -> None:
     """Refuse (422) a strategy the library does not have, before any work is done."""
     if strategy not in STRATEGIES:
@@ -628,11 +643,12 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
         ),
         alpha: bool = Form(False, description="json only: include DFNet's alpha map"),
         raw: bool = Form(False, description="json only: include DFNet's raw completion"),
-        texture: bool = Form(
-            True,
+        texture: str = Form(
+            "true",
             description=(
-                "add the model's exemplar texture detail in the hole (the bundled default has it; see "
-                "/api/model's texture); false = the network's own, smoother fill"
+                "true: add the model's exemplar texture detail in the hole (the bundled default has it; see "
+                f"/api/model's texture); false: the network's own, smoother fill; {' or '.join(TEXTURE_PRESETS)}: "
+                "that preset of dfnet.exemplar instead"
             ),
         ),
     ) -> Response:
@@ -650,7 +666,7 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
                 image_bytes,
                 mask_bytes,
                 strategy,
-                InpaintRequest(return_format, alpha, raw, texture),
+                InpaintRequest(return_format, alpha, raw, parse_texture(texture)),
                 settings.max_pixels,
             )
         except ApiError as err:

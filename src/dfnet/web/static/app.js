@@ -757,7 +757,7 @@
 
   const runOptions = () => ({
     strategy: el.strategyLabel.hidden ? "" : el.strategy.value,
-    texture: el.textureLabel.hidden ? null : el.texture.checked,
+    texture: el.textureLabel.hidden ? null : el.texture.value,
   });
 
   async function inpaint() {
@@ -807,7 +807,7 @@
         for (const name of strategies) el.strategy.add(new Option(name, name, name === "auto", name === "auto"));
         el.strategyLabel.hidden = false;
       }
-      el.textureLabel.hidden = !model.texture; // only a model with exemplar detail has the switch
+      el.textureLabel.hidden = !model.texture; // only a model with exemplar detail has the choice
     } catch (err) {
       el.modelInfo.textContent = "";
     }
