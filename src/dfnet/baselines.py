@@ -9,7 +9,6 @@ and returns uint8 composites: every known pixel equals the input's, only hole pi
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from abc import ABC, abstractmethod
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfnet.exemplar import ExemplarDetail, add_exemplar_detail_batch
+from dfnet.exemplar import ExemplarDetail, add_exemplar_detail_batch, describe_texture
 from dfnet.model import fill_hole
 
 # OpenCV's inpainting neighbourhood radius; 3 px is the value of OpenCV's own examples.
@@ -176,12 +175,11 @@ class DFNetMethod(InpaintMethod):
         return _with_exemplar_detail(images, completed, hole_mask, self.texture)
 
     def describe(self) -> dict:
-        texture = None if self.texture is None else dataclasses.asdict(self.texture)
         return {
             "name": self.name,
             "model": str(self.model_path),
             "config": self.model.config.to_dict(),
-            "texture": texture,
+            "texture": describe_texture(self.texture),
         }
 
 

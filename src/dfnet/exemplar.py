@@ -23,6 +23,7 @@ network's own completion.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -88,6 +89,11 @@ TEXTURE_PRESETS: dict[str, ExemplarDetail] = {
     "fine": ExemplarDetail(),
     "coarse": ExemplarDetail(sigma=4.0),
 }
+
+
+def describe_texture(options: ExemplarDetail | None) -> dict | None:
+    """The exemplar-detail settings as a report records them (None = off)."""
+    return None if options is None else dataclasses.asdict(options)
 
 
 def split_detail(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -370,6 +376,7 @@ __all__ = [
     "add_exemplar_detail",
     "add_exemplar_detail_batch",
     "border_ramp",
+    "describe_texture",
     "exemplar_detail_band",
     "hann_window",
     "split_detail",

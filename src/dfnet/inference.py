@@ -12,7 +12,6 @@ bit-identical to the input, whatever the resolution, strategy, precision or engi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -24,7 +23,13 @@ import torch
 from PIL import Image
 
 from dfnet.checkpoint import CheckpointError, load_model
-from dfnet.exemplar import MAX_STRENGTH, TEXTURE_PRESETS, ExemplarDetail, add_exemplar_detail_batch
+from dfnet.exemplar import (
+    MAX_STRENGTH,
+    TEXTURE_PRESETS,
+    ExemplarDetail,
+    add_exemplar_detail_batch,
+    describe_texture,
+)
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import prepare_for_inference
@@ -402,7 +407,7 @@ class Inpainter:
             "engine": self.engine,
             "working_size": self.working_size,
             "size_multiple": self.size_multiple,
-            "texture": None if self.texture is None else dataclasses.asdict(self.texture),
+            "texture": describe_texture(self.texture),
         }
 
     def network(self, batch_size: int | None = None) -> Network:
