@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +15,14 @@ from PIL import Image
 import dfnet.inference as inference
 from dfnet.checkpoint import CheckpointError, save_model, save_released
 from dfnet.exemplar import ExemplarDetail, add_exemplar_detail
-from dfnet.inference import Completion, Inpainter, merge_panels, resolve_precision, resolve_texture
+from dfnet.inference import (
+    Completion,
+    InpaintCancelled,
+    Inpainter,
+    merge_panels,
+    resolve_precision,
+    resolve_texture,
+)
 from dfnet.model import DFNet, DFNetConfig
 
 
@@ -370,3 +378,49 @@ def test_texture_changes_only_hole_pixels(tiny_model):
     # add_texture=False: this call gets the network's own completion, the next one the detail again
     assert np.array_equal(textured.inpaint(rgb, hole, strategy="original", add_texture=False), plain)
     assert np.array_equal(textured.inpaint_batch([rgb], hole, strategy="original")[0], detailed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancellation
+# ---------------------------------------------------------------------------------------------
+def counting_network_calls(inpainter: Inpainter, after_call=None) -> list[int]:
+    """Wrap the model's engine: count its calls (one per batch chunk) and run ``after_call`` after each."""
+    calls: list[int] = []
+    engine = inpainter._run
+
+    def counted(images, holes, details):
+        calls.append(len(images))
+        filled = engine(images, holes, details)
+        if after_call is not None:
+            after_call()
+        return filled
+
+    inpainter._run = counted
+    return calls
+
+
+def test_a_set_cancel_stops_before_the_network_runs(tiny_model, photo_256, hole_256):
+    inpainter = Inpainter(tiny_model, device="cpu")
+    calls = counting_network_calls(inpainter)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(InpaintCancelled):
+        inpainter.inpaint(photo_256, hole_256, cancel=cancel)
+    assert calls == []
+    assert inpainter.inpaint(photo_256, hole_256, cancel=threading.Event()).shape == photo_256.shape
+
+
+def test_cancel_stops_between_chunks_and_before_the_texture(tiny_model, photo_256, hole_256, monkeypatch):
+    cancel = threading.Event()
+    inpainter = Inpainter(tiny_model, device="cpu", texture=ExemplarDetail())
+    calls = counting_network_calls(inpainter, after_call=cancel.set)  # the caller gives up during call 1
+    with pytest.raises(InpaintCancelled):
+        inpainter.inpaint_batch([photo_256] * 3, hole_256, batch_size=1, cancel=cancel)
+    assert calls == [1]  # chunks 2 and 3 never ran
+
+    detail_steps: list[int] = []
+    monkeypatch.setattr(inference, "add_exemplar_detail", lambda *a: detail_steps.append(1) or a[2])
+    cancel.clear()
+    with pytest.raises(InpaintCancelled):
+        inpainter.inpaint(photo_256, hole_256, cancel=cancel)  # the network ran, then cancel was set
+    assert detail_steps == []

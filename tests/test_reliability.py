@@ -21,6 +21,7 @@ import re
 import select
 import socket
 import struct
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ from safetensors.torch import save_file
 from dfnet.checkpoint import CheckpointError, load_model, save_model
 from dfnet.cli import main
 from dfnet.imageio import ImageLoadError, load_image, load_mask
-from dfnet.inference import Inpainter
+from dfnet.inference import InpaintCancelled, Inpainter
 from dfnet.model import DFNet, DFNetConfig
 from dfnet.web import ServerSettings, create_app
 
@@ -567,7 +568,9 @@ class RecordingInpainter:
     def __init__(self) -> None:
         self.seen: list[weakref.ref] = []
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
+    def inpaint(
+        self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True, cancel=None
+    ):
         result = np.where(hole_mask[:, :, None], np.uint8(128), image)
         self.seen += [weakref.ref(image), weakref.ref(hole_mask), weakref.ref(result)]
         return result
@@ -706,6 +709,55 @@ def test_slow_uploads_hold_no_queue_slot_and_time_out():
     assert statuses == [200, 200, 200] and unanswered  # was 503 while the slow uploads held every slot
     assert answers == [408] * 4
     assert 3.9 < waited < 12  # the body time limit, not the client, ended them
+
+
+class CancellableInpainter:
+    """A model that works for up to 20 s, checking its ``cancel`` event every 10 ms."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.stopped_early = threading.Event()
+
+    def inpaint(
+        self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True, cancel=None
+    ):
+        self.entered.set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                self.stopped_early.set()
+                raise InpaintCancelled("inpaint cancelled")
+            time.sleep(0.01)
+        return image.copy()
+
+    def describe(self) -> dict:
+        return {"name": "cancellable-fake"}
+
+
+def test_a_client_that_goes_away_stops_its_inpaint_and_frees_the_slot():
+    """The page's Cancel (or a closed tab) closes the connection; the server stops the work at its next check."""
+    import httpx
+
+    fake = CancellableInpainter()
+    request = httpx.Request(
+        "POST",
+        "http://127.0.0.1/api/inpaint",
+        files={"image": ("in.png", encode(picture(), "PNG"), "image/png"),
+               "mask": ("mask.png", mask_bytes(hole_rect(48, 64)), "image/png")},
+    )  # fmt: skip
+    body = request.read()
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host")
+    with live_server(create_app(fake, ServerSettings(queue_size=1))) as port:
+        conn = socket.create_connection(("127.0.0.1", port), timeout=15)
+        conn.sendall(f"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() + body)
+        assert fake.entered.wait(15), "the request never reached the model"
+        closed = time.monotonic()
+        conn.close()
+        assert fake.stopped_early.wait(5), "the inpaint went on after its client had gone"
+        stopped = time.monotonic() - closed
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
+        assert health["in_flight"] == 0  # the one queue slot is free again
+    assert stopped < 2
 
 
 def test_one_client_may_hold_only_its_share_of_open_requests():

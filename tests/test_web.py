@@ -65,7 +65,9 @@ class BlockingInpainter:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
+    def inpaint(
+        self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True, cancel=None
+    ):
         self.entered.set()
         assert self.release.wait(30), "test never released the fake model"
         return image.copy()
@@ -77,7 +79,9 @@ class BlockingInpainter:
 class RefusingInpainter(BlockingInpainter):
     """A model that rejects every request the way the onnxruntime engine rejects a request for details."""
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
+    def inpaint(
+        self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True, cancel=None
+    ):
         raise ValueError(
             "the onnxruntime engine computes only the result; use engine='torch' for raw and alpha"
         )

@@ -73,13 +73,20 @@ class RecordingInpainter:
     def __init__(self, inner: Inpainter) -> None:
         self.inner = inner
         self.details_asked: list[bool] = []
-        self.texture_asked: list[bool] = []
+        self.texture_asked: list[bool | str] = []
 
-    def inpaint(self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True):
+    def inpaint(
+        self, image, hole_mask, strategy="auto", return_details=False, *, add_texture=True, cancel=None
+    ):
         self.details_asked.append(return_details)
         self.texture_asked.append(add_texture)
         return self.inner.inpaint(
-            image, hole_mask, strategy=strategy, return_details=return_details, add_texture=add_texture
+            image,
+            hole_mask,
+            strategy=strategy,
+            return_details=return_details,
+            add_texture=add_texture,
+            cancel=cancel,
         )
 
     def describe(self) -> dict:

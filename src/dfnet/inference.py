@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from dfnet.exemplar import (
     MAX_STRENGTH,
     TEXTURE_PRESETS,
     ExemplarDetail,
-    add_exemplar_detail_batch,
+    add_exemplar_detail,
     describe_texture,
 )
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
@@ -53,6 +54,16 @@ TEXTURE_CHOICES = f"'auto', {_PRESET_NAMES}, a strength from 0 to {MAX_STRENGTH:
 AddTexture = bool | str
 
 
+class InpaintCancelled(Exception):
+    """An inpaint stopped early because its ``cancel`` event was set (the caller no longer wants it)."""
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise :class:`InpaintCancelled` once ``cancel`` is set: called between network calls and detail steps."""
+    if cancel is not None and cancel.is_set():
+        raise InpaintCancelled("inpaint cancelled")
+
+
 def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | None:
     """The exemplar detail to add after the network (see :mod:`dfnet.exemplar`), or None.
 
@@ -76,7 +87,9 @@ def resolve_texture(texture: TextureOption, bundled: bool) -> ExemplarDetail | N
 
 __all__ = [
     "Completion",
+    "InpaintCancelled",
     "Inpainter",
+    "check_cancel",
     "merge_panels",
     "resolve_device",
     "resolve_precision",
@@ -410,13 +423,18 @@ class Inpainter:
             "texture": describe_texture(self.texture),
         }
 
-    def network(self, batch_size: int | None = None) -> Network:
-        """The strategies' view of this model: a chunked completion function plus its sizes."""
+    def network(self, batch_size: int | None = None, cancel: threading.Event | None = None) -> Network:
+        """The strategies' view of this model: a chunked completion function plus its sizes; each chunk
+        first checks ``cancel`` (so a crop strategy stops between windows)."""
         chunk = max(1, batch_size or self.batch_size)
+
+        def run_chunk(images: np.ndarray, holes: np.ndarray, details: bool) -> Filled:
+            check_cancel(cancel)
+            return self._run(images, holes, details)
 
         def run(images: np.ndarray, holes: np.ndarray, details: bool) -> Filled:
             parts = [
-                self._run(images[i : i + chunk], holes[i : i + chunk], details)
+                run_chunk(images[i : i + chunk], holes[i : i + chunk], details)
                 for i in range(0, len(images), chunk)
             ]
             if len(parts) == 1:
@@ -435,6 +453,7 @@ class Inpainter:
         batch_size: int | None = None,
         *,
         add_texture: AddTexture = True,
+        cancel: threading.Event | None = None,
         **strategy_options: Any,
     ) -> Completion:
         """Inpaint a uint8 batch (N, H, W, 3) with bool holes (N, H, W); numpy arrays in and out.
@@ -442,11 +461,16 @@ class Inpainter:
         With ``self.texture`` the result (not raw or alpha) gets exemplar detail in the hole afterwards;
         ``add_texture=False`` skips it for this call (the network's own completion), a preset name
         (``"fine"``, ``"coarse"``) uses that preset instead, whatever the model's own setting.
+        Once ``cancel`` is set (from another thread) the call raises :class:`InpaintCancelled` at its
+        next network call or detail step instead of finishing work nobody waits for.
         """
         detail = self.texture_for_call(add_texture)
-        done = run_strategy(strategy, images, holes, self.network(batch_size), details, **strategy_options)
+        network = self.network(batch_size, cancel)
+        done = run_strategy(strategy, images, holes, network, details, **strategy_options)
         if detail is not None:
-            done.result = add_exemplar_detail_batch(images, holes, done.result, detail)
+            for i in range(len(images)):
+                check_cancel(cancel)
+                done.result[i] = add_exemplar_detail(images[i], holes[i], done.result[i], detail)
         return done
 
     def texture_for_call(self, add_texture: AddTexture) -> ExemplarDetail | None:
@@ -470,6 +494,7 @@ class Inpainter:
         return_details: bool = False,
         *,
         add_texture: AddTexture = True,
+        cancel: threading.Event | None = None,
         **strategy_options: Any,
     ) -> Any:
         """Fill the holes of one image; returns the input's kind (PIL for PIL and paths, numpy for numpy).
@@ -477,10 +502,16 @@ class Inpainter:
         An empty mask returns the input unchanged. With ``return_details`` returns
         ``Completion(result, raw, alpha)``, all three of the input's kind and size. ``add_texture=False``
         leaves out the exemplar detail of a model that has it (see ``texture``) for this call; ``"fine"`` or
-        ``"coarse"`` adds that preset instead.
+        ``"coarse"`` adds that preset instead. ``cancel``: as in :meth:`complete_arrays`.
         """
         return self.inpaint_batch(
-            [image], [hole_mask], strategy, return_details, add_texture=add_texture, **strategy_options
+            [image],
+            [hole_mask],
+            strategy,
+            return_details,
+            add_texture=add_texture,
+            cancel=cancel,
+            **strategy_options,
         )[0]
 
     def inpaint_batch(
@@ -492,6 +523,7 @@ class Inpainter:
         batch_size: int | None = None,
         *,
         add_texture: AddTexture = True,
+        cancel: threading.Event | None = None,
         **strategy_options: Any,
     ) -> list[Any]:
         """Fill many images of one size with batched network calls; one mask may serve them all."""
@@ -515,6 +547,7 @@ class Inpainter:
             return_details,
             batch_size,
             add_texture=add_texture,
+            cancel=cancel,
             **strategy_options,
         )
         outputs = []

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dfnet.exemplar import TEXTURE_PRESETS
 from dfnet.imageio import ImageLoadError, LoadedImage, encode_image, hole_ratio, load_image, load_mask
+from dfnet.inference import InpaintCancelled
 from dfnet.strategies import STRATEGIES
 
 log = logging.getLogger("dfnet.web")
@@ -97,6 +98,7 @@ class InpainterLike(Protocol):
         return_details: bool = False,
         *,
         add_texture: bool | str = True,
+        cancel: threading.Event | None = None,
     ) -> Any: ...
 
     def describe(self) -> dict: ...
@@ -459,8 +461,9 @@ def run_inpaint(
     strategy: str,
     request: InpaintRequest,
     max_pixels: int,
+    cancel: threading.Event | None = None,
 ) -> InpaintOutcome:
-    """Decode, inpaint and encode one request (runs in a worker thread)."""
+    """Decode, inpaint and encode one request (runs in a worker thread; stops early once ``cancel`` is set)."""
     start = time.perf_counter()
     return_format = request.return_format
     loaded, hole = decode_inputs(image_bytes, mask_bytes, max_pixels)
@@ -473,7 +476,10 @@ def run_inpaint(
             strategy=strategy,
             return_details=want_alpha or want_raw,
             add_texture=request.texture,
+            cancel=cancel,
         )
+    except InpaintCancelled:
+        raise ApiError(CLIENT_CLOSED, "cancelled: the client closed the connection") from None
     except ValueError as err:
         raise ApiError(400, str(err)) from None
     except MemoryError:
@@ -500,15 +506,34 @@ def run_inpaint(
     )
 
 
-async def run_in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn`` in the worker pool; if the request is cancelled, still wait for the worker to finish
-    so the queue slot is only freed once the memory it guards is."""
+# The status logged for a request whose client went away while it ran (nginx's "client closed request").
+CLIENT_CLOSED = 499
+DISCONNECT_POLL_S = 0.1
+
+
+async def run_in_worker(
+    executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any, cancel: threading.Event | None = None
+) -> T:
+    """Run ``fn`` in the worker pool; if the request is cancelled, set ``cancel`` (so the worker stops at
+    its next check) and still wait for the worker to finish, so the queue slot is only freed once the
+    memory it guards is."""
     future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
+        if cancel is not None:
+            cancel.set()
         await asyncio.wait([future])
         raise
+
+
+async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` once the client has closed the connection (the page's Cancel button, a closed tab)."""
+    while not cancel.is_set():
+        if await request.is_disconnected():
+            cancel.set()
+            return
+        await asyncio.sleep(DISCONNECT_POLL_S)
 
 
 def outcome_response(outcome: InpaintOutcome, as_json: bool, strategy: str) -> Response:
@@ -629,6 +654,7 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
         },
     )
     async def inpaint(
+        http_request: Request,
         image: UploadFile = File(description="the picture (PNG, JPEG, WebP, BMP, TIFF or GIF)"),
         mask: UploadFile = File(description="hole mask, same size as the image, white = hole"),
         strategy: str = Form("auto", description="how to handle sizes that are not multiples of 256"),
@@ -658,6 +684,8 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
         check_part_type(mask, "mask")
         image_bytes, mask_bytes = await image.read(), await mask.read()
         as_json = return_format == "json"
+        cancel = threading.Event()
+        watcher = asyncio.create_task(cancel_on_disconnect(http_request, cancel))
         try:
             outcome = await run_in_worker(
                 executor,
@@ -668,10 +696,14 @@ def create_app(inpainter: InpainterLike, settings: ServerSettings | None = None)
                 strategy,
                 InpaintRequest(return_format, alpha, raw, parse_texture(texture)),
                 settings.max_pixels,
+                cancel,
+                cancel=cancel,
             )
         except ApiError as err:
             log.info("inpaint refused: %d %s", err.status, err.message)
             raise
+        finally:
+            watcher.cancel()
         log.info(
             "inpaint %dx%d hole %.1f%% strategy=%s texture=%s return=%s in %.0f ms",
             outcome.width,
