@@ -5,7 +5,9 @@ runs the model once per pair (cached in ``--cache``), then adds the detail with 
 (:class:`dfnet.exemplar.ExemplarDetail` fields; ``none`` = the network alone) and prints one markdown row per
 setting: L1×100 per hole-ratio bin, the gradient ratio and the detail measure in the hole (both as ``dfnet eval``
 computes them, :mod:`dfnet.texture_metrics`), and the detail measure's signed log-ratio per pyramid level
-(negative = less energy than the truth in that band: which scales still lack texture).
+(negative = less energy than the truth in that band: which scales still lack texture). ``--rings`` adds, per
+setting, where in the hole the detail costs L1: by distance to the hole's border, the correlation of the added
+detail with what the network's fill misses (truth - fill) and the change of L1 per hole pixel.
 
     python scripts/exemplar_sweep.py --images data/heldout/scenes --masks data/eval_masks_512 \\
         none '{}' '{"sigma": 4}' '{"sigma": 6, "strength": 0.8}' '{"feather": 16}'
@@ -18,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -71,6 +74,32 @@ def score(data: dict[str, torch.Tensor], results: np.ndarray) -> dict:
     }
 
 
+_EDGES = (0.0, 1.5, 3.0, 5.0, 8.0, 12.0, 16.0, 24.0, float("inf"))
+RINGS = list(zip(_EDGES[:-1], _EDGES[1:], strict=True))  # (low, high] distances to the nearest known pixel
+
+
+def ring_rows(data: dict[str, torch.Tensor], results: np.ndarray) -> list[str]:
+    """Per ring of distance to the known pixels: pixels, correlation of the added detail (result - fill) with the
+    fill's miss (truth - fill), and the mean change of |result - truth| against |fill - truth| in grey levels."""
+    rgb, hole, fill = (data[k].numpy() for k in ("rgb", "hole", "fill"))
+    sums = np.zeros((len(RINGS), 5))  # added·miss, added², miss², ΔL1, pixels
+    for i in range(len(rgb)):
+        inside = hole[i].astype(bool)
+        distance = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+        miss = rgb[i].astype(np.float64) - fill[i]
+        added = results[i].astype(np.float64) - fill[i]
+        change = np.abs(miss - added) - np.abs(miss)
+        for k, (low, high) in enumerate(RINGS):
+            ring = inside & (distance > low) & (distance <= high)
+            a, m = added[ring].ravel(), miss[ring].ravel()
+            sums[k] += [a @ m, a @ a, m @ m, change[ring].sum(), a.size]
+    rows = []
+    for (low, high), (am, aa, mm, change, n) in zip(RINGS, sums, strict=True):
+        rho = am / np.sqrt(aa * mm) if aa > 0 and mm > 0 else 0.0
+        rows.append(f"| ({low:g}, {high:g}] px | {int(n // 3):,} | {rho:+.3f} | {change / max(n, 1):+.2f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="+", help="ExemplarDetail fields as JSON, or none")
@@ -79,6 +108,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--model", default="default")
     parser.add_argument("--cache", default="data/cache/exemplar_sweep.pt")
+    parser.add_argument(
+        "--rings", action="store_true", help="also where the detail costs L1, by border distance"
+    )
     args = parser.parse_args()
     data = network_fills(args)
     rgb, hole, fill = (data[k].numpy() for k in ("rgb", "hole", "fill"))
@@ -99,6 +131,11 @@ def main() -> None:
             f"{row['detail']:.3f} | {' / '.join(f'{v:+.2f}' for v in row['levels'])} | {seconds:.2f} |",
             flush=True,
         )
+        if args.rings and options is not None:
+            print(
+                f"\n`{setting}`:\n\n| distance to the border | hole pixels | correlation | ΔL1 per pixel and channel (grey levels) |"
+            )
+            print("|---|---:|---:|---:|\n" + "\n".join(ring_rows(data, results)) + "\n", flush=True)
 
 
 if __name__ == "__main__":
