@@ -419,7 +419,7 @@ def test_cancel_stops_between_chunks_and_before_the_texture(tiny_model, photo_25
     assert calls == [1]  # chunks 2 and 3 never ran
 
     detail_steps: list[int] = []
-    monkeypatch.setattr(inference, "add_exemplar_detail", lambda *a: detail_steps.append(1) or a[2])
+    monkeypatch.setattr(inference, "add_exemplar_detail_batch", lambda *a: detail_steps.append(1) or a[2])
     cancel.clear()
     with pytest.raises(InpaintCancelled):
         inpainter.inpaint(photo_256, hole_256, cancel=cancel)  # the network ran, then cancel was set

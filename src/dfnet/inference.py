@@ -28,7 +28,7 @@ from dfnet.exemplar import (
     MAX_STRENGTH,
     TEXTURE_PRESETS,
     ExemplarDetail,
-    add_exemplar_detail,
+    add_exemplar_detail_batch,
     describe_texture,
 )
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
@@ -468,9 +468,8 @@ class Inpainter:
         network = self.network(batch_size, cancel)
         done = run_strategy(strategy, images, holes, network, details, **strategy_options)
         if detail is not None:
-            for i in range(len(images)):
-                check_cancel(cancel)
-                done.result[i] = add_exemplar_detail(images[i], holes[i], done.result[i], detail)
+            check_cancel(cancel)
+            done.result = add_exemplar_detail_batch(images, holes, done.result, detail)
         return done
 
     def texture_for_call(self, add_texture: AddTexture) -> ExemplarDetail | None:
