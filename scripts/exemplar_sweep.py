@@ -9,6 +9,14 @@ computes them, :mod:`dfnet.texture_metrics`), and the detail measure's signed lo
 setting, where in the hole the detail costs L1: by distance to the hole's border, the correlation of the added
 detail with what the network's fill misses (truth - fill) and the change of L1 per hole pixel.
 
+A setting ``oracle:C[:SIGMA]`` is not a method but a bound: the fill's band below σ = SIGMA px (default 8) is replaced, in the hole, by
+the ground truth's own band, mixed with the truth's band from 32 px away so that the texture correlates C with the
+truth at its place and keeps the truth's energy (C = 1: the truth's detail; C = 0: a perfect texture in the wrong
+place). ``topup[:SIGMA]`` keeps the whole fill and adds the truth's band from 32 px away, scaled so that the hole's
+band energy is the truth's: the best a copy placed without knowing where the truth's detail was can do. Both answer
+how well any texture generator on top of this fill must *predict* the detail, not only match its
+statistics, for its L1 to stay where a target needs it.
+
     python scripts/exemplar_sweep.py --images data/heldout/scenes --masks data/eval_masks_512 \\
         none '{}' '{"sigma": 4}' '{"sigma": 6, "strength": 0.8}' '{"feather": 16}'
 """
@@ -100,9 +108,61 @@ def ring_rows(data: dict[str, torch.Tensor], results: np.ndarray) -> list[str]:
     return rows
 
 
+def oracle_detail(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    fill: np.ndarray,
+    correlation: float,
+    sigma: float = 8.0,
+    shift: int = 32,
+) -> np.ndarray:
+    """The fill with its band below ``sigma`` replaced in the hole by the truth's, ``correlation`` at its place."""
+    truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
+    truth_band = truth - cv2.GaussianBlur(truth, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    elsewhere = np.roll(truth_band, (shift, shift), axis=(0, 1))
+    texture = correlation * truth_band + np.sqrt(1 - correlation**2) * elsewhere
+    base = cv2.GaussianBlur(fill, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    result = np.where(hole[..., None] > 0.5, base + texture, fill)
+    return np.clip(np.rint(result), 0, 255).astype(rgb.dtype)
+
+
+def topup_detail(
+    rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, sigma: float = 8.0, shift: int = 32
+) -> np.ndarray:
+    """The fill plus the truth's band below ``sigma`` from elsewhere, raising the hole's band energy to the truth's."""
+    truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
+    inside = hole > 0.5
+    truth_band = truth - cv2.GaussianBlur(truth, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    fill_band = fill - cv2.GaussianBlur(fill, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    elsewhere = np.roll(truth_band, (shift, shift), axis=(0, 1))
+    missing = np.square(truth_band[inside]).sum() - np.square(fill_band[inside]).sum()
+    scale = np.sqrt(max(missing, 0.0) / max(np.square(elsewhere[inside]).sum(), 1e-6))
+    result = np.where(inside[..., None], fill + scale * elsewhere, fill)
+    return np.clip(np.rint(result), 0, 255).astype(rgb.dtype)
+
+
+def complete(setting: str, rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Every pair's result for one setting: ``none``, ``oracle:C[:SIGMA]``, ``topup[:SIGMA]`` or ExemplarDetail
+    fields as JSON."""
+    if setting == "none":
+        return fill
+    if setting.startswith("oracle:"):
+        correlation, sigma = (float(v) for v in (setting.removeprefix("oracle:") + ":8").split(":")[:2])
+        return np.stack(
+            [oracle_detail(rgb[i], hole[i], fill[i], correlation, sigma) for i in range(len(rgb))]
+        )
+    if setting.startswith("topup"):
+        sigma = float((setting + ":8").split(":")[1])
+        return np.stack([topup_detail(rgb[i], hole[i], fill[i], sigma) for i in range(len(rgb))])
+    options = ExemplarDetail(**json.loads(setting))
+    return np.stack([add_exemplar_detail(rgb[i], hole[i], fill[i], options) for i in range(len(rgb))])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("settings", nargs="+", help="ExemplarDetail fields as JSON, or none")
+    parser.add_argument(
+        "settings", nargs="+", help="ExemplarDetail fields as JSON, none, oracle:C[:SIGMA] or topup[:SIGMA]"
+    )
     parser.add_argument("--images", required=True)
     parser.add_argument("--masks", required=True)
     parser.add_argument("--size", type=int, default=512)
@@ -117,13 +177,8 @@ def main() -> None:
     print("| setting | L1×100 per bin | gradient ratio | detail | log-ratio per level | s/image |")
     print("|---|---|---:|---:|---|---:|")
     for setting in args.settings:
-        options = None if setting == "none" else ExemplarDetail(**json.loads(setting))
         started = time.perf_counter()
-        results = (
-            fill
-            if options is None
-            else np.stack([add_exemplar_detail(rgb[i], hole[i], fill[i], options) for i in range(len(rgb))])
-        )
+        results = complete(setting, rgb, hole, fill)
         seconds = (time.perf_counter() - started) / len(rgb)
         row = score(data, results)
         print(
@@ -131,7 +186,7 @@ def main() -> None:
             f"{row['detail']:.3f} | {' / '.join(f'{v:+.2f}' for v in row['levels'])} | {seconds:.2f} |",
             flush=True,
         )
-        if args.rings and options is not None:
+        if args.rings and setting != "none":
             print(
                 f"\n`{setting}`:\n\n| distance to the border | hole pixels | correlation | ΔL1 per pixel and channel (grey levels) |"
             )
