@@ -217,6 +217,6 @@ def test_the_search_and_the_propagation_score_a_copy_alike():
         generator=torch.Generator().manual_seed(0),
     ).numpy()
     for i in range(len(ty)):
-        costs = features.cost(np.full(len(sy), ty[i]), np.full(len(sy), tx[i]), sy, sx)
+        costs = features.cost(features.targets(np.full(len(sy), ty[i]), np.full(len(sy), tx[i])), sy, sx)
         assert best[i] == np.argmin(costs)
         assert np.sort(costs)[1] > costs[best[i]]  # a clear winner: the agreement is not a tie

@@ -180,6 +180,19 @@ def _best_sources(
 
 
 @dataclass(frozen=True)
+class _TargetWindows:
+    """Target windows' known mask, known luma detail and guide, gathered once and scored against many sources."""
+
+    known: Tensor
+    detail: Tensor  # luma detail at the known pixels, 0 in the hole
+    guide: Tensor
+
+    def __getitem__(self, keep: np.ndarray) -> _TargetWindows:
+        rows = torch.from_numpy(keep)
+        return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows])
+
+
+@dataclass(frozen=True)
 class _Features:
     """What the cost of copying source window (sy, sx) to target window (ty, tx) is computed from."""
 
@@ -197,15 +210,20 @@ class _Features:
         ok[inside] = ~self.hole_at[sy[inside], sx[inside]]
         return ok
 
-    def cost(self, ty: np.ndarray, tx: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+    def targets(self, ty: np.ndarray, tx: np.ndarray) -> _TargetWindows:
+        """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
+        known = _windows(self.known, ty, tx, self.patch)
+        detail = _windows(self.luma_detail, ty, tx, self.patch) * known
+        return _TargetWindows(known, detail, _guide_features(self.cells, ty, tx, self.patch))
+
+    def cost(self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
         """Pairwise cost (the same as :func:`_best_sources` uses) of each (target, source) pair."""
-        p = self.patch
-        known = _windows(self.known, ty, tx, p)
-        target = _windows(self.luma_detail, ty, tx, p) * known
-        source = _windows(self.luma_detail, sy, sx, p)
-        known_ssd = ((source * known - target).square().sum(1) / known.sum(1).clamp_min(1.0)).numpy()
-        guide = (_guide_features(self.cells, ty, tx, p) - _guide_features(self.cells, sy, sx, p)).square()
-        return known_ssd + self.guide_weight * guide.mean(1).numpy()
+        source = _windows(self.luma_detail, sy, sx, self.patch)
+        known_ssd = (source * targets.known - targets.detail).square().sum(1) / targets.known.sum(
+            1
+        ).clamp_min(1.0)
+        guide = (targets.guide - _guide_features(self.cells, sy, sx, self.patch)).square()
+        return known_ssd.numpy() + self.guide_weight * guide.mean(1).numpy()
 
 
 NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -234,6 +252,7 @@ def _propagate(
             if len(iy) == 0:
                 continue
             ty, tx = grid_y[iy, ix], grid_x[iy, ix]
+            targets = features.targets(ty, tx)
             padded = np.pad(offsets, ((1, 1), (1, 1), (0, 0)))
             choices = [offsets[iy, ix]] + [padded[iy + 1 + dy, ix + 1 + dx] for dy, dx in NEIGHBOURS]
             present = [np.ones(len(iy), bool)] + [
@@ -250,7 +269,7 @@ def _propagate(
                 ok = here & features.valid(sy, sx)
                 score = np.full(len(iy), np.inf)
                 if ok.any():
-                    cost = features.cost(ty[ok], tx[ok], sy[ok], sx[ok])
+                    cost = features.cost(targets[ok], sy[ok], sx[ok])
                     score[ok] = cost - bonus * agree[ok]
                 scores.append(score)
             best = np.argmin(np.stack(scores), 0)
