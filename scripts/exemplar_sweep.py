@@ -9,13 +9,16 @@ computes them, :mod:`dfnet.texture_metrics`), and the detail measure's signed lo
 setting, where in the hole the detail costs L1: by distance to the hole's border, the correlation of the added
 detail with what the network's fill misses (truth - fill) and the change of L1 per hole pixel.
 
-A setting ``oracle:C[:SIGMA]`` is not a method but a bound: the fill's band below σ = SIGMA px (default 8) is replaced, in the hole, by
-the ground truth's own band, mixed with the truth's band from 32 px away so that the texture correlates C with the
-truth at its place and keeps the truth's energy (C = 1: the truth's detail; C = 0: a perfect texture in the wrong
-place). ``topup[:SIGMA]`` keeps the whole fill and adds the truth's band from 32 px away, scaled so that the hole's
-band energy is the truth's: the best a copy placed without knowing where the truth's detail was can do. Both answer
-how well any texture generator on top of this fill must *predict* the detail, not only match its
-statistics, for its L1 to stay where a target needs it.
+A setting ``oracle:C[:SIGMA]`` is not a method but a bound: the fill's band below σ = SIGMA px (default 8) is
+replaced, in the hole, by the ground truth's own band, mixed with the truth's band from 32 px away so that the
+texture correlates C with the truth at its place and keeps the truth's energy (C = 1: the truth's detail; C = 0: a
+perfect texture in the wrong place). ``envelope[:SIGMA]`` is ``oracle:0`` scaled to the truth's local contrast
+(where the detail is and how strong, right; its phase, wrong). ``topup[:SIGMA]`` keeps the whole fill and adds the
+truth's band from 32 px away, scaled so that the hole's band energy is the truth's: the best a copy placed without
+knowing where the truth's detail was can do. They answer how well any texture generator on top of this fill must
+*predict* the detail, not only match its statistics, for its L1 to stay where a target needs it. ``--bands`` prints,
+per setting, how much of the truth's detail per scale the result predicts (the correlation of its luma band with the
+truth's), near the border and beyond.
 
     python scripts/exemplar_sweep.py --images data/heldout/scenes --masks data/eval_masks_512 \\
         none '{}' '{"sigma": 4}' '{"sigma": 6, "strength": 0.8}' '{"feather": 16}'
@@ -108,60 +111,125 @@ def ring_rows(data: dict[str, torch.Tensor], results: np.ndarray) -> list[str]:
     return rows
 
 
+BOUND_SHIFT = 32  # px: where the bounds take "the truth's texture from elsewhere"
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _band_below(image: np.ndarray, sigma: float) -> np.ndarray:
+    """What a Gaussian of ``sigma`` removes: the detail below that scale."""
+    return image - _blur(image, sigma)
+
+
+def _elsewhere(band: np.ndarray) -> np.ndarray:
+    """The same band, taken BOUND_SHIFT px away: the truth's statistics, not its place."""
+    return np.roll(band, (BOUND_SHIFT, BOUND_SHIFT), axis=(0, 1))
+
+
+def _in_hole(hole: np.ndarray, inside: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """``inside`` in the hole, the fill elsewhere, as 8-bit values."""
+    return np.clip(np.rint(np.where(hole[..., None] > 0.5, inside, fill)), 0, 255).astype(np.uint8)
+
+
 def oracle_detail(
-    rgb: np.ndarray,
-    hole: np.ndarray,
-    fill: np.ndarray,
-    correlation: float,
-    sigma: float = 8.0,
-    shift: int = 32,
+    rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, correlation: float, sigma: float = 8.0
 ) -> np.ndarray:
     """The fill with its band below ``sigma`` replaced in the hole by the truth's, ``correlation`` at its place."""
     truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
-    truth_band = truth - cv2.GaussianBlur(truth, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    elsewhere = np.roll(truth_band, (shift, shift), axis=(0, 1))
-    texture = correlation * truth_band + np.sqrt(1 - correlation**2) * elsewhere
-    base = cv2.GaussianBlur(fill, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    result = np.where(hole[..., None] > 0.5, base + texture, fill)
-    return np.clip(np.rint(result), 0, 255).astype(rgb.dtype)
+    truth_band = _band_below(truth, sigma)
+    texture = correlation * truth_band + np.sqrt(1 - correlation**2) * _elsewhere(truth_band)
+    return _in_hole(hole, _blur(fill, sigma) + texture, fill)
 
 
-def topup_detail(
-    rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, sigma: float = 8.0, shift: int = 32
+def envelope_detail(
+    rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, sigma: float = 8.0, window: float = 4.0
 ) -> np.ndarray:
+    """``oracle:0`` rescaled to the truth's local contrast (RMS over a Gaussian ``window``): where and how
+    strong the detail is, right; its phase, not."""
+    truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
+    truth_band = _band_below(truth, sigma)
+    elsewhere = _elsewhere(truth_band)
+
+    def local_rms(band: np.ndarray) -> np.ndarray:
+        return np.sqrt(_blur(np.square(band).mean(-1), window) + 1e-3)[..., None]
+
+    texture = elsewhere * local_rms(truth_band) / local_rms(elsewhere)
+    return _in_hole(hole, _blur(fill, sigma) + texture, fill)
+
+
+def topup_detail(rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, sigma: float = 8.0) -> np.ndarray:
     """The fill plus the truth's band below ``sigma`` from elsewhere, raising the hole's band energy to the truth's."""
     truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
     inside = hole > 0.5
-    truth_band = truth - cv2.GaussianBlur(truth, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    fill_band = fill - cv2.GaussianBlur(fill, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    elsewhere = np.roll(truth_band, (shift, shift), axis=(0, 1))
-    missing = np.square(truth_band[inside]).sum() - np.square(fill_band[inside]).sum()
+    truth_band, elsewhere = _band_below(truth, sigma), _elsewhere(_band_below(truth, sigma))
+    missing = np.square(truth_band[inside]).sum() - np.square(_band_below(fill, sigma)[inside]).sum()
     scale = np.sqrt(max(missing, 0.0) / max(np.square(elsewhere[inside]).sum(), 1e-6))
-    result = np.where(inside[..., None], fill + scale * elsewhere, fill)
-    return np.clip(np.rint(result), 0, 255).astype(rgb.dtype)
+    return _in_hole(hole, fill + scale * elsewhere, fill)
+
+
+BOUNDS = {  # setting name -> (function, its parameters after the name, with their defaults)
+    "oracle": (oracle_detail, (None, 8.0)),
+    "envelope": (envelope_detail, (8.0,)),
+    "topup": (topup_detail, (8.0,)),
+}
 
 
 def complete(setting: str, rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Every pair's result for one setting: ``none``, ``oracle:C[:SIGMA]``, ``topup[:SIGMA]`` or ExemplarDetail
-    fields as JSON."""
+    """Every pair's result for one setting: ``none``, a bound (``oracle:C[:SIGMA]``, ``envelope[:SIGMA]``,
+    ``topup[:SIGMA]``) or ExemplarDetail fields as JSON."""
     if setting == "none":
         return fill
-    if setting.startswith("oracle:"):
-        correlation, sigma = (float(v) for v in (setting.removeprefix("oracle:") + ":8").split(":")[:2])
-        return np.stack(
-            [oracle_detail(rgb[i], hole[i], fill[i], correlation, sigma) for i in range(len(rgb))]
-        )
-    if setting.startswith("topup"):
-        sigma = float((setting + ":8").split(":")[1])
-        return np.stack([topup_detail(rgb[i], hole[i], fill[i], sigma) for i in range(len(rgb))])
+    name, *given = setting.split(":")
+    if name in BOUNDS:
+        function, defaults = BOUNDS[name]
+        values = [float(v) for v in given] + list(defaults[len(given) :])
+        if None in values or len(values) != len(defaults):
+            raise SystemExit(f"{setting}: expected {name}" + "".join(":X" for _ in defaults))
+        return np.stack([function(rgb[i], hole[i], fill[i], *values) for i in range(len(rgb))])
     options = ExemplarDetail(**json.loads(setting))
     return np.stack([add_exemplar_detail(rgb[i], hole[i], fill[i], options) for i in range(len(rgb))])
+
+
+BAND_SIGMAS = (None, 1.0, 2.0, 4.0, 8.0)  # None: x - G1 (< 1 px); s: G_s - G_2s (about 1-2 ... 8-16 px)
+NEAR_BORDER = 5.0  # px
+
+
+def band_correlations(data: dict[str, torch.Tensor], results: np.ndarray) -> list[str]:
+    """Per band of the luma, the correlation of the result's band with the truth's, within NEAR_BORDER px of
+    the known pixels and beyond: how much of the truth's detail at each scale the result predicts."""
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    sums = np.zeros((len(BAND_SIGMAS), 2, 3))  # band, (near, far), (r·t, t², r²)
+    for i in range(len(results)):
+        inside = data["hole"][i].numpy().astype(bool)
+        distance = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+        regions = (inside & (distance <= NEAR_BORDER), inside & (distance > NEAR_BORDER))
+        truth = data["rgb"][i].numpy().astype(np.float32) @ weights
+        result = results[i].astype(np.float32) @ weights
+        for k, sigma in enumerate(BAND_SIGMAS):
+            bands = [
+                x - _blur(x, 1.0) if sigma is None else _blur(x, sigma) - _blur(x, 2 * sigma)
+                for x in (result, truth)
+            ]
+            for j, region in enumerate(regions):
+                r, t = bands[0][region], bands[1][region]
+                sums[k, j] += [r @ t, t @ t, r @ r]
+    rows = []
+    for sigma, ((near_rt, near_tt, near_rr), (far_rt, far_tt, far_rr)) in zip(BAND_SIGMAS, sums, strict=True):
+        label = "< 1 px" if sigma is None else f"{sigma:g}-{2 * sigma:g} px"
+        near = near_rt / np.sqrt(near_tt * near_rr) if near_tt * near_rr > 0 else 0.0
+        far = far_rt / np.sqrt(far_tt * far_rr) if far_tt * far_rr > 0 else 0.0
+        rows.append(f"| {label} | {near:+.3f} | {far:+.3f} |")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "settings", nargs="+", help="ExemplarDetail fields as JSON, none, oracle:C[:SIGMA] or topup[:SIGMA]"
+        "settings",
+        nargs="+",
+        help="ExemplarDetail fields as JSON, none, oracle:C[:SIGMA], envelope[:SIGMA] or topup[:SIGMA]",
     )
     parser.add_argument("--images", required=True)
     parser.add_argument("--masks", required=True)
@@ -170,6 +238,9 @@ def main() -> None:
     parser.add_argument("--cache", default="data/cache/exemplar_sweep.pt")
     parser.add_argument(
         "--rings", action="store_true", help="also where the detail costs L1, by border distance"
+    )
+    parser.add_argument(
+        "--bands", action="store_true", help="also the correlation with the truth per band, near and far"
     )
     args = parser.parse_args()
     data = network_fills(args)
@@ -191,6 +262,10 @@ def main() -> None:
                 f"\n`{setting}`:\n\n| distance to the border | hole pixels | correlation | ΔL1 per pixel and channel (grey levels) |"
             )
             print("|---|---:|---:|---:|\n" + "\n".join(ring_rows(data, results)) + "\n", flush=True)
+        if args.bands:
+            header = f"| band | correlation with the truth, ≤ {NEAR_BORDER:g} px from the border | beyond |"
+            print(f"\n`{setting}`:\n\n{header}\n|---|---:|---:|", flush=True)
+            print("\n".join(band_correlations(data, results)) + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""scripts/exemplar_sweep.py's bounds: ``oracle:C`` and ``topup`` on images whose answer is known."""
+"""scripts/exemplar_sweep.py's bounds (``oracle:C``, ``envelope``, ``topup``) and band correlations, on images whose
+answer is known."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("exemplar_sweep", ROOT / "scripts" / "exemplar_sweep.py")
@@ -83,3 +86,49 @@ def test_complete_reads_the_setting_names():
     np.testing.assert_array_equal(
         sweep.complete("topup:4", truth, hole, fill)[0], sweep.topup_detail(truth[0], hole[0], fill[0], 4)
     )
+
+
+def test_envelope_puts_the_truths_local_contrast_where_the_truth_has_it():
+    truth, hole = _photo_like(), _hole()
+    truth[:, 64:] = cv2.GaussianBlur(truth, (0, 0), 8)[:, 64:]  # textured left half, smooth right half
+    fill = cv2.GaussianBlur(truth, (0, 0), 8)
+    result = sweep.envelope_detail(truth, hole, fill)
+    np.testing.assert_array_equal(result[~hole], fill[~hole])
+    left, right = hole.copy(), hole.copy()
+    left[:, 56:], right[:, :72] = False, False
+    energy = {
+        name: [np.square(_band(image)[region]).mean() for region in (left, right)]
+        for name, image in (("result", result), ("truth", truth))
+    }
+    assert energy["truth"][0] > 20 * energy["truth"][1]
+    assert 0.6 < energy["result"][0] / energy["truth"][0] < 1.4  # the textured side as textured as the truth
+    assert energy["result"][1] < energy["result"][0] / 10  # and the smooth side smooth
+    added = result.astype(np.float32) - fill
+    assert (
+        np.abs(np.corrcoef(added[hole].ravel(), (truth.astype(np.float32) - fill)[hole].ravel())[0, 1]) < 0.15
+    )
+
+
+def _as_data(truth: np.ndarray, hole: np.ndarray) -> dict[str, torch.Tensor]:
+    return {"rgb": torch.from_numpy(truth[None]), "hole": torch.from_numpy(hole[None])}
+
+
+def test_band_correlations_are_one_for_the_truth_and_about_zero_for_texture_from_elsewhere():
+    truth, hole = _photo_like(size=192), np.zeros((192, 192), bool)
+    hole[40:150, 40:150] = True
+    rows = sweep.band_correlations(_as_data(truth, hole), truth[None])
+    assert len(rows) == len(sweep.BAND_SIGMAS)
+    for row in rows:
+        near, far = (float(cell) for cell in row.strip("|").split("|")[1:])
+        assert near == pytest.approx(1.0) and far == pytest.approx(1.0)
+    shuffled = sweep.oracle_detail(truth, hole, cv2.GaussianBlur(truth, (0, 0), 8), correlation=0.0)
+    finest = sweep.band_correlations(_as_data(truth, hole), shuffled[None])[0]
+    assert abs(float(finest.strip("|").split("|")[2])) < 0.1
+
+
+def test_a_bound_with_too_many_parameters_is_refused():
+    truth, hole = _photo_like()[None], _hole()[None]
+    with pytest.raises(SystemExit, match="topup:X"):
+        sweep.complete("topup:4:2", truth, hole, truth)
+    with pytest.raises(SystemExit, match="oracle:X:X"):
+        sweep.complete("oracle", truth, hole, truth)
