@@ -163,7 +163,8 @@ def topup_detail(rgb: np.ndarray, hole: np.ndarray, fill: np.ndarray, sigma: flo
     """The fill plus the truth's band below ``sigma`` from elsewhere, raising the hole's band energy to the truth's."""
     truth, fill = rgb.astype(np.float32), fill.astype(np.float32)
     inside = hole > 0.5
-    truth_band, elsewhere = _band_below(truth, sigma), _elsewhere(_band_below(truth, sigma))
+    truth_band = _band_below(truth, sigma)
+    elsewhere = _elsewhere(truth_band)
     missing = np.square(truth_band[inside]).sum() - np.square(_band_below(fill, sigma)[inside]).sum()
     scale = np.sqrt(max(missing, 0.0) / max(np.square(elsewhere[inside]).sum(), 1e-6))
     return _in_hole(hole, fill + scale * elsewhere, fill)

@@ -219,9 +219,8 @@ class _Features:
     def cost(self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
         """Pairwise cost (the same as :func:`_best_sources` uses) of each (target, source) pair."""
         source = _windows(self.luma_detail, sy, sx, self.patch)
-        known_ssd = (source * targets.known - targets.detail).square().sum(1) / targets.known.sum(
-            1
-        ).clamp_min(1.0)
+        known_sse = (source * targets.known - targets.detail).square().sum(1)
+        known_ssd = known_sse / targets.known.sum(1).clamp_min(1.0)
         guide = (targets.guide - _guide_features(self.cells, sy, sx, self.patch)).square()
         return known_ssd.numpy() + self.guide_weight * guide.mean(1).numpy()
 
