@@ -106,9 +106,15 @@ def ring_rows(data: dict[str, torch.Tensor], results: np.ndarray) -> list[str]:
             sums[k] += [a @ m, a @ a, m @ m, change[ring].sum(), a.size]
     rows = []
     for (low, high), (am, aa, mm, change, n) in zip(RINGS, sums, strict=True):
-        rho = am / np.sqrt(aa * mm) if aa > 0 and mm > 0 else 0.0
+        rho = _correlation(am, aa, mm)
         rows.append(f"| ({low:g}, {high:g}] px | {int(n // 3):,} | {rho:+.3f} | {change / max(n, 1):+.2f} |")
     return rows
+
+
+def _correlation(xy: float, xx: float, yy: float) -> float:
+    """The correlation from summed products x·y, x², y² (uncentred: the bands and misses have mean about 0);
+    0 when either side is all zeros."""
+    return xy / np.sqrt(xx * yy) if xx > 0 and yy > 0 else 0.0
 
 
 BOUND_SHIFT = 32  # px: where the bounds take "the truth's texture from elsewhere"
@@ -217,11 +223,9 @@ def band_correlations(data: dict[str, torch.Tensor], results: np.ndarray) -> lis
                 r, t = bands[0][region], bands[1][region]
                 sums[k, j] += [r @ t, t @ t, r @ r]
     rows = []
-    for sigma, ((near_rt, near_tt, near_rr), (far_rt, far_tt, far_rr)) in zip(BAND_SIGMAS, sums, strict=True):
+    for sigma, (near, far) in zip(BAND_SIGMAS, sums, strict=True):
         label = "< 1 px" if sigma is None else f"{sigma:g}-{2 * sigma:g} px"
-        near = near_rt / np.sqrt(near_tt * near_rr) if near_tt * near_rr > 0 else 0.0
-        far = far_rt / np.sqrt(far_tt * far_rr) if far_tt * far_rr > 0 else 0.0
-        rows.append(f"| {label} | {near:+.3f} | {far:+.3f} |")
+        rows.append(f"| {label} | {_correlation(*near):+.3f} | {_correlation(*far):+.3f} |")
     return rows
 
 
