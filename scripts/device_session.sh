@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 22: everything this project asks of one lent GPU machine (an NVIDIA H200), in two device calls.
+# Everything this project measures and trains on one remote GPU machine (an NVIDIA H200), in two calls.
 #
-#   checks (at most CHECKS_BUDGET = 510 s), in the order of the issue's "done when", so that what the time
+#   checks (at most CHECKS_BUDGET = 510 s), most needed first, so that what the time
 #          cuts is the least needed:
 #            tests_cuda       the 7 CUDA-only tests (tests/test_optimize.py -k cuda)
 #            bench_train_b6   training step, 512x512, full paper loss, batch 6: the eager fp32 reference,
@@ -14,7 +14,7 @@
 #   train  (at most TRAIN_BUDGET s, default 300): configs/texture-gpu.yaml trained on the carried photos for
 #          TRAIN_BUDGET - 75 s (trainer.max_time), its weights exported to $OUT/model.safetensors.
 #
-# With the device tool, from the repository root. The session has 15 minutes of device time in all, the
+# With a remote-run tool, from the repository root. The budget is 15 minutes of device time in all, the
 # machine's cold start (1-2 minutes) included, so give train what status says is left:
 #
 #   run(command="bash scripts/device_session.sh checks", carry=[".whl"], timeout_s=530)
@@ -180,7 +180,7 @@ checks() {
       --junitxml="$OUT/tests.xml" tests/test_baselines.py tests/test_choices.py
     return
   fi
-  # In the order of the issue's "done when": the CUDA-only tests, the training-step ratio with its profile,
+  # Most needed first: the CUDA-only tests, the training-step ratio with its profile,
   # the inference rows, the largest batch, then the whole suite with the time that is left (the CPU tests
   # also run in CI; a suite stopped by the deadline still writes tests.xml, with what it ran).
   # (1a) The 7 CUDA-only tests (tests/test_optimize.py, needs_cuda): fp32/fp16/bf16 with and without CUDA

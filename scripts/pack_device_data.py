@@ -1,4 +1,4 @@
-"""Pack the wallpaper training photos small enough to travel to a lent GPU machine (scripts/device_session.sh).
+"""Pack the wallpaper training photos small enough to travel to a remote GPU machine (scripts/device_session.sh).
 
 Copies data/wallpapers-v2/train and data/wallpapers-v2/val_256 into data/device/train and data/device/val_256,
 re-encoding every photo as JPEG (quality 90, no EXIF, the pixels exactly as the training loader reads them)

@@ -1,6 +1,6 @@
 """Bad input at every entry point: the library, the command line and the web server.
 
-Each case of issue 10 gets a one-line, specific error or a documented correct result, never a crash
+Each case gets a one-line, specific error or a documented correct result, never a crash
 (docs/reliability.md lists them). Cases already proven elsewhere are not repeated here:
 test_imageio (EXIF orientation of PNGs, 16-bit grey, palette with transparency, grey-level threshold),
 test_inference (1x1 / 7x5 / odd sizes through every strategy, mask size mismatch, empty mask),
@@ -645,7 +645,7 @@ def test_reduced_load_test_against_dfnet_serve(tmp_path):
 
 
 # =============================================================================================
-# Round two (issue 19): slow clients, outputs that are inputs, faults of the file system,
+# Round two: slow clients, outputs that are inputs, faults of the file system,
 # hostile metadata, 0/1 masks and bad option values. Each test failed on the code before it.
 # =============================================================================================
 def assert_one_line_error(err: str, command: str, *fragments: str) -> None:

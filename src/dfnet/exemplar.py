@@ -16,7 +16,7 @@ band only, with the network's completion as the guide):
    from the border (thin holes, where the completion is already close to the truth, get little).
 
 Known pixels are never changed. The result is deterministic (candidate subsampling uses ``seed``).
-Trade-off, measured in docs/model-card.md: more ``strength`` gives more natural texture and a higher
+Trade-off, measured in docs/experiments.md: more ``strength`` gives more natural texture and a higher
 gradient ratio, and a higher L1 (an invented texture is never pixel-exact); ``strength=0`` is the
 network's own completion.
 """

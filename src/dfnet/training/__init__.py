@@ -12,7 +12,7 @@ A new part of training (a discriminator and its losses, a second optimiser) gets
 
 Run directory ``output.dir/output.name``: ``config.yaml`` (resolved), ``checkpoints/`` (periodic
 ``step=…ckpt`` plus ``last.ckpt``, written atomically), ``tensorboard/``, ``csv/version_*/metrics.csv``
-(a new version per session), ``images/`` (completion grids) and ``model.safetensors`` (the export).
+(a new version per start or resume), ``images/`` (completion grids) and ``model.safetensors`` (the export).
 Checkpoints hold only tensors and plain containers (``torch.load(weights_only=True)`` reads them) and
 the architecture as a plain dict under ``dfnet_config``, so :func:`dfnet.checkpoint.load_model` loads
 them directly.
