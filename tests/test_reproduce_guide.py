@@ -219,4 +219,4 @@ def test_paper_configs_print_the_paper_protocol(name, capsys):
         "shear: 20",
     ):
         assert line in printed
-    assert "lr: 0.0002" in printed  # the released value, one override away
+    assert "lr: 0.0002" in printed  # the authors' config.yaml value, one override away
