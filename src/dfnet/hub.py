@@ -59,10 +59,6 @@ def _fetch(ref: HubReference, download: bool) -> Path:
         )
     except RevisionNotFoundError:
         raise CheckpointError(f"{ref}: revision {ref.revision!r} not found in {ref.repo_id}") from None
-    except EntryNotFoundError:
-        raise CheckpointError(f"{ref}: no file {ref.filename} in {ref.repo_id}") from None
-    except RepositoryNotFoundError:
-        raise CheckpointError(f"{ref}: no repository {ref.repo_id} on the Hub (or it is private)") from None
     except LocalEntryNotFoundError:
         revision = f" at revision {ref.revision!r}" if ref.revision else ""
         if download:
@@ -72,6 +68,10 @@ def _fetch(ref: HubReference, download: bool) -> Path:
         raise CheckpointError(
             f"{ref}: not in the Hugging Face cache{revision}: add --download (download=True) to fetch it"
         ) from None
+    except EntryNotFoundError:
+        raise CheckpointError(f"{ref}: no file {ref.filename} in {ref.repo_id}") from None
+    except RepositoryNotFoundError:
+        raise CheckpointError(f"{ref}: no repository {ref.repo_id} on the Hub (or it is private)") from None
     except HFValidationError as err:
         raise CheckpointError(f"{ref}: {str(err).splitlines()[0]}") from None
 
