@@ -144,5 +144,6 @@ def test_hub_card_folder_loads_back(tiny_weights, tmp_path, hub_cache, capsys):
     hub = Inpainter.from_pretrained("hf://me/dfnet-tiny", device="cpu")
     local = Inpainter.from_pretrained(str(tiny_weights), device="cpu")
     assert all(
-        torch.equal(a, b) for a, b in zip(hub.model.state_dict().values(), local.model.state_dict().values())
+        torch.equal(a, b)
+        for a, b in zip(hub.model.state_dict().values(), local.model.state_dict().values(), strict=True)
     )
