@@ -16,6 +16,8 @@ from dfnet.hub import HubReference, parse_reference
 from dfnet.model import DFNet, DFNetConfig
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLE = [str(EXAMPLES / "photo.png"), str(EXAMPLES / "mask.png")]
 
 
 def _put_in_hub_cache(cache: Path, repo: str, name: str, write) -> Path:
@@ -98,8 +100,7 @@ def test_refusals_are_one_line(hub_cache, tiny_weights, reference, expected, tmp
     status = main(
         [
             "inpaint",
-            "examples/photo.png",
-            "examples/mask.png",
+            *EXAMPLE,
             "-o",
             str(tmp_path / "y.png"),
             "--model",

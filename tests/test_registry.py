@@ -21,6 +21,7 @@ from dfnet.download import DownloadError, OfflineError, file_sha256
 from dfnet.model import DFNet, DFNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = [str(ROOT / "examples" / "photo.png"), str(ROOT / "examples" / "mask.png")]
 
 
 @pytest.fixture
@@ -73,8 +74,7 @@ def test_inpaint_with_a_missing_model_names_the_download_command(tmp_path, capsy
     status = main(
         [
             "inpaint",
-            "examples/photo.png",
-            "examples/mask.png",
+            *EXAMPLE,
             "-o",
             str(tmp_path / "y.png"),
             "--model",
@@ -134,8 +134,7 @@ def test_download_convert_verify_inpaint_equals_converting_by_hand(mirror, relea
         main(
             [
                 "inpaint",
-                "examples/photo.png",
-                "examples/mask.png",
+                *EXAMPLE,
                 "-o",
                 str(photo),
                 "--model",

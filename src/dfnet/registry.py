@@ -96,6 +96,23 @@ def _released(name: str, size: int, data: str) -> ModelEntry:
     )
 
 
+def _published(name: str, description: str, licence: str, url: str, approx_mb: float) -> ModelEntry:
+    """An auxiliary file from its publisher's URL, checked against the SHA-256 prefix its name ends with."""
+    file_name = url.rsplit("/", 1)[1]
+    return ModelEntry(
+        name=name,
+        kind=name,
+        description=description,
+        licence=licence,
+        source="https",
+        url=url,
+        file_name=file_name,
+        cached_name=file_name,
+        approx_mb=approx_mb,
+        sha256_prefix=file_name.removesuffix(".pth").rsplit("-", 1)[1],
+    )
+
+
 REGISTRY: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
@@ -113,30 +130,19 @@ REGISTRY: dict[str, ModelEntry] = {
         ),
         _released("places2", 512, "Places2"),
         _released("celeba", 256, "CelebA"),
-        ModelEntry(
-            name="vgg16",
-            kind="vgg16",
-            description="torchvision's ImageNet VGG16 (perceptual and style losses of dfnet train)",
-            licence="BSD-3-Clause (torchvision)",
-            source="https",
-            url="https://download.pytorch.org/models/vgg16-397923af.pth",
-            file_name="vgg16-397923af.pth",
-            cached_name="vgg16-397923af.pth",
-            approx_mb=553.4,
-            sha256_prefix="397923af",
+        _published(
+            "vgg16",
+            "torchvision's ImageNet VGG16 (perceptual and style losses of dfnet train)",
+            "BSD-3-Clause (torchvision)",
+            "https://download.pytorch.org/models/vgg16-397923af.pth",
+            553.4,
         ),
-        ModelEntry(
-            name="fid-inception",
-            kind="fid-inception",
-            description="pytorch-fid's FID InceptionV3 (dfnet eval's FID)",
-            licence="Apache-2.0 (pytorch-fid)",
-            source="https",
-            url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-            "pt_inception-2015-12-05-6726825d.pth",
-            file_name="pt_inception-2015-12-05-6726825d.pth",
-            cached_name="pt_inception-2015-12-05-6726825d.pth",
-            approx_mb=95.6,
-            sha256_prefix="6726825d",
+        _published(
+            "fid-inception",
+            "pytorch-fid's FID InceptionV3 (dfnet eval's FID)",
+            "Apache-2.0 (pytorch-fid)",
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+            95.6,
         ),
     )
 }
