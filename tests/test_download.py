@@ -106,6 +106,25 @@ def test_gdown_downloads_through_its_url_argument(loopback, tmp_path):
     assert part.read_bytes() == PAYLOAD and loopback.requests["/model_places2.pth"] == 1
 
 
+def test_drive_folder_listing_through_gdown(loopback):
+    """gdown parses the folder page (its URL argument pointed at the loopback server) and the file's id is picked."""
+    from dfnet.download import drive_file_url
+
+    entries = '[[["1AbC_places", null, "model_places2.pth", "application/octet-stream"], ["1XyZ_celeba", null, "model_celeba.pth", "application/octet-stream"]]]'
+    page = (
+        "<!DOCTYPE html><html><head><title>DFNet - Google Drive</title></head><body>"
+        f"<script>window['_DRIVE_ivd'] = '{entries}';</script></body></html>"
+    )
+    loopback.files["/drive/folders/abc"] = page.encode()
+    folder = f"{loopback.url}/drive/folders/abc"
+    assert drive_file_url(folder, "model_celeba.pth") == "https://drive.google.com/uc?id=1XyZ_celeba"
+    with pytest.raises(DownloadError, match="no file named model_x.pth"):
+        drive_file_url(folder, "model_x.pth")
+    loopback.files["/drive/folders/abc"] = b"<html><title>Sign in</title></html>"
+    with pytest.raises(DownloadError, match="cannot list the Google Drive folder"):
+        drive_file_url(folder, "model_celeba.pth")
+
+
 def test_gdown_unreachable_is_offline(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

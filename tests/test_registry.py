@@ -87,6 +87,26 @@ def test_inpaint_with_a_missing_model_names_the_download_command(tmp_path, capsy
     assert not (tmp_path / "y.png").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["export", "-o", "model.onnx"],
+        ["eval", "--images", "images", "--masks", "masks", "--method", "dfnet", "--out", "report"],
+    ],
+)
+def test_every_model_option_names_the_download_command(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    assert main([*command, "--model", "celeba"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "run `dfnet models download celeba --accept-license` (or pass --download / download=True)"
+    )
+    assert "\n" not in err
+
+
 def test_licence_is_never_accepted_silently(mirror, capsys):
     assert main(["models", "download", "places2", "--no-progress"]) == 1
     assert "CC BY-NC 4.0" in capsys.readouterr().err
