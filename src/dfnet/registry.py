@@ -280,7 +280,7 @@ def _verify(entry: ModelEntry, url: str):
 
 def _convert_released(entry: ModelEntry, part: Path, url: str) -> Path:
     """Check a downloaded released ``.pth`` (weights-only, released layout) and convert it beside the cache."""
-    from dfnet.checkpoint import is_released_layout, load_model, read_state_dict, save_model
+    from dfnet.checkpoint import is_released_layout, load_model, save_model
 
     def verify(path: Path) -> None:
         import torch
@@ -294,10 +294,9 @@ def _convert_released(entry: ModelEntry, part: Path, url: str) -> Path:
             ) from None
         if not isinstance(raw, dict) or not is_released_layout(raw):
             raise DownloadError(f"{url}: not the released DFNet layout (en_/de_/fuse_ keys); file refused")
-        read_state_dict(path)  # the full structure check before anything is converted
 
     checked = part.with_name(part.name + ".checked")
-    install_verified(part, checked, url, verify)
+    install_verified(part, checked, url, verify)  # load_model below checks every key and shape before use
     converted = part.with_name(part.name + ".safetensors")
     try:
         model = load_model(checked)
