@@ -68,3 +68,21 @@ def hole_256() -> np.ndarray:
     yy, xx = np.mgrid[0:256, 0:256]
     hole |= (yy - 180) ** 2 + (xx - 180) ** 2 < 30**2
     return hole
+
+
+@pytest.fixture
+def loopback():
+    """A LoopbackServer on 127.0.0.1 (tests/loopback.py), shut down after the test."""
+    from loopback import LoopbackServer
+
+    server = LoopbackServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_model_cache(tmp_path_factory, monkeypatch):
+    """Every test sees an empty model cache (DFNET_HOME) and no mirror, whatever the machine has cached."""
+    monkeypatch.setenv("DFNET_HOME", str(tmp_path_factory.mktemp("dfnet_home")))
+    for name in ("DFNET_MODELS_MIRROR", "DFNET_DATA_MIRROR", "DFNET_ACCEPT_LICENSE"):
+        monkeypatch.delenv(name, raising=False)

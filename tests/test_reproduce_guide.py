@@ -1,4 +1,5 @@
-"""docs/reproduce.md, run: every command of its bash blocks on tiny stand-ins for Places2, CelebA and the weights.
+"""docs/reproduce.md, run: every command of its bash blocks on tiny stand-ins for Places2, CelebA and the weights
+(downloads from a loopback server).
 
 First each command runs as written and must get as far as the guide says it can without real data or weights
 (mask sets and configs are made, training stops at the missing VGG16 file, evaluation at the missing model).
@@ -111,10 +112,50 @@ def run(command: str, cwd: Path, full: bool, extra: list[str] = ()) -> tuple[int
     return main([*arguments, *extra]), ""
 
 
-def _check(full: bool, tmp_path: Path, monkeypatch, capsys) -> None:
+def serve_downloads(root: Path, server, monkeypatch) -> None:
+    """The guide's downloads from a loopback server: a released-layout places2 stand-in, the Places365
+    validation images and lists as archives (taken out of the stand-in folder), random bytes for the
+    published VGG16 and Inception files (refused: they cannot carry the published checksums)."""
+    import hashlib
+    import io
+    import shutil
+    import tarfile
+
+    from dfnet import datasets
+    from dfnet.checkpoint import save_released
+    from dfnet.model import DFNet, DFNetConfig
+
+    buffer = io.BytesIO()
+    save_released(DFNet(DFNetConfig(width=0.125)).eval(), root / "model_places2.pth")
+    server.files["/model_places2.pth"] = (root / "model_places2.pth").read_bytes()
+    (root / "model_places2.pth").unlink()
+    places = root / "data" / "places2"
+    for name, members in (
+        ("val_large.tar", [("val_large", places / "val_large")]),
+        ("filelist_places365-standard.tar", [("places365_val.txt", places / "places365_val.txt")]),
+    ):
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for arcname, path in members:
+                archive.add(path, arcname=arcname)
+        server.files[f"/{name}"] = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    shutil.rmtree(places / "val_large")
+    (places / "places365_val.txt").unlink()
+    server.files["/vgg16-397923af.pth"] = server.files["/pt_inception-2015-12-05-6726825d.pth"] = (
+        b"\x80" * 999
+    )
+    md5 = {name: hashlib.md5(server.files[f"/{name}"]).hexdigest() for name in datasets.PLACES365_ARCHIVES}
+    monkeypatch.setattr(datasets, "PLACES365_ARCHIVES", md5)
+    monkeypatch.setenv("DFNET_MODELS_MIRROR", server.url)
+    monkeypatch.setenv("DFNET_DATA_MIRROR", server.url)
+
+
+def _check(full: bool, tmp_path: Path, monkeypatch, capsys, server) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no VGG16 or Inception file anywhere
     make_stand_ins(tmp_path)
+    serve_downloads(tmp_path, server, monkeypatch)
     commands = guide_commands()
     assert len(commands) >= 15
     for command in commands:
@@ -122,11 +163,18 @@ def _check(full: bool, tmp_path: Path, monkeypatch, capsys) -> None:
             name, value = command.removeprefix("export ").split("=", 1)
             monkeypatch.setenv(name, value)
             continue
-        status, output = run(command, tmp_path, full)
-        output += "".join(capsys.readouterr())
         arguments = dfnet_arguments(command) or []
+        quick = ["--workers", "0", "--quiet"] if arguments[:1] == ["eval"] and "places2" in arguments else []
+        status, output = run(command, tmp_path, full, quick)
+        output += "".join(capsys.readouterr())
         if arguments[:1] == ["train"] and "--print-config" not in arguments:
-            assert status == 1 and "VGG16 weights not found" in output, (command, output)
+            assert status == 1 and "dfnet models download vgg16" in output, (command, output)
+        elif arguments[:2] == ["models", "download"] and arguments[2] in ("vgg16", "fid-inception"):
+            assert status == 1 and "checksum mismatch" in output, (command, output)
+        elif quick:  # the authors' model, downloaded by the guide's first Table-1 command
+            assert status == 0, (command, output)
+            report = json.loads((tmp_path / "table1" / "DFNet-released.json").read_text())
+            assert report["settings"]["resize"] == "resize" and report["settings"]["size"] == 512
         elif arguments[:1] == ["eval"]:
             model = arguments[arguments.index("--model") + 1]
             assert status == 1 and model in output, (command, output)
@@ -146,10 +194,9 @@ def _check(full: bool, tmp_path: Path, monkeypatch, capsys) -> None:
     count = 1000 if full else 20
     assert len(list((masks / "paper").glob("*.png"))) == count
     assert len(list((tmp_path / "data" / "celeba" / "test").iterdir())) == 1  # 10 % of 10 stand-ins
+    assert len(list((tmp_path / "data" / "places2" / "val_large").iterdir())) == 2  # downloaded and unpacked
 
     # Now with the stand-ins: a narrow network on the CPU, random VGG16, no FID weights.
-    monkeypatch.delenv("DFNET_VGG16_WEIGHTS")
-    monkeypatch.delenv("DFNET_FID_WEIGHTS")
     for config in ("places2", "celeba"):
         assert main(["train", "--config", config, *TINY_TRAINING]) == 0, config
         assert (tmp_path / "runs" / config / "model.safetensors").is_file()
@@ -157,8 +204,7 @@ def _check(full: bool, tmp_path: Path, monkeypatch, capsys) -> None:
         arguments = dfnet_arguments(command) or []
         if arguments[:1] != ["eval"] or "runs/" not in command:
             continue
-        fid = arguments.index("--fid-weights")
-        arguments = [*arguments[:fid], *arguments[fid + 2 :], "--limit", "5", "--quiet", "--workers", "0"]
+        arguments = [*arguments, "--limit", "5", "--quiet", "--workers", "0"]
         assert main(arguments) == 0, command
         out = tmp_path / arguments[arguments.index("--out") + 1]
         report = json.loads((out / "DFNet-ours.json").read_text())
@@ -166,13 +212,13 @@ def _check(full: bool, tmp_path: Path, monkeypatch, capsys) -> None:
         assert (out / "table.md").read_text().startswith(f"Images at {report['settings']['size']}×")
 
 
-def test_guide_commands_on_stand_ins(tmp_path, monkeypatch, capsys):
-    _check(False, tmp_path, monkeypatch, capsys)
+def test_guide_commands_on_stand_ins(tmp_path, monkeypatch, capsys, loopback):
+    _check(False, tmp_path, monkeypatch, capsys, loopback)
 
 
 @pytest.mark.slow
-def test_guide_commands_as_written_on_stand_ins(tmp_path, monkeypatch, capsys):
-    _check(True, tmp_path, monkeypatch, capsys)
+def test_guide_commands_as_written_on_stand_ins(tmp_path, monkeypatch, capsys, loopback):
+    _check(True, tmp_path, monkeypatch, capsys, loopback)
 
 
 @pytest.mark.parametrize("name", ["places2", "celeba"])

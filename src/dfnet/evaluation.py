@@ -335,7 +335,7 @@ def load_feature_networks(config: EvalConfig, device: torch.device) -> FeatureNe
     if fid_path is None:
         nets.notes["fid"] = (
             f"FID skipped: {FID_WEIGHTS_NAME} not found (pass --fid-weights PATH, set {FID_WEIGHTS_ENV}, "
-            "or put it in the torch hub checkpoints cache)"
+            "or run `dfnet models download fid-inception`)"
         )
     else:
         nets.fid = load_fid_inception(fid_path, device)

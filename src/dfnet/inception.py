@@ -14,8 +14,9 @@ Input handling follows the reference PyTorch port: images in [0, 1] are resized 
 bilinear interpolation (``align_corners=False``, no antialiasing), scaled to [-1, 1], and the
 features are the 2048-d global average pool in front of ``fc``.
 
-Nothing is downloaded: :func:`find_fid_weights` looks for the file at a given path, at
-``$DFNET_FID_WEIGHTS`` or in the torch hub checkpoint cache, and returns None when it is absent.
+Nothing is downloaded here: :func:`find_fid_weights` looks for the file at a given path, at
+``$DFNET_FID_WEIGHTS``, in the torch hub checkpoint cache or in dfnet's model cache (``dfnet models
+download fid-inception``), and returns None when it is absent.
 """
 
 from __future__ import annotations
@@ -297,18 +298,28 @@ def find_fid_weights(path: str | os.PathLike | None = None) -> Path | None:
                 raise FileNotFoundError(f"{origin}: {named} does not exist")
             return named
     cached = hub_checkpoint_path()
-    return cached if cached.is_file() else None
+    if cached.is_file():
+        return cached
+    from dfnet.registry import cached_aux_file
+
+    return cached_aux_file("fid-inception")  # downloaded by `dfnet models download fid-inception`
+
+
+def read_fid_state(path: str | os.PathLike) -> Mapping[str, Tensor]:
+    """The state dict of a FID weight file (weights-only load), or a one-line FIDWeightsError."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
+        raise FIDWeightsError(f"{path}: cannot read FID weights ({type(err).__name__})") from err
+    if not isinstance(state, Mapping):
+        raise FIDWeightsError(f"{path}: not a state dict")
+    return state
 
 
 def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cpu") -> FIDInceptionV3:
     """Build the FID network and load the weight file (strict key/shape check), in eval mode."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
-        raise FIDWeightsError(f"{path}: cannot read FID weights ({type(err).__name__})") from err
-    if not isinstance(state, Mapping):
-        raise FIDWeightsError(f"{path}: not a state dict")
+    state = read_fid_state(path)
     model = FIDInceptionV3()
     check_fid_state_dict(model, state, str(path))
     model.load_state_dict(state, strict=False)  # keys checked above; BN counters may be absent
@@ -329,4 +340,5 @@ __all__ = [
     "check_fid_state_dict",
     "find_fid_weights",
     "load_fid_inception",
+    "read_fid_state",
 ]

@@ -165,8 +165,11 @@ def guess_working_size(path: str | os.PathLike) -> int:
     return 256 if "celeba" in Path(path).name.lower() else DEFAULT_WORKING_SIZE
 
 
-def resolve_source(name_or_path: str | os.PathLike) -> tuple[str, Path]:
-    """(display name, file) for 'default' or a path; the default model may not be bundled."""
+def resolve_source(
+    name_or_path: str | os.PathLike, download: bool = False, accept_license: bool = False
+) -> tuple[str, Path]:
+    """(display name, file) for 'default', a registry name ('places2', ...), an ``hf://`` reference or a path;
+    the default model may not be bundled."""
     if str(name_or_path) == "default":
         if not DEFAULT_MODEL.is_file():
             raise CheckpointError(
@@ -174,8 +177,9 @@ def resolve_source(name_or_path: str | os.PathLike) -> tuple[str, Path]:
                 "(.safetensors, training checkpoint or released .pth)"
             )
         return "default", DEFAULT_MODEL
-    path = Path(name_or_path)
-    return path.stem, path
+    from dfnet.registry import resolve_model
+
+    return resolve_model(name_or_path, download=download, accept_license=accept_license)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,13 +357,17 @@ class Inpainter:
         working_size: int | None = None,
         batch_size: int = 8,
         texture: TextureOption = "auto",
+        download: bool = False,
+        accept_license: bool = False,
     ) -> Inpainter:
-        """Load "default" (the bundled model), a .safetensors, a training checkpoint, a released .pth or,
-        with ``engine="onnxruntime"``, an exported .onnx file; ``engine="optimized"`` prepares the
-        weights for speed first (see ``ENGINES``); ``texture`` as in :func:`resolve_texture`."""
+        """Load "default" (the bundled model), a downloaded registry model ("places2", "celeba"; fetched
+        first only with ``download=True``), ``hf://OWNER/REPO[/FILE][@REV]``, a .safetensors, a training
+        checkpoint, a released .pth or, with ``engine="onnxruntime"``, an exported .onnx file;
+        ``engine="optimized"`` prepares the weights for speed first (see ``ENGINES``); ``texture`` as in
+        :func:`resolve_texture`."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        name, path = resolve_source(name_or_path)
+        name, path = resolve_source(name_or_path, download=download, accept_license=accept_license)
         detail = resolve_texture(texture, bundled=str(name_or_path) == "default")
         if engine == "onnxruntime":
             self = cls._from_onnx(name, path, device, precision, working_size, batch_size)

@@ -5,10 +5,11 @@ The layers follow torchvision's ``vgg16().features`` exactly, so the standard Im
 classifier keys and any layer deeper than the ones built are ignored. Only the layers up to pool3
 (index 16) are built by default, since DFNet's losses use pool1, pool2 and pool3.
 
-Nothing is downloaded. The weight file is looked up, in order, at: the path given by the caller
+Nothing is downloaded here. The weight file is looked up, in order, at: the path given by the caller
 (training config ``vgg.weights``), the ``DFNET_VGG16_WEIGHTS`` environment variable, and torch's hub
 cache ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`` (``TORCH_HOME`` defaults to
-``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``). Random weights are only used when the caller allows
+``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``), and dfnet's model cache, where ``dfnet models download
+vgg16`` puts it (:mod:`dfnet.registry`). Random weights are only used when the caller allows
 them explicitly (tests, smoke runs); that is logged as a warning because such losses are meaningless.
 """
 
@@ -141,7 +142,11 @@ def find_vgg16_weights(path: str | os.PathLike | None = None) -> Path | None:
                 raise VGGWeightsError(f"VGG16 weights not found at {candidate} (given by {origin})")
             return candidate
     default = torch_hub_checkpoint_dir() / VGG16_FILENAME
-    return default if default.is_file() else None
+    if default.is_file():
+        return default
+    from dfnet.registry import cached_aux_file
+
+    return cached_aux_file("vgg16")  # downloaded by `dfnet models download vgg16`
 
 
 def read_vgg16_state(path: Path) -> dict[str, Tensor]:
@@ -164,7 +169,8 @@ def missing_weights_message() -> str:
     """The one-line explanation of where the VGG16 weights must go."""
     return (
         f"VGG16 weights ({VGG16_FILENAME}, torchvision's ImageNet VGG16) are needed for the perceptual and "
-        f"style losses: put the file at {torch_hub_checkpoint_dir() / VGG16_FILENAME}, or set {VGG16_ENV} "
+        "style losses: run `dfnet models download vgg16`, or put the file at "
+        f"{torch_hub_checkpoint_dir() / VGG16_FILENAME}, or set {VGG16_ENV} "
         "or the config value vgg.weights to its path (vgg.allow_random=true trains with random VGG "
         "weights, for tests only)"
     )

@@ -21,6 +21,8 @@ SUBCOMMANDS = [
     "serve",
     "masks",
     "train",
+    "models",
+    "data",
 ]
 
 

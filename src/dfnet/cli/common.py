@@ -96,3 +96,25 @@ def add_texture_argument(parser: argparse.ArgumentParser) -> None:
         metavar="auto|fine|coarse|STRENGTH",
         help=TEXTURE_HELP,
     )
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """--download and --accept-license: let --model NAME fetch a registry model that is not cached yet."""
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download --model NAME (places2, celeba, hf://...) when it is not cached (otherwise: an error)",
+    )
+    parser.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept a non-commercial licence (CC BY-NC 4.0: places2, celeba) for --download",
+    )
+
+
+def fetch_model_if_asked(args: argparse.Namespace) -> None:
+    """With --download, fetch the --model registry name or hf:// file into its cache before loading it."""
+    if args.download and args.model:
+        from dfnet.registry import resolve_model
+
+        resolve_model(args.model, download=True, accept_license=args.accept_license)

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from dfnet.cli.common import CLIError, add_texture_argument, int_in, positive_int
+from dfnet.cli.common import (
+    CLIError,
+    add_download_arguments,
+    add_texture_argument,
+    fetch_model_if_asked,
+    int_in,
+    positive_int,
+)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -15,6 +22,7 @@ def _eval(args: argparse.Namespace) -> int:
     from dfnet.inference import resolve_device
 
     check_outputs([args.out], [args.images, args.masks, args.model], args.overwrite)
+    fetch_model_if_asked(args)
     config = EvalConfig(
         images=Path(args.images),
         masks=Path(args.masks),
@@ -87,7 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=list(METHODS),
         help="method to evaluate",
     )
-    p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
+    p.add_argument(
+        "--model",
+        help="DFNet weights: places2, celeba (dfnet models), hf://..., .safetensors, checkpoint or .pth",
+    )
+    add_download_arguments(p)
     p.add_argument("--name", help="name of the method in reports (default: the --method value)")
     add_texture_argument(p)
     p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")

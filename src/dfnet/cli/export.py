@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dfnet.cli.common import int_in, non_empty
+from dfnet.cli.common import add_download_arguments, fetch_model_if_asked, int_in, non_empty
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -13,6 +13,7 @@ def _export(args: argparse.Namespace) -> int:
     from dfnet.inference import Inpainter
 
     check_outputs([args.output], [None if args.model == "default" else args.model], args.overwrite)
+    fetch_model_if_asked(args)
     source = Inpainter.from_pretrained(args.model, device="cpu", precision="fp32")
     info = export_model(
         source.model,
@@ -33,7 +34,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript (final result only)")
-    p.add_argument("--model", default="default", help="'default', .safetensors, checkpoint or released .pth")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="'default', places2, celeba, hf://..., .safetensors, checkpoint or .pth",
+    )
+    add_download_arguments(p)
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument(
         "--size", type=int_in(1, 16384), default=512, help="side of the example input used for tracing"

@@ -16,7 +16,9 @@ import numpy as np
 from dfnet.cli.common import (
     ENGINE_CHOICES,
     CLIError,
+    add_download_arguments,
     add_texture_argument,
+    fetch_model_if_asked,
     int_in,
     non_empty,
     positive_int,
@@ -216,6 +218,7 @@ def _inpaint(args: argparse.Namespace) -> int:
         if wanted
     ]
     jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras)
+    fetch_model_if_asked(args)
     precision = "fp16" if args.half else args.precision
     inpainter = Inpainter.from_pretrained(
         args.model, device=args.device, precision=precision, engine=args.engine, texture=args.texture
@@ -324,8 +327,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output file, or folder (for a folder of inputs)",
     )
     p.add_argument(
-        "--model", default="default", help="'default' (bundled), .safetensors, checkpoint, .pth or .onnx"
+        "--model",
+        default="default",
+        help="'default' (bundled), places2, celeba (dfnet models), hf://OWNER/REPO, .safetensors, checkpoint, .pth or .onnx",
     )
+    add_download_arguments(p)
     p.add_argument(
         "--engine",
         choices=ENGINE_CHOICES,

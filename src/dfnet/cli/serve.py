@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from dfnet.cli.common import (
     ENGINE_CHOICES,
     CLIError,
+    add_download_arguments,
     add_texture_argument,
+    fetch_model_if_asked,
     float_in,
     int_in,
     non_empty,
@@ -70,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    fetch_model_if_asked(args)
     sock = listen(args.host, args.port)
     with sock:
         inpainter = Inpainter.from_pretrained(
@@ -99,7 +102,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int_in(0, 65535), default=8000, help="port (default: 8000; 0: any free port)"
     )
-    p.add_argument("--model", default="default", help="weights file or 'default' (the bundled model)")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="'default' (bundled), places2, celeba, hf://OWNER/REPO or a weights file",
+    )
+    add_download_arguments(p)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--engine",

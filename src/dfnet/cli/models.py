@@ -1,0 +1,88 @@
+"""`dfnet models`: list, download, locate and remove the named models and auxiliary weights."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _list(args: argparse.Namespace) -> int:
+    from dfnet.registry import cache_dir, describe_models
+
+    rows = describe_models()
+    width = max(len(row["name"]) for row in rows)
+    licence_width = max(len(row["licence"]) for row in rows)
+    for row in rows:
+        state = "cached" if row["cached"] else "-"
+        print(
+            f"{row['name']:<{width}}  {row['licence']:<{licence_width}}  {row['size_mb']:>7.1f} MB  "
+            f"{state:<6}  {row['path']}"
+        )
+    print(f"cache: {cache_dir()} (set DFNET_HOME to move it)")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from dfnet.registry import download_model
+
+    path = download_model(args.name, accept_license=args.accept_license, progress=not args.no_progress)
+    print(path)
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    from dfnet.registry import get_entry, verified_file
+
+    print(verified_file(get_entry(args.name)))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from dfnet.registry import remove_model
+
+    removed = remove_model(args.name)
+    print(f"{args.name}: removed {len(removed)} files" if removed else f"{args.name}: nothing to remove")
+    return 0
+
+
+def _hub_card(args: argparse.Namespace) -> int:
+    from dfnet.files import check_outputs
+    from dfnet.hub import write_hub_card
+
+    check_outputs([args.out], [args.model], args.overwrite)
+    for path in write_hub_card(args.model, args.out, args.repo, args.license):
+        print(path)
+    print(f"upload with: huggingface-cli upload {args.repo} {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="named models: list, download, path, remove (cache: $DFNET_HOME)")
+    actions = p.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every known model: licence, size, whether cached, path").set_defaults(
+        func=_list
+    )
+    d = actions.add_parser(
+        "download", help="download, verify and cache a model (places2, celeba, vgg16, ...)"
+    )
+    d.add_argument("name")
+    d.add_argument(
+        "--accept-license", action="store_true", help="accept a non-commercial licence (places2, celeba)"
+    )
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=_download)
+    for name, func, text in (
+        ("path", _path, "print the cached file of a model (an error when not downloaded)"),
+        ("remove", _remove, "delete a downloaded model and its records"),
+    ):
+        q = actions.add_parser(name, help=text)
+        q.add_argument("name")
+        q.set_defaults(func=func)
+    h = actions.add_parser(
+        "hub-card", help="write model.safetensors, config.json and a README model card for the Hub"
+    )
+    h.add_argument("model", help="places2, celeba, default or a weights file")
+    h.add_argument("out", help="folder to write (then: huggingface-cli upload REPO OUT)")
+    h.add_argument("--repo", required=True, help="OWNER/REPO the card names")
+    h.add_argument("--license", help="licence id for the card (default: the model's, else 'other')")
+    h.add_argument("--overwrite", action="store_true", help="allow OUT to replace an input")
+    h.set_defaults(func=_hub_card)
