@@ -1,20 +1,26 @@
-"""dfnet.hub: hf:// references through huggingface_hub's cache (pre-filled, HF_HUB_OFFLINE=1), refusals,
-and the model card folder for `huggingface-cli upload`."""
+"""dfnet.hub: hf:// references through huggingface_hub, against a pre-filled cache (HF_HUB_OFFLINE=1) and
+against a loopback stand-in of the Hub (HF_ENDPOINT): downloads, revisions, refusals, offline reuse, and the
+model card folder for `huggingface-cli upload`."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dfnet.checkpoint import CheckpointError, save_model
 from dfnet.cli import main
 from dfnet.hub import HubReference, parse_reference
 from dfnet.model import DFNet, DFNetConfig
 
+ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLE = [str(EXAMPLES / "photo.png"), str(EXAMPLES / "mask.png")]
@@ -33,11 +39,12 @@ def _put_in_hub_cache(cache: Path, repo: str, name: str, write) -> Path:
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch) -> Path:
+    import huggingface_hub.constants as constants  # imported before the environment changes (read at import)
+
     cache = tmp_path / "hf" / "hub"
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
@@ -148,3 +155,152 @@ def test_hub_card_folder_loads_back(tiny_weights, tmp_path, hub_cache, capsys):
         torch.equal(a, b)
         for a, b in zip(hub.model.state_dict().values(), local.model.state_dict().values(), strict=True)
     )
+
+
+REPO = "me/dfnet-tiny"
+WEIGHTS = "tiny.safetensors"
+
+
+def _tiny_weights_bytes(tmp_path: Path, seed: int) -> bytes:
+    torch.manual_seed(seed)
+    path = tmp_path / f"tiny-{seed}.safetensors"
+    save_model(DFNet(DFNetConfig(width=0.125)).eval(), path, metadata={"working_size": 256})
+    return path.read_bytes()
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A loopback Hub (tests/loopback.py) that publishes ``me/dfnet-tiny`` at ``main`` and ``v1`` (another
+    network), plus a pickle, a foreign safetensors and a pickle named .safetensors; huggingface_hub in this
+    process points at it (HF_ENDPOINT and HF_HOME are read when it is imported, so they are patched there)."""
+    import huggingface_hub.constants as constants
+    import huggingface_hub.file_download as file_download
+    from huggingface_hub.utils import reset_sessions
+    from loopback import HubStandIn
+    from safetensors.torch import save_file
+
+    server = HubStandIn()
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "pickle.bin")
+    pickle = (tmp_path / "pickle.bin").read_bytes()
+    server.main_weights = _tiny_weights_bytes(tmp_path, 1)
+    server.v1_weights = _tiny_weights_bytes(tmp_path, 2)
+    server.add(
+        REPO,
+        "main",
+        {
+            WEIGHTS: server.main_weights,
+            "foreign.safetensors": (tmp_path / "foreign.safetensors").read_bytes(),
+            "pytorch_model.bin": pickle,
+            "disguised.safetensors": pickle,
+        },
+    )
+    server.add(REPO, "v1", {WEIGHTS: server.v1_weights})
+    template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for name in ("HF_HUB_CACHE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()
+    yield server
+    server.close()
+    reset_sessions()
+
+
+def _inpaint(model: str, out: Path, *extra: str) -> int:
+    return main(["inpaint", *EXAMPLE, "-o", str(out), "--model", model, "--no-progress", *extra])
+
+
+def _pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_download_from_the_hub_inpaints_like_the_local_file(hub, tmp_path):
+    local = tmp_path / "local.safetensors"
+    local.write_bytes(hub.main_weights)
+    assert _inpaint(str(local), tmp_path / "local.png") == 0
+    reference = f"hf://{REPO}/{WEIGHTS}"
+    assert _inpaint(reference, tmp_path / "hub.png", "--download") == 0
+    assert np.array_equal(_pixels(tmp_path / "hub.png"), _pixels(tmp_path / "local.png"))
+    assert hub.requests[f"GET /{REPO}/resolve/main/{WEIGHTS}"] == 1
+    cached = tmp_path / "hf" / "hub" / "models--me--dfnet-tiny"
+    assert (cached / "refs" / "main").read_text() == hub.commits[REPO]["main"][0]
+    # cached: the same string without --download needs no request
+    requests = sum(hub.requests.values())
+    assert _inpaint(reference, tmp_path / "again.png") == 0
+    assert sum(hub.requests.values()) == requests
+    assert np.array_equal(_pixels(tmp_path / "again.png"), _pixels(tmp_path / "local.png"))
+
+
+def test_revision_selects_the_commit(hub):
+    from dfnet.hub import resolve_hub
+
+    name, main_file = resolve_hub(f"hf://{REPO}/{WEIGHTS}", download=True)
+    _, v1_file = resolve_hub(f"hf://{REPO}/{WEIGHTS}@v1", download=True)
+    assert name == REPO and hub.main_weights != hub.v1_weights
+    assert main_file.read_bytes() == hub.main_weights and v1_file.read_bytes() == hub.v1_weights
+    assert v1_file.parent.name == hub.commits[REPO]["v1"][0]
+    # a commit hash is a revision too, and is then served from the cache
+    commit = hub.commits[REPO]["v1"][0]
+    assert resolve_hub(f"hf://{REPO}/{WEIGHTS}@{commit}")[1].read_bytes() == hub.v1_weights
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        (f"hf://{REPO}/{WEIGHTS}@v9", f"revision 'v9' not found in {REPO}"),
+        (f"hf://{REPO}/absent.safetensors", f"no file absent.safetensors in {REPO}"),
+        ("hf://me/absent", "no repository me/absent on the Hub"),
+        (f"hf://{REPO}/pytorch_model.bin", "pickle files are refused"),
+        (f"hf://{REPO}/disguised.safetensors", "not a safetensors file"),
+        (f"hf://{REPO}/foreign.safetensors", "not a DFNet weights file"),
+    ],
+)
+def test_hub_refusals_are_one_line(hub, reference, expected, tmp_path, capsys):
+    out = tmp_path / "y.png"
+    assert _inpaint(reference, out, "--download") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dfnet inpaint: error: hf://") and "\n" not in err and expected in err, err
+    assert not out.exists()
+    if reference.endswith(".bin"):
+        assert sum(hub.requests.values()) == 0  # refused by name, before any request
+
+
+def test_downloaded_hub_model_works_with_hf_hub_offline(hub, tmp_path):
+    """The real environment variables in fresh processes: HF_ENDPOINT + HF_HOME, then HF_HUB_OFFLINE=1."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(tmp_path / "hf-process"),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
+
+    def run(out: Path, **extra_env: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "dfnet.cli", "inpaint", *EXAMPLE, "-o", str(out)]
+        command += ["--model", f"hf://{REPO}/{WEIGHTS}@v1", "--download", "--no-progress"]
+        return subprocess.run(command, env={**env, **extra_env}, capture_output=True, text=True, timeout=300)
+
+    first = run(tmp_path / "online.png")
+    assert first.returncode == 0, first.stderr
+    assert hub.requests[f"GET /{REPO}/resolve/v1/{WEIGHTS}"] == 1
+    requests = sum(hub.requests.values())
+    offline = run(tmp_path / "offline.png", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0, offline.stderr
+    assert sum(hub.requests.values()) == requests  # HF_HUB_OFFLINE: not one request
+    assert np.array_equal(_pixels(tmp_path / "offline.png"), _pixels(tmp_path / "online.png"))
+    # offline, a file never downloaded is one line naming the cache
+    missing = subprocess.run(
+        [sys.executable, "-m", "dfnet.cli", "inpaint", *EXAMPLE, "-o", str(tmp_path / "no.png")]
+        + ["--model", f"hf://{REPO}/{WEIGHTS}", "--download"],
+        env={**env, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "not in the Hugging Face cache" in missing.stderr and "Traceback" not in missing.stderr
