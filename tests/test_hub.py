@@ -121,7 +121,7 @@ def test_refusals_are_one_line(hub_cache, tiny_weights, reference, expected, tmp
 def test_download_while_offline_is_one_line(hub_cache):
     from dfnet.hub import resolve_hub
 
-    with pytest.raises(CheckpointError, match="cannot be reached"):
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache and HF_HUB_OFFLINE is set"):
         resolve_hub("hf://me/absent", download=True)
 
 
@@ -303,4 +303,18 @@ def test_downloaded_hub_model_works_with_hf_hub_offline(hub, tmp_path):
         timeout=300,
     )
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
-    assert "not in the Hugging Face cache" in missing.stderr and "Traceback" not in missing.stderr
+    assert "not in the Hugging Face cache and HF_HUB_OFFLINE is set" in missing.stderr
+
+
+def test_unreachable_hub_is_one_line(hub):
+    from dfnet.hub import resolve_hub
+
+    hub.close()
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache and the Hub cannot be reached"):
+        resolve_hub(f"hf://{REPO}/{WEIGHTS}", download=True)
+
+
+def test_hub_card_takes_the_registry_licence(tmp_path, capsys):
+    out = tmp_path / "card"
+    assert main(["models", "hub-card", "default", str(out), "--repo", "me/dfnet-default"]) == 0
+    assert (out / "README.md").read_text().startswith("---\nlicense: mit\n")

@@ -47,12 +47,31 @@ def mirror(loopback, released_pth, monkeypatch):
 
 def test_list_shows_every_model_with_its_licence(capsys):
     assert main(["models", "list"]) == 0
-    out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines()[:-1]}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "licence", "size", "cached", "path"]
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
     assert list(rows) == ["default", "places2", "celeba", "vgg16", "fid-inception"]
-    assert "CC BY-NC 4.0" in rows["places2"] and "CC BY-NC 4.0" in rows["celeba"]
-    assert "cached" in rows["default"] and " - " in rows["places2"]
-    assert str(registry.cache_dir()) in out
+    licences = {name: row[1] for name, row in rows.items()}
+    assert licences == {
+        "default": "MIT",
+        "places2": "CC-BY-NC-4.0",
+        "celeba": "CC-BY-NC-4.0",
+        "vgg16": "BSD-3-Clause",
+        "fid-inception": "Apache-2.0",
+    }
+    bundled_mb = registry.BUNDLED.stat().st_size / 1e6
+    assert rows["default"][2:5] == [f"{bundled_mb:.1f}", "MB", "yes"]  # measured: no ~
+    assert rows["places2"][2:5] == ["~131.6", "MB", "no"]  # not downloaded: the estimate, marked ~
+    assert rows["places2"][5] == str(registry.cache_dir() / "places2.safetensors")
+    assert lines[-1].startswith(f"cache: {registry.cache_dir()} ")
+
+
+def test_list_shows_the_measured_size_once_downloaded(mirror, capsys):
+    path = registry.download_model("places2", accept_license=True, progress=False)
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("places2 "))
+    assert row[2:5] == [f"{path.stat().st_size / 1e6:.1f}", "MB", "yes"]
 
 
 def test_registry_entries():
@@ -109,7 +128,9 @@ def test_every_model_option_names_the_download_command(command, tmp_path, monkey
 
 def test_licence_is_never_accepted_silently(mirror, capsys):
     assert main(["models", "download", "places2", "--no-progress"]) == 1
-    assert "CC BY-NC 4.0" in capsys.readouterr().err
+    assert "licensed CC-BY-NC-4.0 (non-commercial use only, https://github.com/hughplay/DFNet#license)" in (
+        capsys.readouterr().err
+    )
     assert mirror.requests["/model_places2.pth"] == 0
     with pytest.raises(DownloadError, match="accept_license=True or DFNET_ACCEPT_LICENSE=1"):
         registry.download_model("places2", progress=False)
@@ -122,8 +143,12 @@ def test_download_convert_verify_inpaint_equals_converting_by_hand(mirror, relea
     out, err = capsys.readouterr()
     cached = registry.cache_dir() / "places2.safetensors"
     assert out.strip() == str(cached)
-    assert "Creative Commons Attribution-NonCommercial 4.0" in err and "@inproceedings{DFNet2019" in err
-    assert "@inproceedings{DFNet2019" in (registry.cache_dir() / "places2.LICENSE.txt").read_text()
+    notice = (registry.cache_dir() / "places2.LICENSE.txt").read_text()
+    assert notice.startswith(
+        "places2: The DFNet weights of Hong et al. are licensed under the Creative Commons "
+    )
+    assert "Licence stated at: https://github.com/hughplay/DFNet#license\n" in notice
+    assert "@inproceedings{DFNet2019" in notice and notice in err  # printed, and stored beside the file
     record = json.loads((registry.cache_dir() / "places2.json").read_text())
     assert record["sha256"] == file_sha256(cached)
     assert record["downloaded_sha256"] == file_sha256(released_pth)

@@ -62,9 +62,14 @@ def _fetch(ref: HubReference, download: bool) -> Path:
     except LocalEntryNotFoundError:
         revision = f" at revision {ref.revision!r}" if ref.revision else ""
         if download:
-            raise CheckpointError(
-                f"{ref}: not in the Hugging Face cache{revision} and the Hub cannot be reached (offline?)"
-            ) from None
+            from huggingface_hub import constants
+
+            reason = (
+                "HF_HUB_OFFLINE is set"
+                if constants.HF_HUB_OFFLINE
+                else "the Hub cannot be reached (offline?)"
+            )
+            raise CheckpointError(f"{ref}: not in the Hugging Face cache{revision} and {reason}") from None
         raise CheckpointError(
             f"{ref}: not in the Hugging Face cache{revision}: add --download (download=True) to fetch it"
         ) from None
@@ -163,9 +168,7 @@ def write_hub_card(
     name, path = resolve_source(model)
     if licence is None:
         entry = REGISTRY.get(str(model))
-        licence = (
-            {"CC BY-NC 4.0": "cc-by-nc-4.0", "MIT": "mit"}.get(entry.licence, "other") if entry else "other"
-        )
+        licence = entry.licence.lower() if entry else "other"  # the Hub's licence ids are lower-case SPDX
     out = Path(out_dir)
     network = load_model(path)
     size = guess_working_size(path)

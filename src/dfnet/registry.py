@@ -8,6 +8,11 @@ only the converted file is kept (the conversion is exact; ``dfnet.checkpoint.sav
 released layout back when needed). ``vgg16`` (perceptual and style losses) and ``fid-inception`` (FID)
 are the files torchvision and pytorch-fid publish, checked against the SHA-256 prefix in their names.
 
+Licences are SPDX identifiers, each with the page that states it (``licence_url``): the authors' weights
+are CC-BY-NC-4.0 as the official repository's README says under "License" (hughplay/DFNet, which links the
+Drive folder); torchvision's LICENSE is BSD-3-Clause and pytorch-fid's LICENSE is Apache-2.0 (the FID
+Inception weights are its port of the TensorFlow Inception of Heusel et al.'s TTUR code, also Apache-2.0).
+
 The cache is ``$DFNET_HOME/models`` when ``DFNET_HOME`` is set, else the platform's user cache folder
 (``~/.cache/dfnet/models`` on Linux). Beside each file, ``NAME.json`` records the SHA-256 of the first
 verified download, checked on every later load, and the CC BY-NC models get ``NAME.LICENSE.txt``.
@@ -45,7 +50,8 @@ ACCEPT_ENV = "DFNET_ACCEPT_LICENSE"
 MIRROR_ENV = "DFNET_MODELS_MIRROR"
 BUNDLED = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 AUTHORS_DRIVE = "https://drive.google.com/drive/folders/1lKJg__prvJTOdgmg9ZDF9II8B1C3YSkN"
-CC_BY_NC = "CC BY-NC 4.0"
+AUTHORS_LICENCE_URL = "https://github.com/hughplay/DFNet#license"
+CC_BY_NC = "CC-BY-NC-4.0"
 CC_BY_NC_TEXT = (
     "The DFNet weights of Hong et al. are licensed under the Creative Commons Attribution-NonCommercial 4.0 "
     "International License (https://creativecommons.org/licenses/by-nc/4.0/): you may share and adapt them "
@@ -66,7 +72,8 @@ class ModelEntry:
     name: str
     kind: str  # "dfnet" (an inpainting model), "vgg16" or "fid-inception" (auxiliary weights)
     description: str
-    licence: str
+    licence: str  # an SPDX identifier
+    licence_url: str  # where the publisher states the licence
     source: str  # "bundled", "https" or "gdrive"
     url: str  # the download URL (gdrive: the folder that holds ``file_name``)
     file_name: str  # the file as published
@@ -87,6 +94,7 @@ def _released(name: str, size: int, data: str) -> ModelEntry:
         kind="dfnet",
         description=f"the authors' DFNet trained on {data} ({size}x{size})",
         licence=CC_BY_NC,
+        licence_url=AUTHORS_LICENCE_URL,
         source="gdrive",
         url=AUTHORS_DRIVE,
         file_name=f"model_{name}.pth",
@@ -96,7 +104,9 @@ def _released(name: str, size: int, data: str) -> ModelEntry:
     )
 
 
-def _published(name: str, description: str, licence: str, url: str, approx_mb: float) -> ModelEntry:
+def _published(
+    name: str, description: str, licence: str, licence_url: str, url: str, approx_mb: float
+) -> ModelEntry:
     """An auxiliary file from its publisher's URL, checked against the SHA-256 prefix its name ends with."""
     file_name = url.rsplit("/", 1)[1]
     return ModelEntry(
@@ -104,6 +114,7 @@ def _published(name: str, description: str, licence: str, url: str, approx_mb: f
         kind=name,
         description=description,
         licence=licence,
+        licence_url=licence_url,
         source="https",
         url=url,
         file_name=file_name,
@@ -121,6 +132,7 @@ REGISTRY: dict[str, ModelEntry] = {
             kind="dfnet",
             description="bundled small DFNet (width 0.25), trained on a CPU (docs/model-card.md)",
             licence="MIT",
+            licence_url="the LICENSE file of the dfnet package",
             source="bundled",
             url="",
             file_name=BUNDLED.name,
@@ -133,14 +145,16 @@ REGISTRY: dict[str, ModelEntry] = {
         _published(
             "vgg16",
             "torchvision's ImageNet VGG16 (perceptual and style losses of dfnet train)",
-            "BSD-3-Clause (torchvision)",
+            "BSD-3-Clause",
+            "https://github.com/pytorch/vision/blob/main/LICENSE",
             "https://download.pytorch.org/models/vgg16-397923af.pth",
             553.4,
         ),
         _published(
             "fid-inception",
             "pytorch-fid's FID InceptionV3 (dfnet eval's FID)",
-            "Apache-2.0 (pytorch-fid)",
+            "Apache-2.0",
+            "https://github.com/mseitzer/pytorch-fid/blob/master/LICENSE",
             "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
             95.6,
         ),
@@ -241,7 +255,8 @@ def manual_route(entry: ModelEntry) -> str:
 def licence_notice(entry: ModelEntry) -> str:
     """The licence text and the authors' citation, printed at download and stored beside the file."""
     return (
-        f"{entry.name}: {CC_BY_NC_TEXT}\nSource: {entry.url} ({entry.file_name})\nCite:\n{DFNET_CITATION}\n"
+        f"{entry.name}: {CC_BY_NC_TEXT}\nLicence stated at: {entry.licence_url}\n"
+        f"Source: {entry.url} ({entry.file_name})\nCite:\n{DFNET_CITATION}\n"
     )
 
 
@@ -316,6 +331,7 @@ def _write_record(entry: ModelEntry, path: Path, url: str, downloaded_sha256: st
         "downloaded_sha256": downloaded_sha256,
         "url": url,
         "licence": entry.licence,
+        "licence_url": entry.licence_url,
         "downloaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     atomic_write_text(_record_path(entry), json.dumps(record, indent=2) + "\n")
@@ -339,7 +355,7 @@ def download_model(name: str, accept_license: bool = False, progress: bool = Tru
         return verified_file(entry)
     if entry.needs_acceptance and not licence_accepted(accept_license):
         raise DownloadError(
-            f"{entry.name} is licensed {entry.licence} (non-commercial use only): accept it with "
+            f"{entry.name} is licensed {entry.licence} (non-commercial use only, {entry.licence_url}): accept it with "
             f"`{download_command(entry)}`, accept_license=True or {ACCEPT_ENV}=1"
         )
     destination = model_file(entry)
@@ -438,6 +454,7 @@ def describe_models() -> list[dict]:
                 "name": entry.name,
                 "kind": entry.kind,
                 "licence": entry.licence,
+                "licence_url": entry.licence_url,
                 "size_mb": round(size_mb, 1),
                 "cached": cached,
                 "path": str(path),

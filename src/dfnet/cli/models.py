@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 
 
+def _size_text(row: dict) -> str:
+    """The file size, with ``~`` when it is the registry's estimate for a file not downloaded yet."""
+    return f"{'' if row['cached'] else '~'}{row['size_mb']:.1f} MB"
+
+
 def _list(args: argparse.Namespace) -> int:
     from dfnet.registry import cache_dir, describe_models
 
-    rows = describe_models()
-    width = max(len(row["name"]) for row in rows)
-    licence_width = max(len(row["licence"]) for row in rows)
-    for row in rows:
-        state = "cached" if row["cached"] else "-"
+    header = {"name": "name", "licence": "licence", "size": "size", "cached": "cached", "path": "path"}
+    rows = [
+        {**row, "size": _size_text(row), "cached": "yes" if row["cached"] else "no"}
+        for row in describe_models()
+    ]
+    widths = {key: max(len(str(row[key])) for row in [header, *rows]) for key in ("name", "licence", "size")}
+    for row in [header, *rows]:
         print(
-            f"{row['name']:<{width}}  {row['licence']:<{licence_width}}  {row['size_mb']:>7.1f} MB  "
-            f"{state:<6}  {row['path']}"
+            f"{row['name']:<{widths['name']}}  {row['licence']:<{widths['licence']}}  "
+            f"{row['size']:>{widths['size']}}  {row['cached']:<6}  {row['path']}"
         )
-    print(f"cache: {cache_dir()} (set DFNET_HOME to move it)")
+    print(f"cache: {cache_dir()} (set DFNET_HOME to move it; ~ = size before download)")
     return 0
 
 
