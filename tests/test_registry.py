@@ -74,6 +74,15 @@ def test_list_shows_the_measured_size_once_downloaded(mirror, capsys):
     assert row[2:5] == [f"{path.stat().st_size / 1e6:.1f}", "MB", "yes"]
 
 
+def test_models_help_names_the_environment(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["models", "--help"])
+    out = capsys.readouterr().out
+    assert exit_status.value.code == 0
+    for variable in ("DFNET_HOME=DIR", "DFNET_ACCEPT_LICENSE=1", "DFNET_MODELS_MIRROR=URL", "HF_HUB_OFFLINE"):
+        assert variable in out, variable
+
+
 def test_registry_entries():
     assert registry.get_entry("vgg16").url == "https://download.pytorch.org/models/vgg16-397923af.pth"
     fid = registry.get_entry("fid-inception")

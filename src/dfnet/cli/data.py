@@ -26,14 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="benchmark data: download places365-val, check a celeba folder")
     actions = p.add_subparsers(dest="action", required=True)
     d = actions.add_parser("download", help="download, verify and unpack a data set")
-    d.add_argument("name", choices=["places365-val"])
+    d.add_argument(
+        "name",
+        choices=["places365-val"],
+        help="places365-val: the 36,500 Places365 validation images (MD5-checked)",
+    )
     d.add_argument(
         "--root", type=Path, default=Path("data/places2"), help="target folder (default data/places2)"
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_download)
     c = actions.add_parser("check", help="check a data set folder: image count, sizes, readable files")
-    c.add_argument("name", choices=["celeba"])
-    c.add_argument("folder", type=Path)
+    c.add_argument(
+        "name", choices=["celeba"], help="celeba: Align&Cropped CelebA (202,599 images) or CelebA-HQ (30,000)"
+    )
+    c.add_argument("folder", type=Path, help="the folder of images to check")
     c.add_argument("--expected", type=int, default=None, help="number of images the folder must hold")
     c.set_defaults(func=_check)

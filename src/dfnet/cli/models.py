@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+ENVIRONMENT = """environment:
+  DFNET_HOME=DIR            keep the cache in DIR/models (default: the platform's user cache folder)
+  DFNET_ACCEPT_LICENSE=1    accept the non-commercial licence of places2 and celeba (as --accept-license)
+  DFNET_MODELS_MIRROR=URL   fetch every file from URL/<file name> (a local mirror)
+  HF_HOME, HF_HUB_OFFLINE   huggingface_hub's cache and offline switch, for --model hf://OWNER/REPO[/FILE][@REV]
+"""
+NAME_HELP = "a registry name (dfnet models list): default, places2, celeba, vgg16, fid-inception"
+
 
 def _size_text(row: dict) -> str:
     """The file size, with ``~`` when it is the registry's estimate for a file not downloaded yet."""
@@ -63,7 +71,13 @@ def _hub_card(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="named models: list, download, path, remove (cache: $DFNET_HOME)")
+    p = sub.add_parser(
+        "models",
+        help="named models: list, download, path, remove (cache: $DFNET_HOME)",
+        description="The named models (--model NAME) and the weight files dfnet train and dfnet eval use.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every known model: licence, size, whether cached, path").set_defaults(
         func=_list
@@ -71,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = actions.add_parser(
         "download", help="download, verify and cache a model (places2, celeba, vgg16, ...)"
     )
-    d.add_argument("name")
+    d.add_argument("name", help=NAME_HELP)
     d.add_argument(
         "--accept-license", action="store_true", help="accept a non-commercial licence (places2, celeba)"
     )
@@ -82,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("remove", _remove, "delete a downloaded model and its records"),
     ):
         q = actions.add_parser(name, help=text)
-        q.add_argument("name")
+        q.add_argument("name", help=NAME_HELP)
         q.set_defaults(func=func)
     h = actions.add_parser(
         "hub-card", help="write model.safetensors, config.json and a README model card for the Hub"
