@@ -250,6 +250,20 @@ def test_revision_selects_the_commit(hub):
     assert resolve_hub(f"hf://{REPO}/{WEIGHTS}@{commit}")[1].read_bytes() == hub.v1_weights
 
 
+def test_from_pretrained_downloads_a_revision(hub, tmp_path):
+    from safetensors.torch import load_file
+
+    from dfnet.inference import Inpainter
+
+    inpainter = Inpainter.from_pretrained(f"hf://{REPO}/{WEIGHTS}@v1", device="cpu", download=True)
+    (tmp_path / "v1.safetensors").write_bytes(hub.v1_weights)
+    expected = load_file(str(tmp_path / "v1.safetensors"))
+    state = inpainter.model.state_dict()
+    assert inpainter.name == REPO and inpainter.working_size == 256
+    assert all(torch.equal(state[key], value) for key, value in expected.items())
+    assert hub.requests[f"GET /{REPO}/resolve/v1/{WEIGHTS}"] == 1
+
+
 @pytest.mark.parametrize(
     ("reference", "expected"),
     [
