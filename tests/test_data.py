@@ -28,6 +28,7 @@ from dfnet.data import (
     split_counts,
 )
 from dfnet.masks import GeneratedMaskSource, PackedMasks, generate_mask, mask_rng, write_mask_set
+from dfnet.structured_config import from_plain
 
 
 def _picture(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -251,13 +252,13 @@ def test_data_config_defaults_and_round_trip():
     assert DataConfig(dataset="places2").size == 512
     assert DataConfig(dataset="celeba").size == 256
     assert DataConfig(dataset="folder", image_size=128).size == 128
-    config = DataConfig(
-        dataset="list", root="r", list_file="l.txt", masks={"source": "generate", "bins": [3]}
+    config = from_plain(
+        DataConfig, {"dataset": "list", "root": "r", "list_file": "l.txt", "masks": {"bins": [3]}}
     )
     assert config.masks.bins == (3,)
-    assert DataConfig.from_dict(config.to_dict()) == config
+    assert from_plain(DataConfig, config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown"):
-        DataConfig.from_dict({"batchsize": 3})
+        from_plain(DataConfig, {"batchsize": 3})
     with pytest.raises(ValueError):
         DataConfig(dataset="imagenet")
     with pytest.raises(ValueError, match="list_file"):
@@ -414,14 +415,15 @@ def test_images_smaller_than_the_working_size_warn_once(folder, caplog):
 
 def test_paper_protocol_data_config(folder, tmp_path):
     write_mask_set(tmp_path / "masks", 6, 64, bins=None)
-    config = DataConfig.from_dict(
+    config = from_plain(
+        DataConfig,
         {
             "dataset": "folder",
             "root": str(folder),
             "image_size": 32,
             "resize_mode": "resize",
             "masks": {"source": "paper_set", "mask_dir": str(tmp_path / "masks")},
-        }
+        },
     )
     train, _ = build_datasets(config, rank=0)
     sample = train[0]

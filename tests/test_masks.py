@@ -34,6 +34,7 @@ from dfnet.masks import (
     read_mask_index,
     write_mask_set,
 )
+from dfnet.structured_config import from_plain
 
 
 def _digest(masks) -> str:
@@ -300,12 +301,12 @@ def test_mask_config_round_trip_and_validation():
         bins=[0, 1], strokes=StrokeConfig(max_strokes=5), augment=MaskAugmentConfig(scale=(0.5, 2.0))
     )
     assert config.bins == (0, 1)
-    again = MaskConfig.from_dict(config.to_dict())
+    again = from_plain(MaskConfig, config.to_dict())
     assert again == config
     with pytest.raises(ValueError, match="mask_dir"):
         MaskConfig(source="set")
     with pytest.raises(ValueError, match="unknown"):
-        MaskConfig.from_dict({"colour": "red"})
+        from_plain(MaskConfig, {"colour": "red"})
     with pytest.raises(ValueError):
         MaskConfig(source="paint")
 
@@ -472,11 +473,12 @@ def test_paper_set_source_config_and_cli(tmp_path, capsys):
     assert len(records) == 30 and all(0 < r.hole_ratio < 1 for r in records)
     with pytest.raises(ValueError, match="'paper_set' needs mask_dir"):
         MaskConfig(source="paper_set")
-    config = MaskConfig.from_dict(
-        {"source": "paper_set", "mask_dir": str(tmp_path / "paper"), "paper_augment": {"scale": [1, 1]}}
+    config = from_plain(
+        MaskConfig,
+        {"source": "paper_set", "mask_dir": str(tmp_path / "paper"), "paper_augment": {"scale": [1, 1]}},
     )
     assert config.paper_augment == PaperAugmentConfig(scale=(1.0, 1.0))
-    assert MaskConfig.from_dict(config.to_dict()) == config
+    assert from_plain(MaskConfig, config.to_dict()) == config
     source = build_mask_source(config)
     assert isinstance(source, MaskSetSource) and source.augment is config.paper_augment
     mask = source.sample(np.random.default_rng(0), (64, 96))

@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -479,8 +479,6 @@ class DataConfig:
             raise ValueError(
                 f"num_workers is at most {MAX_WORKERS} (each is a process), got {self.num_workers}"
             )
-        if isinstance(self.masks, dict):
-            self.masks = MaskConfig.from_dict(self.masks)
 
     @property
     def size(self) -> int:
@@ -490,15 +488,6 @@ class DataConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for YAML/JSON and checkpoints)."""
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are rejected."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown DataConfig option(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 def _need(value: str | None, what: str, kind: str) -> str:

@@ -24,7 +24,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -137,14 +137,6 @@ class StrokeConfig:
             raise ValueError(f"bin_width_scale needs {len(HOLE_RATIO_BINS)} positive values")
         if not 0 <= self.min_hole_ratio < HOLE_RATIO_BINS[0][1]:
             raise ValueError("min_hole_ratio must lie inside the first bin")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StrokeConfig:
-        """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        data = dict(data)
-        if "bin_width_scale" in data:
-            data["bin_width_scale"] = tuple(float(v) for v in data["bin_width_scale"])
-        return cls(**_known(cls, data))
 
 
 # The paper's training masks (Section 4.1: "1000 masks according to the method in [35]"): DeepFill v2 free-form
@@ -508,11 +500,6 @@ class MaskAugmentConfig:
         if not 0 <= self.translate <= 1 or not 0 <= self.morph < 0.1:
             raise ValueError("translate must lie in [0, 1] and morph in [0, 0.1)")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MaskAugmentConfig:
-        """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        return _scaled_config(cls, data)
-
     def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
         """:func:`augment_mask` with this configuration."""
         return augment_mask(hole_mask, rng, size, self)
@@ -591,11 +578,6 @@ class PaperAugmentConfig:
             raise ValueError("need 0 < scale[0] <= scale[1]")
         if not 0 <= self.translate <= 1 or not 0 <= self.degrees <= 180 or not 0 <= self.shear < 90:
             raise ValueError("need translate in [0, 1], degrees in [0, 180] and shear in [0, 90)")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PaperAugmentConfig:
-        """Build from a plain dict (YAML/JSON), lists becoming tuples."""
-        return _scaled_config(cls, data)
 
     def apply(self, hole_mask: np.ndarray, rng: np.random.Generator, size: int | Sequence[int]) -> np.ndarray:
         """:func:`paper_augment_mask` with this configuration."""
@@ -728,18 +710,6 @@ class MaskConfig:
         """Plain dict (for YAML/JSON and checkpoints)."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MaskConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are rejected."""
-        data = dict(data)
-        if isinstance(data.get("strokes"), dict):
-            data["strokes"] = StrokeConfig.from_dict(data["strokes"])
-        if isinstance(data.get("augment"), dict):
-            data["augment"] = MaskAugmentConfig.from_dict(data["augment"])
-        if isinstance(data.get("paper_augment"), dict):
-            data["paper_augment"] = PaperAugmentConfig.from_dict(data["paper_augment"])
-        return cls(**_known(cls, data))
-
 
 def build_mask_source(config: MaskConfig) -> MaskSource:
     """The training mask source a :class:`MaskConfig` describes."""
@@ -747,20 +717,3 @@ def build_mask_source(config: MaskConfig) -> MaskSource:
         augment = config.paper_augment if config.source == "paper_set" else config.augment
         return MaskSetSource.from_dir(config.mask_dir, augment)
     return GeneratedMaskSource(config.bins, config.strokes)
-
-
-def _scaled_config(cls: type, data: dict[str, Any]) -> Any:
-    """An augmentation config from a plain dict, its ``scale`` list made a tuple of floats."""
-    data = dict(data)
-    if "scale" in data:
-        data["scale"] = tuple(float(v) for v in data["scale"])
-    return cls(**_known(cls, data))
-
-
-def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` after checking that every key is a field of dataclass ``cls``."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
-    return data
