@@ -135,6 +135,8 @@ class StrokeConfig:
             raise ValueError("need 0 < min_width <= max_width")
         if len(self.bin_width_scale) != len(HOLE_RATIO_BINS) or min(self.bin_width_scale) <= 0:
             raise ValueError(f"bin_width_scale needs {len(HOLE_RATIO_BINS)} positive values")
+        if self.segment_length <= 0 or self.angle_range < 0:
+            raise ValueError("need segment_length > 0 and angle_range >= 0")
         if not 0 <= self.min_hole_ratio < HOLE_RATIO_BINS[0][1]:
             raise ValueError("min_hole_ratio must lie inside the first bin")
 

@@ -50,8 +50,19 @@ def _allow_updates(node: Any) -> None:
 
 def merge(config: DictConfig, values: Mapping[str, Any], where: str = "") -> None:
     """Merge plain nested ``values`` into ``config`` (sections key by key, lists replaced)."""
-    with _one_line(config, values, where):
-        config.merge_with(values)
+    for key, value in _leaves(values, ""):
+        update(config, key, value, where)
+
+
+def _leaves(values: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    """(dotted key, value) of every value that is not itself a mapping, so an error names its key."""
+    found: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            found += _leaves(value, f"{prefix}{key}.")
+        else:
+            found.append((f"{prefix}{key}", value))
+    return found
 
 
 def update(config: DictConfig, key: str, value: Any, where: str = "") -> None:
@@ -70,7 +81,12 @@ def build(config: DictConfig, cls: type[T]) -> T:
     """The dataclass ``cls`` that ``config`` describes (``__post_init__`` checks included)."""
     with _one_line(config, {}, ""):
         _check_finite(config, "")
-        built = OmegaConf.to_object(config)
+        try:
+            built = OmegaConf.to_object(config)
+        except (TypeError, ValueError) as err:
+            if isinstance(err, OmegaConfBaseException):
+                raise
+            raise ConfigValueError(_named(_failing_section(config), err)) from None
     if not isinstance(built, cls):
         raise ConfigValueError(f"expected a {cls.__name__} config, got {type(built).__name__}")
     return built
@@ -83,6 +99,25 @@ def from_plain(cls: type[T], values: Mapping[str, Any] | None, where: str = "") 
     config = schema(cls)
     merge(config, values or {}, where)
     return build(config, cls)
+
+
+def _failing_section(config: DictConfig, where: str = "") -> str:
+    """The dotted name of the innermost section whose dataclass refuses its values ('' for the root)."""
+    for key in config:
+        child = config._get_node(key)
+        if isinstance(child, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(child)):
+            try:
+                OmegaConf.to_object(child)
+            except (TypeError, ValueError):
+                return _failing_section(child, f"{where}{key}.")
+    return where.rstrip(".")
+
+
+def _named(section: str, err: BaseException) -> str:
+    """A dataclass's own message, prefixed with its section unless it names it already."""
+    lines = str(err).strip().splitlines()
+    message = lines[0] if lines else type(err).__name__
+    return f"{section}: {message}" if section and section not in message else message
 
 
 def _check_finite(node: Container, where: str) -> None:

@@ -39,10 +39,8 @@ from dfnet.training.config import (
     load_config,
     packaged_configs,
     parse_override,
-    parse_yaml,
     plain,
     read_config_files,
-    read_config_text,
 )
 from dfnet.training.fit import (
     EXPORT_NAME,
@@ -102,10 +100,8 @@ __all__ = [
     "load_config",
     "make_resumable",
     "packaged_configs",
-    "parse_yaml",
     "plain",
     "read_checkpoint_step",
-    "read_config_text",
     "read_config_files",
     "parse_override",
     "remove_unfinished_writes",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +29,7 @@ from dfnet.data import DataConfig
 from dfnet.discriminator import DiscriminatorConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
+from dfnet.safe_load import loads_yaml, read_yaml
 
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
 LRStepUnit = Literal["epoch", "step"]  # what optim.lr_step counts
@@ -64,6 +64,13 @@ class OptimConfig:
         if self.lr <= 0 or self.lr_step < 1 or not 0 < self.lr_decay <= 1:
             raise ConfigError("optim needs lr > 0, lr_step >= 1 and 0 < lr_decay <= 1")
         check_choice("optim.lr_step_unit", self.lr_step_unit, LRStepUnit, ConfigError)
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.weight_decay < 0 or (self.grad_clip is not None and self.grad_clip <= 0):
+            raise ConfigError(
+                f"optim needs weight_decay >= 0 and grad_clip > 0 or null, got {self.weight_decay}, "
+                f"{self.grad_clip}"
+            )
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,12 @@ class TrainConfig:
     initial_alpha: float | None = None
 
     def __post_init__(self) -> None:
+        if self.synthetic_images < 0:
+            raise ConfigError(f"synthetic_images must be >= 0, got {self.synthetic_images}")
+        if self.init_weights is not None and (not self.init_weights.strip() or "\0" in self.init_weights):
+            raise ConfigError(
+                f"init_weights must be the path of a weights file or null, got {self.init_weights!r}"
+            )
         if self.initial_alpha is not None and not 0.0 < self.initial_alpha < 1.0:
             raise ConfigError(f"initial_alpha must lie strictly between 0 and 1, got {self.initial_alpha}")
         try:
@@ -185,11 +198,12 @@ class TrainConfig:
         multiple = self.model.size_multiple
         if self.data.size % multiple:
             raise ConfigError(
-                f"data.image_size must be a multiple of {multiple} for DFNet, got {self.data.size}"
+                f"data.image_size must be a multiple of {multiple} for DFNet (2 to the number of "
+                f"model.encoder_kernels), got {self.data.size}"
             )
         if (self.data.size // multiple) ** 2 * self.data.batch_size < 2:
             raise ConfigError(
-                f"data.batch_size must be at least 2 at {self.data.size}x{self.data.size}: the innermost "
+                f"data.batch_size must be at least 2 at data.image_size {self.data.size}: the innermost "
                 "BatchNorm sees one value per channel otherwise"
             )
         if self.discriminator.enabled:
@@ -227,36 +241,23 @@ def plain(value: Any) -> Any:
     return value
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML safe loader that also reads ``2e-4`` (no dot) as a float, as people write learning rates."""
-
-
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_ConfigLoader)
-
-
 def packaged_configs() -> list[str]:
     """Names of the configs shipped in the package (``dfnet/configs/*.yaml``)."""
     folder = resources.files("dfnet") / "configs"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def read_config_text(source: str | os.PathLike) -> tuple[str, str]:
-    """(YAML text, where it came from) for a file path or the name of a packaged config."""
+def _config_file(source: str | os.PathLike) -> tuple[Any, str]:
+    """(file or packaged resource, the name errors give it) for a path or the name of a packaged config."""
     path = Path(source)
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(path)
+        return path, str(path)
     name = str(source).removesuffix(".yaml")
     packaged = resources.files("dfnet") / "configs" / f"{name}.yaml"
     if "/" not in name and packaged.is_file():
-        return packaged.read_text(encoding="utf-8"), f"dfnet/configs/{name}.yaml"
+        return packaged, f"dfnet/configs/{name}.yaml"
+    if path.exists():  # a folder, a FIFO: read_yaml says what it is
+        return path, str(path)
     raise ConfigError(
         f"no config file {source} and no packaged config of that name ({', '.join(packaged_configs())})"
     )
@@ -268,22 +269,17 @@ def parse_override(override: str) -> tuple[str, Any]:
     parts = key.strip().split(".")
     if not sep or not all(parts):
         raise ConfigError(f"override {override!r} must look like section.key=value")
-    try:
-        return ".".join(parts), parse_yaml(text) if text.strip() else None
-    except yaml.YAMLError as err:
-        raise ConfigError(
-            f"override {override!r}: value is not valid YAML ({str(err).splitlines()[0]})"
-        ) from None
+    key = ".".join(parts)
+    return key, loads_yaml(text, f"override {key}") if text.strip() else None
 
 
 def read_config_files(source: str | os.PathLike, _chain: tuple[str, ...] = ()) -> list[tuple[dict, str]]:
     """(values, origin) of a YAML config and its ``base:`` chain (a file next to it, else a packaged
     name), the deepest base first."""
-    text, origin = read_config_text(source)
-    try:
-        values = parse_yaml(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
+    file, origin = _config_file(source)
+    values = read_yaml(file, origin)
+    if values is None:
+        raise ConfigError(f"{origin}: holds no settings (only comments or blank lines)")
     if not isinstance(values, dict):
         raise ConfigError(f"{origin}: the config must be a mapping of sections")
     base = values.pop("base", None)
