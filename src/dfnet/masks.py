@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from dfnet.files import atomic_write, atomic_write_text
+from dfnet.imageio import hole_ratio, load_mask, resize_mask
 
 # The five evaluation bins of the paper (Section 4.1), as [low, high) hole ratios.
 HOLE_RATIO_BINS: tuple[tuple[float, float], ...] = (
@@ -360,7 +361,6 @@ def read_mask_index(path_or_dir: str | os.PathLike) -> list[MaskRecord]:
 
 def scan_mask_dir(directory: str | os.PathLike) -> list[MaskRecord]:
     """Records for every mask image directly inside ``directory`` (ratios computed from the files)."""
-    from dfnet.imageio import hole_ratio, load_mask
 
     directory = Path(directory)
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() in MASK_SUFFIXES and p.is_file())
@@ -465,7 +465,6 @@ class PackedMasks:
         cls, records: Sequence[MaskRecord], size: int | Sequence[int] | None = None
     ) -> PackedMasks:
         """Load the masks of an index; ``size`` (side or (height, width)) resizes them with nearest neighbour."""
-        from dfnet.imageio import load_mask
 
         wh = None
         if size is not None:
@@ -607,7 +606,6 @@ def paper_augment_mask(
     config: PaperAugmentConfig | None = None,
 ) -> np.ndarray:
     """The paper's augmentation of one set mask (see :class:`PaperAugmentConfig`), bool (height, width)."""
-    from dfnet.imageio import resize_mask
 
     config = config or PaperAugmentConfig()
     height, width = _shape(size)

@@ -4,11 +4,10 @@
 - :mod:`~dfnet.training.resume`: the loader that resumes mid-epoch and finding the checkpoint to resume.
 - :mod:`~dfnet.training.synthetic`: generated images for smoke runs.
 - :mod:`~dfnet.training.module`: the LightningModule (DFNet, loss, validation metrics, optimiser).
-- :mod:`~dfnet.training.adversarial`: the optional discriminator and the manual-optimisation step that trains it.
 - :mod:`~dfnet.training.callbacks`: atomic checkpoint writes, throughput, completion grids, ``last.ckpt``.
-- :mod:`~dfnet.training.fit`: the trainer, :func:`train` and the safetensors export.
+- :mod:`~dfnet.training.fit`: the trainer (and its DDP strategy), :func:`train` and the safetensors export.
 
-A new part of training (a discriminator and its losses, a second optimiser) gets a module of its own here.
+A new part of the training loop gets a module of its own here; the adversarial training is :mod:`dfnet.gan`.
 
 Run directory ``output.dir/output.name``: ``config.yaml`` (resolved), ``checkpoints/`` (periodic
 ``step=…ckpt`` plus ``last.ckpt``, written atomically), ``tensorboard/``, ``csv/version_*/metrics.csv``

@@ -3,7 +3,7 @@
 One YAML file (a config packaged in ``dfnet/configs/`` or any path) holds every setting, in sections
 ``model`` (:class:`~dfnet.model.DFNetConfig`), ``loss`` (:class:`~dfnet.losses.LossConfig`), ``vgg``,
 ``optim``, ``data`` (:class:`~dfnet.data.DataConfig`), ``trainer``, ``output`` and ``discriminator``
-(:class:`~dfnet.discriminator.DiscriminatorConfig`, the optional adversarial loss, off by default); ``key=value``
+(:class:`~dfnet.gan.discriminator.DiscriminatorConfig`, the optional adversarial loss, off by default); ``key=value``
 overrides (``trainer.max_steps=100``) change single values. The paper's ablations are config changes:
 ``model.fusion=mask|none``, ``model.fusion_layers=[0]`` / ``[0,1,2]`` (1 or 3 fusion blocks),
 ``loss.structure_scales`` / ``loss.texture_scales`` (p, q). The dataclasses are the schema of an OmegaConf
@@ -26,7 +26,7 @@ import yaml
 from dfnet import structured_config
 from dfnet.choices import check_choice
 from dfnet.data import DataConfig
-from dfnet.discriminator import DiscriminatorConfig
+from dfnet.gan.discriminator import DiscriminatorConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
 from dfnet.safe_load import loads_yaml, read_yaml
@@ -170,7 +170,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    # The optional adversarial loss (not in the paper; dfnet.training.adversarial). Off by default.
+    # The optional adversarial loss (not in the paper; dfnet.gan.lightning_step). Off by default.
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # Smoke runs: when data.root is unset, generate this many synthetic training images (and a few for
     # validation) under the run directory and train on them. 0 disables.

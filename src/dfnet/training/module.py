@@ -11,10 +11,10 @@ import torch
 from torch import Tensor
 
 from dfnet.checkpoint import init_from_weights
+from dfnet.gan.lightning_step import AdversarialTraining
 from dfnet.losses import DFNetLoss
 from dfnet.metrics import per_image_bpe_sums, per_image_l1, per_image_psnr
 from dfnet.model import DFNet, DFNetConfig, DFNetOutput, composite, set_initial_alpha
-from dfnet.training.adversarial import AdversarialTraining
 from dfnet.training.config import ConfigError, TrainConfig, plain
 from dfnet.vgg import VGG16Features, load_vgg16_features
 
@@ -26,7 +26,7 @@ class DFNetLightning(pl.LightningModule):
 
     Batches are dicts ``{"image": (B,3,H,W) in [0,1], "hole_mask": (B,1,H,W), 1 = hole, ...}``. Only the
     DFNet weights are in ``state_dict`` (keys ``model.*``): the frozen VGG is rebuilt from its file.
-    With ``discriminator.enabled`` the module also trains a discriminator (:mod:`dfnet.training.adversarial`,
+    With ``discriminator.enabled`` the module also trains a discriminator (:mod:`dfnet.gan.lightning_step`,
     manual optimisation, keys ``discriminator.*``, a second optimiser).
     """
 

@@ -3,7 +3,7 @@
 DFNet's paper losses (L1, VGG perceptual/style, TV) reward the mean of the plausible fills, which in
 large holes is a smooth smear. A discriminator that judges local patches gives the generator a texture
 signal that needs no pretrained weights. This module holds the network and its configuration; the
-losses and the update step are in :mod:`dfnet.adversarial`.
+losses and the update step are in :mod:`dfnet.gan.objectives`.
 
 Architecture (pix2pix's PatchGAN without normalisation layers, as in DeepFill v2's SN-PatchGAN):
 ``depth`` convolutions of kernel 4, stride 2, padding 1 (each halves an even size exactly), channels
@@ -14,7 +14,7 @@ With the default ``depth = 3`` each logit sees a 54×54-pixel patch (receptive f
 → 54, stride 8). No BatchNorm: batch statistics would mix real and fake batches and need syncing
 under DDP. Spectral normalisation (on by default) bounds every layer's Lipschitz constant, which
 keeps a scratch discriminator from overpowering the generator early on; an R1 penalty
-(:func:`dfnet.adversarial.r1_penalty`) is the alternative or complement.
+(:func:`dfnet.gan.objectives.r1_penalty`) is the alternative or complement.
 
 Input: the RGB image in [0, 1] concatenated with the (N, 1, H, W) hole mask (1 = hole), the standard
 for inpainting (DeepFill v2's SN-PatchGAN, LaMa): the discriminator is told where the fill is, so it

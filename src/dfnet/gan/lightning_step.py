@@ -23,25 +23,23 @@ bypasses the precision plugin, so ``16-mixed`` (which needs a gradient scaler) i
 Lazy R1 (``discriminator.r1_every``) counts discriminator steps, which equal ``global_step`` (one per batch),
 so a resumed run applies it on the same steps as an uninterrupted one.
 
-Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters:
-:func:`ddp_strategy` turns ``trainer.strategy`` ``ddp`` (or ``auto`` with several devices) into
-``ddp_find_unused_parameters_true``, and the spawn/fork variants likewise.
+Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters
+(:func:`dfnet.training.fit.ddp_strategy`).
+
+The step reads the Lightning module's ``model``, ``criterion`` and ``config`` attributes (those of
+:class:`~dfnet.training.module.DFNetLightning`); it takes any ``LightningModule`` that has them, so this
+package does not import the training package that uses it.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from dfnet.adversarial import adversarial_step
-from dfnet.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.gan.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.gan.objectives import adversarial_step
 from dfnet.model import composite
-
-if TYPE_CHECKING:
-    from dfnet.training.module import DFNetLightning
 
 
 class AdversarialTraining:
@@ -55,7 +53,9 @@ class AdversarialTraining:
         """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``; no schedule)."""
         return build_discriminator_optimizer(self.discriminator, self.config)
 
-    def training_step(self, module: DFNetLightning, image: Tensor, hole_mask: Tensor) -> dict[str, Tensor]:
+    def training_step(
+        self, module: pl.LightningModule, image: Tensor, hole_mask: Tensor
+    ) -> dict[str, Tensor]:
         """One discriminator and one generator update on a batch; returns every loss term (``total``: the
         generator's whole loss), detached."""
         generator_optimizer, discriminator_optimizer = module.optimizers()
@@ -84,7 +84,7 @@ class AdversarialTraining:
         return {**{k: v.detach() for k, v in terms.items()}, **gan_terms, "total": total.detach()}
 
 
-def step_schedule(module: DFNetLightning) -> None:
+def step_schedule(module: pl.LightningModule) -> None:
     """Step the generator's learning-rate scheduler once (manual optimisation leaves it to the module)."""
     scheduler = module.lr_schedulers()
     if scheduler is not None:
@@ -97,19 +97,4 @@ def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
     return progress.is_last_batch or progress.current.ready == trainer.num_training_batches
 
 
-def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:
-    """``trainer.strategy`` for adversarial training: a DDP strategy told to find unused parameters.
-
-    ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook`` get Lightning's ``…_find_unused_parameters_true``
-    variant, and so does ``auto`` when ``devices`` (a number or a list) or ``num_nodes`` asks for several processes.
-    """
-    count = len(devices) if isinstance(devices, list) else devices
-    several = num_nodes > 1 or (isinstance(count, int) and count > 1)
-    if strategy == "auto" and several:
-        strategy = "ddp"
-    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
-        return f"{strategy}_find_unused_parameters_true"
-    return strategy
-
-
-__all__ = ["AdversarialTraining", "ddp_strategy", "step_schedule"]
+__all__ = ["AdversarialTraining", "epoch_ends_with_this_batch", "step_schedule"]

@@ -1,4 +1,4 @@
-"""Adversarial training in DFNetLightning (dfnet.training.adversarial): the discriminator config section, both
+"""Adversarial training in DFNetLightning (dfnet.gan.lightning_step): the discriminator config section, both
 networks updated and checkpointed, exact resume, generator steps counted as steps, bf16, export without the
 discriminator, and DDP on CPU. Tiny runs as in tests/test_training.py (3-layer DFNet, 32x32, a few steps)."""
 
@@ -25,7 +25,7 @@ from test_training import (
 from dfnet.checkpoint import load_model
 from dfnet.cli import main
 from dfnet.training import ConfigError, DFNetLightning, load_config, packaged_configs, train
-from dfnet.training.adversarial import ddp_strategy
+from dfnet.training.fit import ddp_strategy
 from dfnet.vgg import VGGWeightsError
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
