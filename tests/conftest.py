@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_batchnorm
+from helpers import randomize_batchnorm, save_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: the released-layout reference
@@ -68,3 +68,14 @@ def hole_256() -> np.ndarray:
     yy, xx = np.mgrid[0:256, 0:256]
     hole |= (yy - 180) ** 2 + (xx - 180) ** 2 < 30**2
     return hole
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Six small training images in nested folders, in several formats, plus files to ignore."""
+    root = tmp_path / "images"
+    for i, name in enumerate(["a.png", "sub/b.JPG", "sub/deeper/c.webp", "d.bmp", "e.jpeg", "sub/f.png"]):
+        save_picture(root / name, 48 + 8 * i, 40, seed=i)
+    (root / "notes.txt").write_text("not an image")
+    (root / "sub" / "g.gif").write_bytes(b"GIF89a")
+    return root
