@@ -55,7 +55,10 @@ class DiscriminatorConfig:
     # "hole": per-patch labels and the generator loss follow the hole mask pooled to the logit grid
     # (known patches of the composite count as real, as in LaMa); "image": every fake patch is fake.
     adversarial_region: AdversarialRegion = "hole"
-    lr: float = 1e-4  # discriminator Adam learning rate
+    # discriminator Adam learning rate at the start; it decays with the generator's (optim.lr_decay every
+    # optim.lr_step), so the two keep their ratio discriminator.lr / optim.lr for the whole run
+    lr: float = 1e-4
+    start_step: int = 0  # warm-up: generator-only steps (paper losses alone) before the discriminator starts
     betas: tuple[float, float] = (0.5, 0.999)  # discriminator Adam betas (DeepFill v2)
     width: int = 64  # channels of the first convolution
     depth: int = 3  # stride-2 convolutions: patch logits at 1/2^depth resolution
@@ -71,6 +74,8 @@ class DiscriminatorConfig:
         if self.r1_every < 1:
             raise ValueError(f"discriminator.r1_every must be >= 1, got {self.r1_every}")
         check_choice("discriminator.adversarial_region", self.adversarial_region, AdversarialRegion)
+        if self.start_step < 0:
+            raise ValueError(f"discriminator.start_step must be >= 0, got {self.start_step}")
         if self.lr <= 0:
             raise ValueError(f"discriminator.lr must be > 0, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

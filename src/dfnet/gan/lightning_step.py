@@ -18,7 +18,9 @@ Only the generator's step goes through Lightning's ``LightningOptimizer``, and L
 ``global_step``; so ``trainer.max_steps``, the checkpoint and image intervals and the LR schedule keep counting
 generator steps (one per batch), exactly as without the discriminator. The price: the discriminator's step
 bypasses the precision plugin, so ``16-mixed`` (which needs a gradient scaler) is refused; ``bf16-mixed`` and
-``32`` need none. The discriminator keeps a constant learning rate (``discriminator.lr``).
+``32`` need none. The discriminator's learning rate starts at ``discriminator.lr`` and follows the generator's
+schedule (both decay by ``optim.lr_decay`` every ``optim.lr_step``); for the first ``discriminator.start_step``
+steps the generator trains on the paper losses alone (a warm-up) and the discriminator waits.
 
 Lazy R1 (``discriminator.r1_every``) counts discriminator steps, which equal ``global_step`` (one per batch),
 so a resumed run applies it on the same steps as an uninterrupted one.
@@ -32,6 +34,8 @@ package does not import the training package that uses it.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import lightning.pytorch as pl
 import torch
@@ -50,7 +54,7 @@ class AdversarialTraining:
         self.discriminator = PatchDiscriminator(config)
 
     def optimizer(self) -> torch.optim.Adam:
-        """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``; no schedule)."""
+        """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``)."""
         return build_discriminator_optimizer(self.discriminator, self.config)
 
     def training_step(
@@ -61,18 +65,20 @@ class AdversarialTraining:
         generator_optimizer, discriminator_optimizer = module.optimizers()
         output = module.model(image, hole_mask)
         terms = module.criterion(output.results, image, hole_mask)
-        fake = composite(image, output.results[0].to(image.dtype), hole_mask)
-        gan_terms = adversarial_step(
-            self.discriminator,
-            discriminator_optimizer.optimizer,  # raw: global_step counts generator steps only
-            image,
-            fake,
-            hole_mask,
-            self.config,
-            step=module.trainer.global_step,
-            backward=module.manual_backward,
-        )
-        total = terms["total"] + gan_terms.pop("adversarial_total")
+        total, gan_terms = terms["total"], {}
+        if module.trainer.global_step >= self.config.start_step:  # after the generator-only warm-up
+            fake = composite(image, output.results[0].to(image.dtype), hole_mask)
+            gan_terms = adversarial_step(
+                self.discriminator,
+                discriminator_optimizer.optimizer,  # raw: global_step counts generator steps only
+                image,
+                fake,
+                hole_mask,
+                self.config,
+                step=module.trainer.global_step,
+                backward=module.manual_backward,
+            )
+            total = total + gan_terms.pop("adversarial_total")
         generator_optimizer.zero_grad(set_to_none=True)
         module.manual_backward(total)
         clip = module.config.optim.grad_clip
@@ -85,10 +91,15 @@ class AdversarialTraining:
 
 
 def step_schedule(module: pl.LightningModule) -> None:
-    """Step the generator's learning-rate scheduler once (manual optimisation leaves it to the module)."""
-    scheduler = module.lr_schedulers()
-    if scheduler is not None:
-        scheduler.step()
+    """Step the generator's and the discriminator's learning-rate schedules once (manual optimisation leaves
+    them to the module); they step together, through the warm-up too, so the two rates keep their ratio."""
+    schedulers = module.lr_schedulers()
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if scheduler is not None:
+            # in the warm-up the discriminator's optimiser has not stepped yet: torch warns about the order
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
+                scheduler.step()
 
 
 def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:

@@ -165,7 +165,7 @@ class DFNetLightning(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any] | tuple[list[Any], list[Any]]:
-        """Adam with the step schedule for the DFNet; with a discriminator, its Adam (no schedule) second."""
+        """Adam with the step schedule for the DFNet; with a discriminator, its Adam and the same schedule second."""
         cfg = self.config.optim
         optimizer = torch.optim.Adam(
             self.model.parameters(),
@@ -175,8 +175,16 @@ class DFNetLightning(pl.LightningModule):
             fused=cfg.fused or None,
         )
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
-        if self.adversarial is not None:  # manual optimisation: the module steps the schedule itself
-            return [optimizer, self.adversarial.optimizer()], [{"scheduler": scheduler, "name": "lr"}]
+        if self.adversarial is not None:  # manual optimisation: the module steps both schedules itself
+            discriminator_optimizer = self.adversarial.optimizer()
+            discriminator_scheduler = torch.optim.lr_scheduler.StepLR(
+                discriminator_optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay
+            )
+            schedulers = [
+                {"scheduler": scheduler, "name": "lr"},
+                {"scheduler": discriminator_scheduler, "name": "lr_discriminator"},
+            ]
+            return [optimizer, discriminator_optimizer], schedulers
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
