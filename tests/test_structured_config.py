@@ -36,6 +36,7 @@ def test_values_merge_update_and_build_the_frozen_dataclasses() -> None:
     built = build(config, Outer)
     assert built == Outer(name="7", limit=5, inner=Inner(size=5, scale=(1.0, 3.0)))
     assert from_plain(Outer, None) == Outer()
+    assert from_plain(Outer, {"inner": None, "limit": None}) == Outer()  # an empty section changes nothing
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,13 @@ def _allow_updates(node: Any) -> None:
 
 
 def merge(config: DictConfig, values: Mapping[str, Any], where: str = "") -> None:
-    """Merge plain nested ``values`` into ``config`` (sections key by key, lists replaced)."""
+    """Merge plain nested ``values`` into ``config`` (sections key by key, lists replaced).
+
+    An empty section (``optim:`` with every key commented out, read as null) changes nothing.
+    """
     for key, value in _leaves(values, ""):
+        if value is None and isinstance(OmegaConf.select(config, key, default=None), DictConfig):
+            continue
         update(config, key, value, where)
 
 
