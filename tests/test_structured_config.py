@@ -75,3 +75,77 @@ def test_describe_names_types_as_users_write_them() -> None:
     assert describe(int | None) == "an integer or null"
     assert describe(tuple[int, ...]) == "a list of integers"
     assert describe(Inner) == "a mapping"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    max_epochs: int = 20
+    precision: str = "32"
+    devices: int | str = 1
+    name: str | None = None
+    milestones: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Optim:
+    kind: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class Root:
+    trainer: Trainer = field(default_factory=Trainer)
+    optim: Optim = field(default_factory=Optim)
+    seed: int | None = None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"trainer": {"max_epochs": "abc"}}, "trainer.max_epochs must be an integer, got 'abc'"),
+        ({"trainer": {"max_epochs": True}}, "trainer.max_epochs must be an integer, got True"),
+        ({"trainer": {"max_epochs": 2.5}}, "trainer.max_epochs must be an integer, got 2.5"),
+        (
+            {"trainer": {"milestones": [5, "x"]}},
+            "trainer.milestones must be a list of integers, got [5, 'x']",
+        ),
+        ({"trainer": {"precision": True}}, "trainer.precision must be text, got True"),
+        ({"trainer": {"name": False}}, "trainer.name must be text or null, got False"),
+        ({"trainer": 5}, "trainer must be a mapping, got 5"),
+        ({"optim": {"kind": "rmsprop"}}, "optim.kind must be one of 'adam', 'sgd', got 'rmsprop'"),
+        ({"optim": {"lr": float("inf")}}, "optim.lr must be a finite number, got inf"),
+        ({"optim": {"lr": True}}, "optim.lr must be a finite number, got True"),
+        (
+            {"optim": {"betas": [0.9]}},
+            "optim.betas must be a list of 2 (a finite number, a finite number), got [0.9]",
+        ),
+        ({"seed": "zero"}, "seed must be an integer or null, got 'zero'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_named_with_its_dotted_path(values: dict, message: str) -> None:
+    with pytest.raises(ConfigValueError) as info:
+        from_plain(Root, values)
+    assert str(info.value) == message
+
+
+def test_a_number_for_a_text_field_becomes_its_text() -> None:
+    built = from_plain(Trainer, {"precision": 16, "name": 7, "devices": 8, "max_epochs": 3})
+    assert built == Trainer(max_epochs=3, precision="16", devices=8, name="7")  # YAML reads `16` as a number
+
+
+@pytest.mark.parametrize(
+    ("annotation", "text"),
+    [
+        (int, "an integer"),
+        (float, "a finite number"),
+        (bool, "true or false"),
+        (str, "text"),
+        (float | str, "a finite number or text"),
+        (Literal["adam", "sgd"], "one of 'adam', 'sgd'"),
+        (tuple[float, float], "a list of 2 (a finite number, a finite number)"),
+        (list[float], "a list of finite numbers"),
+    ],
+)
+def test_describe_every_kind_of_annotation(annotation, text: str) -> None:
+    assert describe(annotation) == text

@@ -78,8 +78,18 @@ def update(config: DictConfig, key: str, value: Any, where: str = "") -> None:
     for section in sections:
         target = target.setdefault(section, {})
     target[last] = value
+    annotation = _annotation(config, key.split("."))
+    if isinstance(value, bool) and _takes_text_only(annotation):  # OmegaConf would store 'True'
+        message = f"{key} must be {describe(annotation)}, got {value!r}"
+        raise ConfigValueError(f"{where}: {message}" if where else message)
     with _one_line(config, values, where):
         OmegaConf.update(config, key, value, merge=True)
+
+
+def _takes_text_only(annotation: Any) -> bool:
+    """A field of type ``str`` (or ``str | None``): no number or truth value means anything there."""
+    options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    return str in options and not any(option in (bool, int, float) for option in options)
 
 
 def build(config: DictConfig, cls: type[T]) -> T:
