@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_batchnorm
+from helpers import randomize_batchnorm, save_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: the released-layout reference
@@ -86,3 +86,14 @@ def _isolated_model_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DFNET_HOME", str(tmp_path_factory.mktemp("dfnet_home")))
     for name in ("DFNET_MODELS_MIRROR", "DFNET_DATA_MIRROR", "DFNET_ACCEPT_LICENSE"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Six small training images in nested folders, in several formats, plus files to ignore."""
+    root = tmp_path / "images"
+    for i, name in enumerate(["a.png", "sub/b.JPG", "sub/deeper/c.webp", "d.bmp", "e.jpeg", "sub/f.png"]):
+        save_picture(root / name, 48 + 8 * i, 40, seed=i)
+    (root / "notes.txt").write_text("not an image")
+    (root / "sub" / "g.gif").write_bytes(b"GIF89a")
+    return root

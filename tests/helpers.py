@@ -10,6 +10,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,3 +135,20 @@ def live_server(app) -> Iterator[int]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def ramp_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A horizontal ramp (column x has red value x, row y green value y) with a seeded blue channel."""
+    rng = np.random.default_rng(seed)
+    rgb = np.zeros((height, width, 3), dtype=np.uint8)
+    rgb[..., 0] = (np.arange(width) % 256)[None, :]
+    rgb[..., 1] = (np.arange(height) % 256)[:, None]
+    rgb[..., 2] = rng.integers(0, 256, (height, width))
+    return rgb
+
+
+def save_picture(path: Path, width: int = 40, height: int = 30, seed: int = 0) -> Path:
+    """:func:`ramp_picture` saved at ``path`` (format from the suffix), folders created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(ramp_picture(width, height, seed)).save(path)
+    return path

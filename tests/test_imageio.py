@@ -190,3 +190,68 @@ def test_bad_files_are_one_line_errors(tmp_path):
         with pytest.raises(ImageLoadError, match=message) as err:
             load_image(tmp_path / name, max_pixels=max_pixels)
         assert name in str(err.value) and "\n" not in str(err.value)
+
+
+# User mask files: grayscale, RGB, RGBA, palette and 16-bit pictures read as hole masks
+def _expected() -> np.ndarray:
+    hole = np.zeros((8, 12), dtype=bool)
+    hole[2:5, 3:9] = True
+    return hole
+
+
+def test_user_mask_grayscale_rgb_and_threshold(tmp_path):
+    hole = _expected()
+    gray = np.where(hole, 200, 30).astype(np.uint8)
+    gray[0, 0], gray[0, 1] = 127, 128  # binarised at 127: 127 is known, 128 is hole
+    want = hole.copy()
+    want[0, 1] = True
+    Image.fromarray(gray, "L").save(tmp_path / "gray.png")
+    Image.fromarray(np.stack([gray] * 3, axis=2), "RGB").save(tmp_path / "rgb.png")
+    assert np.array_equal(load_mask(tmp_path / "gray.png"), want)
+    assert np.array_equal(load_mask(tmp_path / "rgb.png"), want)
+    assert np.array_equal(load_mask(tmp_path / "gray.png", invert=True), ~want)
+    assert hole_ratio(load_mask(tmp_path / "gray.png")) == pytest.approx(19 / 96)
+
+
+def test_user_mask_rgba_alpha_when_colour_is_empty(tmp_path):
+    hole = _expected()
+    rgba = np.zeros((8, 12, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(hole, 255, 0)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    assert np.array_equal(load_mask(tmp_path / "alpha.png"), hole)
+    # a painted colour mask that happens to be opaque keeps using the colour
+    rgba[..., :3] = np.where(hole, 255, 0)[..., None]
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "painted.png")
+    assert np.array_equal(load_mask(tmp_path / "painted.png"), hole)
+    # an opaque all-black RGBA picture means "no hole" (colour and alpha both carry nothing)
+    Image.fromarray(
+        np.dstack([np.zeros((8, 12, 3), np.uint8), np.full((8, 12), 255, np.uint8)]), "RGBA"
+    ).save(tmp_path / "none.png")
+    assert not load_mask(tmp_path / "none.png").any()
+    # grey + alpha (LA) works the same way
+    la = Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L").convert("LA")
+    la.putalpha(Image.fromarray(np.full((8, 12), 255, np.uint8)))
+    la.save(tmp_path / "la.png")
+    assert np.array_equal(load_mask(tmp_path / "la.png"), hole)
+
+
+def test_user_mask_palette_and_16_bit(tmp_path):
+    hole = _expected()
+    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L").convert("P").save(tmp_path / "p.png")
+    assert np.array_equal(load_mask(tmp_path / "p.png"), hole)
+    Image.fromarray(np.where(hole, 65535, 0).astype(np.uint16)).save(tmp_path / "deep.png")
+    assert np.array_equal(load_mask(tmp_path / "deep.png"), hole)
+
+
+def test_user_mask_any_size_resized_with_nearest(tmp_path):
+    hole = np.zeros((4, 6), dtype=bool)
+    hole[1, 2] = hole[3, 5] = True
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "small.png")
+    big = load_mask(tmp_path / "small.png", size=(12, 8))  # (width, height)
+    assert big.shape == (8, 12)
+    assert np.array_equal(big, np.repeat(np.repeat(hole, 2, axis=0), 2, axis=1))  # no grey edges, no blur
+    Image.fromarray(np.repeat(np.repeat(hole, 3, axis=0), 3, axis=1).astype(np.uint8) * 255).save(
+        tmp_path / "large.jpg", quality=95
+    )
+    assert np.array_equal(load_mask(tmp_path / "large.jpg", size=(6, 4)), hole)  # JPEG noise binarised away

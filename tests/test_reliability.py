@@ -1207,15 +1207,9 @@ TRAINING_FIELDS = _training_fields()
 def test_a_training_option_of_the_wrong_type_names_its_field_before_training(field, value, capsys):
     import typing
 
-    from dfnet.config_types import matches
-    from dfnet.training import parse_yaml
-
     name, annotation = field
-    parsed = parse_yaml(value)
     takes_text = str in (annotation, *typing.get_args(annotation))
-    assume(
-        not matches(parsed, annotation) and not (takes_text and isinstance(parsed, float))
-    )  # 'inf' is text
+    assume(not (takes_text and value in ("abc", ".inf")))  # any scalar is valid text
     code, out, err = run_cli(capsys, "train", "--config", "smoke", f"{name}={value}", "--print-config")
     assert code == 1 and out == ""
     assert_one_line_error(err, "train", f"{name} must be")

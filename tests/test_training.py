@@ -622,3 +622,12 @@ def test_cli_config_errors_and_print(capsys) -> None:
     assert "no config file no-such-config" in capsys.readouterr().err
     assert main(["train", "--config", "smoke", "optim.lr=5e-4", "--print-config"]) == 0
     assert "lr: 0.0005" in capsys.readouterr().out
+
+
+def test_steps_per_epoch_counts_batches_per_rank_and_accumulation() -> None:
+    from dfnet.training import steps_per_epoch
+
+    config = load_config("smoke", ["data.batch_size=3", "trainer.accumulate_grad_batches=2"])
+    assert steps_per_epoch(10, config) == 2  # 3 full batches of 3 (one image dropped), 2 per step
+    assert steps_per_epoch(100, config, world_size=8) == 2  # 13 per rank: 4 batches
+    assert steps_per_epoch(10, load_config("smoke", ["data.batch_size=3", "data.drop_last=false"])) == 4

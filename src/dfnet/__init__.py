@@ -4,8 +4,7 @@ from dfnet.checkpoint import CheckpointError, load_model, save_model
 from dfnet.imageio import ImageLoadError
 from dfnet.inference import Inpainter
 from dfnet.model import DFNet, DFNetConfig, DFNetOutput
-
-__version__ = "0.1.0"
+from dfnet.version import __version__ as __version__
 
 __all__ = [
     "CheckpointError",

@@ -68,7 +68,7 @@ def example_inputs(size: int, batch: int = 1, seed: int = 0) -> tuple[Tensor, Te
 
 def export_metadata(model: DFNet, working_size: int | None) -> dict[str, str]:
     """String metadata stored with an export: config, size multiple and working size."""
-    from dfnet import __version__
+    from dfnet.version import __version__
 
     return {
         "format": "dfnet-completion",

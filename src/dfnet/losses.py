@@ -79,24 +79,20 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.structure_scales < 0 or self.texture_scales < 0:
             raise ValueError(
-                f"loss scale counts (p, q) must be >= 0, got ({self.structure_scales}, {self.texture_scales})"
+                "loss.structure_scales and loss.texture_scales (p, q) must be >= 0, "
+                f"got ({self.structure_scales}, {self.texture_scales})"
             )
         if self.structure_scales == 0 and self.texture_scales == 0:
-            raise ValueError("loss (p, q) = (0, 0) leaves nothing to train")
-        check_choice("target_resize", self.target_resize, ResizeMode)
-        check_choice("vgg_input", self.vgg_input, VGGInput)
-        weights = (
-            self.lambda_l1,
-            self.lambda_perceptual,
-            self.lambda_style,
-            self.lambda_tv,
-            self.lambda_boundary,
-        )
-        if min(weights) < 0:
-            raise ValueError("loss weights must be >= 0")
+            raise ValueError("loss.structure_scales = loss.texture_scales = 0 leaves nothing to train")
+        check_choice("loss.target_resize", self.target_resize, ResizeMode)
+        check_choice("loss.vgg_input", self.vgg_input, VGGInput)
+        names = ("lambda_l1", "lambda_perceptual", "lambda_style", "lambda_tv", "lambda_boundary")
+        negative = [f"loss.{name}" for name in names if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"{', '.join(negative)} must be >= 0")
         if self.boundary_width < 1:
-            raise ValueError(f"boundary_width must be at least 1 pixel, got {self.boundary_width}")
-        check_choice("vgg_precision", self.vgg_precision, VGGPrecision)
+            raise ValueError(f"loss.boundary_width must be at least 1 pixel, got {self.boundary_width}")
+        check_choice("loss.vgg_precision", self.vgg_precision, VGGPrecision)
 
     @property
     def needs_vgg(self) -> bool:
@@ -107,7 +103,8 @@ class LossConfig:
         """Raise ValueError unless p and q fit a network with ``available`` fusion blocks."""
         if max(self.structure_scales, self.texture_scales) > available:
             raise ValueError(
-                f"loss (p, q) = ({self.structure_scales}, {self.texture_scales}) needs that many fusion results, "
+                f"loss.structure_scales, loss.texture_scales: (p, q) = ({self.structure_scales}, "
+                f"{self.texture_scales}) needs that many fusion results, "
                 f"but the model has {available} fusion block(s) (model.fusion_layers)"
             )
 

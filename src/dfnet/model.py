@@ -65,7 +65,9 @@ class DFNetConfig:
                 f"fusion_layers must include layer 0 (the output layer), got {self.fusion_layers}"
             )
         if self.fusion_layers[-1] >= n:
-            raise ValueError(f"fusion_layers must lie in 0..{n - 1}, got {self.fusion_layers}")
+            raise ValueError(
+                f"fusion_layers must lie in 0..{n - 1} (one per encoder_kernels layer), got {self.fusion_layers}"
+            )
         if self.alpha_channels not in (1, 3):
             raise ValueError(f"alpha_channels must be 1 or 3, got {self.alpha_channels}")
         check_choice("fusion", self.fusion, FusionKind)

@@ -4,11 +4,10 @@
 - :mod:`~dfnet.training.resume`: the loader that resumes mid-epoch and finding the checkpoint to resume.
 - :mod:`~dfnet.training.synthetic`: generated images for smoke runs.
 - :mod:`~dfnet.training.module`: the LightningModule (DFNet, loss, validation metrics, optimiser).
-- :mod:`~dfnet.training.adversarial`: the optional discriminator and the manual-optimisation step that trains it.
 - :mod:`~dfnet.training.callbacks`: atomic checkpoint writes, throughput, completion grids, ``last.ckpt``.
-- :mod:`~dfnet.training.fit`: the trainer, :func:`train` and the safetensors export.
+- :mod:`~dfnet.training.fit`: the trainer (and its DDP strategy), :func:`train` and the safetensors export.
 
-A new part of training (a discriminator and its losses, a second optimiser) gets a module of its own here.
+A new part of the training loop gets a module of its own here; the adversarial training is :mod:`dfnet.gan`.
 
 Run directory ``output.dir/output.name``: ``config.yaml`` (resolved), ``checkpoints/`` (periodic
 ``step=…ckpt`` plus ``last.ckpt``, written atomically), ``tensorboard/``, ``csv/version_*/metrics.csv``
@@ -35,15 +34,12 @@ from dfnet.training.config import (
     TrainConfig,
     TrainerConfig,
     VGGConfig,
-    apply_override,
     config_to_yaml,
     load_config,
-    merge_config_values,
     packaged_configs,
-    parse_yaml,
+    parse_override,
     plain,
-    read_config_text,
-    read_config_values,
+    read_config_files,
 )
 from dfnet.training.fit import (
     EXPORT_NAME,
@@ -93,7 +89,6 @@ __all__ = [
     "TrainResult",
     "TrainerConfig",
     "VGGConfig",
-    "apply_override",
     "build_callbacks",
     "build_trainer",
     "completion_grid",
@@ -103,13 +98,11 @@ __all__ = [
     "launched_as_worker",
     "load_config",
     "make_resumable",
-    "merge_config_values",
     "packaged_configs",
-    "parse_yaml",
     "plain",
     "read_checkpoint_step",
-    "read_config_text",
-    "read_config_values",
+    "read_config_files",
+    "parse_override",
     "remove_unfinished_writes",
     "resolve_resume",
     "skipped_images",

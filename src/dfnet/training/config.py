@@ -3,18 +3,19 @@
 One YAML file (a config packaged in ``dfnet/configs/`` or any path) holds every setting, in sections
 ``model`` (:class:`~dfnet.model.DFNetConfig`), ``loss`` (:class:`~dfnet.losses.LossConfig`), ``vgg``,
 ``optim``, ``data`` (:class:`~dfnet.data.DataConfig`), ``trainer``, ``output`` and ``discriminator``
-(:class:`~dfnet.discriminator.DiscriminatorConfig`, the optional adversarial loss, off by default); ``key=value``
+(:class:`~dfnet.gan.discriminator.DiscriminatorConfig`, the optional adversarial loss, off by default); ``key=value``
 overrides (``trainer.max_steps=100``) change single values. The paper's ablations are config changes:
 ``model.fusion=mask|none``, ``model.fusion_layers=[0]`` / ``[0,1,2]`` (1 or 3 fusion blocks),
-``loss.structure_scales`` / ``loss.texture_scales`` (p, q).
+``loss.structure_scales`` / ``loss.texture_scales`` (p, q). The dataclasses are the schema of an OmegaConf
+structured config (:mod:`dfnet.structured_config`): values are type-checked as they are merged, and
+``${section.key}`` interpolation works in files and overrides.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,12 +23,13 @@ from typing import Any, Literal
 
 import yaml
 
+from dfnet import structured_config
 from dfnet.choices import check_choice
-from dfnet.config_types import check_field_types
 from dfnet.data import DataConfig
-from dfnet.discriminator import DiscriminatorConfig
+from dfnet.gan.discriminator import DiscriminatorConfig
 from dfnet.losses import LossConfig
 from dfnet.model import DFNetConfig
+from dfnet.safe_load import loads_yaml, read_yaml
 
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
 LRStepUnit = Literal["epoch", "step"]  # what optim.lr_step counts
@@ -62,6 +64,13 @@ class OptimConfig:
         if self.lr <= 0 or self.lr_step < 1 or not 0 < self.lr_decay <= 1:
             raise ConfigError("optim needs lr > 0, lr_step >= 1 and 0 < lr_decay <= 1")
         check_choice("optim.lr_step_unit", self.lr_step_unit, LRStepUnit, ConfigError)
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.weight_decay < 0 or (self.grad_clip is not None and self.grad_clip <= 0):
+            raise ConfigError(
+                f"optim needs weight_decay >= 0 and grad_clip > 0 or null, got {self.weight_decay}, "
+                f"{self.grad_clip}"
+            )
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    # The optional adversarial loss (not in the paper; dfnet.training.adversarial). Off by default.
+    # The optional adversarial loss (not in the paper; dfnet.gan.lightning_step). Off by default.
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # Smoke runs: when data.root is unset, generate this many synthetic training images (and a few for
     # validation) under the run directory and train on them. 0 disables.
@@ -174,6 +183,12 @@ class TrainConfig:
     initial_alpha: float | None = None
 
     def __post_init__(self) -> None:
+        if self.synthetic_images < 0:
+            raise ConfigError(f"synthetic_images must be >= 0, got {self.synthetic_images}")
+        if self.init_weights is not None and (not self.init_weights.strip() or "\0" in self.init_weights):
+            raise ConfigError(
+                f"init_weights must be the path of a weights file or null, got {self.init_weights!r}"
+            )
         if self.initial_alpha is not None and not 0.0 < self.initial_alpha < 1.0:
             raise ConfigError(f"initial_alpha must lie strictly between 0 and 1, got {self.initial_alpha}")
         try:
@@ -183,11 +198,12 @@ class TrainConfig:
         multiple = self.model.size_multiple
         if self.data.size % multiple:
             raise ConfigError(
-                f"data.image_size must be a multiple of {multiple} for DFNet, got {self.data.size}"
+                f"data.image_size must be a multiple of {multiple} for DFNet (2 to the number of "
+                f"model.encoder_kernels), got {self.data.size}"
             )
         if (self.data.size // multiple) ** 2 * self.data.batch_size < 2:
             raise ConfigError(
-                f"data.batch_size must be at least 2 at {self.data.size}x{self.data.size}: the innermost "
+                f"data.batch_size must be at least 2 at data.image_size {self.data.size}: the innermost "
                 "BatchNorm sees one value per channel otherwise"
             )
         if self.discriminator.enabled:
@@ -213,29 +229,6 @@ class TrainConfig:
         """Plain nested dict of lists, numbers, strings and None (YAML- and weights_only-safe)."""
         return plain(dataclasses.asdict(self))
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
-        """Build from a nested dict (missing keys keep their defaults; unknown keys are errors)."""
-        values = dict(values or {})
-        _reject_unknown(values, [f.name for f in dataclasses.fields(cls)], "the config")
-        kwargs: dict[str, Any] = {}
-        try:
-            check_field_types(cls, values)  # a wrong type names its field here, not at the start of training
-            for name, builder in _SECTION_BUILDERS.items():
-                section = values.get(name) or {}
-                if not isinstance(section, Mapping):
-                    raise ConfigError(f"config section {name!r} must be a mapping, got {section!r}")
-                kwargs[name] = builder(dict(section), name)
-            kwargs["synthetic_images"] = int(values.get("synthetic_images", 0) or 0)
-            kwargs["init_weights"] = values.get("init_weights") or None
-            initial_alpha = values.get("initial_alpha")
-            kwargs["initial_alpha"] = None if initial_alpha is None else float(initial_alpha)
-            return cls(**kwargs)
-        except ConfigError:
-            raise
-        except (TypeError, ValueError) as err:
-            raise ConfigError(str(err).splitlines()[0]) from None
-
 
 def plain(value: Any) -> Any:
     """Tuples to lists and Paths to strings, recursively, for YAML and checkpoints."""
@@ -248,132 +241,57 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _reject_unknown(values: Mapping[str, Any], known: Sequence[str], where: str) -> None:
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-        )
-
-
-def _build_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
-    """A frozen dataclass from a dict: unknown keys rejected, lists turned into tuples."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _reject_unknown(values, list(fields), f"section {section!r}")
-    for key, value in values.items():
-        if isinstance(value, list) and "tuple" in str(fields[key].type):
-            values[key] = tuple(value)
-    return cls(**values)
-
-
-def _build_model(values: dict[str, Any], section: str) -> DFNetConfig:
-    _reject_unknown(values, [f.name for f in dataclasses.fields(DFNetConfig)], f"section {section!r}")
-    return DFNetConfig.from_dict(values)
-
-
-def _build_data(values: dict[str, Any], section: str) -> DataConfig:
-    return DataConfig.from_dict(values)
-
-
-_SECTION_BUILDERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
-    "model": _build_model,
-    "loss": lambda v, s: _build_dataclass(LossConfig, v, s),
-    "vgg": lambda v, s: _build_dataclass(VGGConfig, v, s),
-    "optim": lambda v, s: _build_dataclass(OptimConfig, v, s),
-    "data": _build_data,
-    "trainer": lambda v, s: _build_dataclass(TrainerConfig, v, s),
-    "output": lambda v, s: _build_dataclass(OutputConfig, v, s),
-    "discriminator": lambda v, s: _build_dataclass(DiscriminatorConfig, v, s),
-}
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML safe loader that also reads ``2e-4`` (no dot) as a float, as people write learning rates."""
-
-
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_ConfigLoader)
-
-
 def packaged_configs() -> list[str]:
     """Names of the configs shipped in the package (``dfnet/configs/*.yaml``)."""
     folder = resources.files("dfnet") / "configs"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def read_config_text(source: str | os.PathLike) -> tuple[str, str]:
-    """(YAML text, where it came from) for a file path or the name of a packaged config."""
+def _config_file(source: str | os.PathLike) -> tuple[Any, str]:
+    """(file or packaged resource, the name errors give it) for a path or the name of a packaged config."""
     path = Path(source)
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(path)
+        return path, str(path)
     name = str(source).removesuffix(".yaml")
     packaged = resources.files("dfnet") / "configs" / f"{name}.yaml"
     if "/" not in name and packaged.is_file():
-        return packaged.read_text(encoding="utf-8"), f"dfnet/configs/{name}.yaml"
+        return packaged, f"dfnet/configs/{name}.yaml"
+    if path.exists():  # a folder, a FIFO: read_yaml says what it is
+        return path, str(path)
     raise ConfigError(
         f"no config file {source} and no packaged config of that name ({', '.join(packaged_configs())})"
     )
 
 
-def apply_override(values: dict[str, Any], override: str) -> None:
-    """Apply one ``section.key=value`` override (value parsed as YAML) to a nested dict in place."""
+def parse_override(override: str) -> tuple[str, Any]:
+    """``(dotted key, value)`` of one ``section.key=value`` override, the value parsed as YAML."""
     key, sep, text = override.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
         raise ConfigError(f"override {override!r} must look like section.key=value")
-    target = values
-    for part in parts[:-1]:
-        child = target.get(part)
-        if child is None:
-            child = target[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {override!r}: {part} is not a section")
-        target = child
-    try:
-        target[parts[-1]] = parse_yaml(text) if text.strip() else None
-    except yaml.YAMLError as err:
-        raise ConfigError(
-            f"override {override!r}: value is not valid YAML ({str(err).splitlines()[0]})"
-        ) from None
+    key = ".".join(parts)
+    return key, loads_yaml(text, f"override {key}") if text.strip() else None
 
 
-def merge_config_values(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` over ``base``: sections merge key by key, anything else (lists included) replaces."""
-    merged = dict(base)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_config_values(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_config_values(source: str | os.PathLike, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A YAML config as a nested dict, its ``base:`` (a file next to it, else a packaged name) underneath."""
-    text, origin = read_config_text(source)
-    try:
-        values = parse_yaml(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
+def read_config_files(source: str | os.PathLike, _chain: tuple[str, ...] = ()) -> list[tuple[dict, str]]:
+    """(values, origin) of a YAML config and its ``base:`` chain (a file next to it, else a packaged
+    name), the deepest base first."""
+    file, origin = _config_file(source)
+    values = read_yaml(file, origin)
+    if values is None:
+        raise ConfigError(f"{origin}: holds no settings (only comments or blank lines)")
     if not isinstance(values, dict):
         raise ConfigError(f"{origin}: the config must be a mapping of sections")
     base = values.pop("base", None)
     if base is None:
-        return values
+        return [(values, origin)]
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{origin}: base must name a config, got {base!r}")
     origin_file = Path(origin) if Path(origin).is_file() else None
     key = str(origin_file.resolve()) if origin_file else origin  # one name per file for the cycle check
     if key in _chain:
         raise ConfigError(f"{origin}: configs name each other as base ({' -> '.join((*_chain, key))})")
-    return merge_config_values(read_config_values(_base_source(origin_file, base), (*_chain, key)), values)
+    return [*read_config_files(_base_source(origin_file, base), (*_chain, key)), (values, origin)]
 
 
 def _base_source(origin_file: Path | None, base: str) -> str | Path:
@@ -388,11 +306,22 @@ def _base_source(origin_file: Path | None, base: str) -> str | Path:
 
 
 def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML config (file path or packaged name, with its ``base:`` chain) and apply overrides."""
-    values = read_config_values(source)
-    for override in overrides:
-        apply_override(values, override)
-    return TrainConfig.from_dict(values)
+    """Read a YAML config (file path or packaged name, with its ``base:`` chain) and apply overrides.
+
+    The values merge into the :class:`TrainConfig` schema file by file (sections key by key, lists
+    replaced), then the overrides; each value is checked against its field as it arrives.
+    """
+    config = structured_config.schema(TrainConfig)
+    try:
+        for values, origin in read_config_files(source):
+            structured_config.merge(config, values, origin)
+        for override in overrides:
+            structured_config.update(config, *parse_override(override))
+        return structured_config.build(config, TrainConfig)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
 
 
 def config_to_yaml(config: TrainConfig) -> str:

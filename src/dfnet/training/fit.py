@@ -24,10 +24,9 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dfnet.checkpoint import load_model, save_model
-from dfnet.data import InpaintingDataModule
+from dfnet.data import InpaintingDataModule, epoch_batches
 from dfnet.files import atomic_write_text
 from dfnet.model import DFNetConfig
-from dfnet.training.adversarial import ddp_strategy
 from dfnet.training.callbacks import AtomicCheckpointIO, ImageGridLogger, LastCheckpoint, ThroughputMonitor
 from dfnet.training.config import TrainConfig, config_to_yaml
 from dfnet.training.module import DFNetLightning
@@ -63,6 +62,21 @@ def build_callbacks(config: TrainConfig) -> list[Callback]:
     if cfg.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     return callbacks
+
+
+def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:
+    """``trainer.strategy`` for adversarial training: a DDP strategy told to find unused parameters.
+
+    ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook`` get Lightning's ``…_find_unused_parameters_true``
+    variant, and so does ``auto`` when ``devices`` (a number or a list) or ``num_nodes`` asks for several processes.
+    """
+    count = len(devices) if isinstance(devices, list) else devices
+    several = num_nodes > 1 or (isinstance(count, int) and count > 1)
+    if strategy == "auto" and several:
+        strategy = "ddp"
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
 
 
 def build_trainer(config: TrainConfig, extra_callbacks: Sequence[Callback] = ()) -> pl.Trainer:
@@ -200,11 +214,6 @@ def skipped_images(datamodule: pl.LightningDataModule) -> list[Path]:
 
 
 def steps_per_epoch(dataset_size: int, config: TrainConfig, world_size: int = 1) -> int:
-    """Optimiser steps in one epoch (for planning schedules)."""
-    per_rank = math.ceil(dataset_size / world_size)
-    batches = (
-        per_rank // config.data.batch_size
-        if config.data.drop_last
-        else math.ceil(per_rank / config.data.batch_size)
-    )
+    """Optimiser steps in one epoch (for planning schedules): the epoch's batches per accumulation."""
+    batches = epoch_batches(dataset_size, config.data.batch_size, world_size, config.data.drop_last)
     return math.ceil(batches / config.trainer.accumulate_grad_batches)

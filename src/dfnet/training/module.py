@@ -11,10 +11,10 @@ import torch
 from torch import Tensor
 
 from dfnet.checkpoint import init_from_weights
+from dfnet.gan.lightning_step import AdversarialTraining
 from dfnet.losses import DFNetLoss
 from dfnet.metrics import per_image_bpe_sums, per_image_l1, per_image_psnr
 from dfnet.model import DFNet, DFNetConfig, DFNetOutput, composite, set_initial_alpha
-from dfnet.training.adversarial import AdversarialTraining
 from dfnet.training.config import ConfigError, TrainConfig, plain
 from dfnet.vgg import VGG16Features, load_vgg16_features
 
@@ -26,7 +26,7 @@ class DFNetLightning(pl.LightningModule):
 
     Batches are dicts ``{"image": (B,3,H,W) in [0,1], "hole_mask": (B,1,H,W), 1 = hole, ...}``. Only the
     DFNet weights are in ``state_dict`` (keys ``model.*``): the frozen VGG is rebuilt from its file.
-    With ``discriminator.enabled`` the module also trains a discriminator (:mod:`dfnet.training.adversarial`,
+    With ``discriminator.enabled`` the module also trains a discriminator (:mod:`dfnet.gan.lightning_step`,
     manual optimisation, keys ``discriminator.*``, a second optimiser).
     """
 
@@ -165,7 +165,7 @@ class DFNetLightning(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any] | tuple[list[Any], list[Any]]:
-        """Adam with the step schedule for the DFNet; with a discriminator, its Adam (no schedule) second."""
+        """Adam with the step schedule for the DFNet; with a discriminator, its Adam and the same schedule second."""
         cfg = self.config.optim
         optimizer = torch.optim.Adam(
             self.model.parameters(),
@@ -175,8 +175,16 @@ class DFNetLightning(pl.LightningModule):
             fused=cfg.fused or None,
         )
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
-        if self.adversarial is not None:  # manual optimisation: the module steps the schedule itself
-            return [optimizer, self.adversarial.optimizer()], [{"scheduler": scheduler, "name": "lr"}]
+        if self.adversarial is not None:  # manual optimisation: the module steps both schedules itself
+            discriminator_optimizer = self.adversarial.optimizer()
+            discriminator_scheduler = torch.optim.lr_scheduler.StepLR(
+                discriminator_optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay
+            )
+            schedulers = [
+                {"scheduler": scheduler, "name": "lr"},
+                {"scheduler": discriminator_scheduler, "name": "lr_discriminator"},
+            ]
+            return [optimizer, discriminator_optimizer], schedulers
         return {
             "optimizer": optimizer,
             "lr_scheduler": {

@@ -1,4 +1,4 @@
-"""Adversarial training in DFNetLightning (dfnet.training.adversarial): the discriminator config section, both
+"""Adversarial training in DFNetLightning (dfnet.gan.lightning_step): the discriminator config section, both
 networks updated and checkpointed, exact resume, generator steps counted as steps, bf16, export without the
 discriminator, and DDP on CPU. Tiny runs as in tests/test_training.py (3-layer DFNet, 32x32, a few steps)."""
 
@@ -25,7 +25,7 @@ from test_training import (
 from dfnet.checkpoint import load_model
 from dfnet.cli import main
 from dfnet.training import ConfigError, DFNetLightning, load_config, packaged_configs, train
-from dfnet.training.adversarial import ddp_strategy
+from dfnet.training.fit import ddp_strategy
 from dfnet.vgg import VGGWeightsError
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
@@ -94,7 +94,7 @@ def test_discriminator_is_off_by_default_and_in_the_paper_configs() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["discriminator.depth_of_field=2"], "unknown option.*section 'discriminator'.*depth_of_field"),
+        (["discriminator.depth_of_field=2"], "unknown option discriminator.depth_of_field \\(known: "),
         (["discriminator.lr=0"], "discriminator.lr must be > 0"),
         (["discriminator.r1_every=0"], "discriminator.r1_every"),
         (["discriminator.adversarial_region=edges"], "discriminator.adversarial_region"),
@@ -272,6 +272,74 @@ def test_bf16_mixed_step_runs_with_float32_losses(tmp_path) -> None:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# The discriminator's schedule and warm-up
+# --------------------------------------------------------------------------------------------
+WARM_UP = (
+    "trainer.max_steps=5",
+    "trainer.checkpoint_every_n_steps=1",
+    "trainer.keep_checkpoints=-1",
+    "trainer.limit_val_batches=0",
+    "optim.lr=1e-3",
+    "optim.lr_step=2",
+    "optim.lr_step_unit=step",
+    "optim.lr_decay=0.5",
+    "discriminator.lr=4e-4",
+    "discriminator.start_step=3",
+)
+
+
+@pytest.fixture(scope="module")
+def warm_up_run(tmp_path_factory) -> tuple:
+    """5 steps, the first 3 generator-only, both learning rates halved every 2 steps, a checkpoint a step."""
+    config = gan_config(tmp_path_factory.mktemp("warm_up"), "output.name=warm_up", *WARM_UP)
+    return (config, *run(config))
+
+
+def step_checkpoint(result, step: int) -> dict:
+    return load(result.run_dir / "checkpoints" / f"step={step:08d}.ckpt")
+
+
+def test_the_discriminator_learning_rate_follows_the_generator_schedule(warm_up_run) -> None:
+    _, result, _, _ = warm_up_run
+    for step, factor in [(1, 1.0), (2, 0.5), (3, 0.5), (4, 0.25), (5, 0.25)]:
+        generator, discriminator = step_checkpoint(result, step)["lr_schedulers"]
+        assert generator["_last_lr"] == [pytest.approx(1e-3 * factor, rel=1e-12)], step
+        assert discriminator["_last_lr"] == [pytest.approx(4e-4 * factor, rel=1e-12)], step
+        assert generator["last_epoch"] == discriminator["last_epoch"] == step
+
+
+def test_the_warm_up_trains_the_generator_alone_then_both(warm_up_run) -> None:
+    _, result, _, recorder = warm_up_run
+    assert ["d_loss" in terms for terms in recorder.terms] == [False, False, False, True, True]
+    start = {k: v for k, v in recorder.start_weights.items() if k.startswith("discriminator.")}
+    assert_same_tensors(discriminator_state(step_checkpoint(result, 3)), start)  # untouched, buffers too
+    assert step_checkpoint(result, 3)["optimizer_states"][1]["state"] == {}  # Adam has never stepped
+    learned = [k for k in start if k.endswith(".original")]
+    after = discriminator_state(step_checkpoint(result, 4))
+    assert learned and not any(torch.equal(after[k], start[k]) for k in learned)
+    model_1, model_2 = (
+        step_checkpoint(result, s)["state_dict"]["model.encoder.0.conv.conv.weight"] for s in (1, 2)
+    )
+    assert not torch.equal(model_1, model_2)  # the generator trains during the warm-up
+
+
+def test_resume_in_the_middle_of_the_warm_up_continues_exactly(warm_up_run, tmp_path) -> None:
+    _, result, reference_indices, _ = warm_up_run
+    resumed, indices, recorder = run(
+        gan_config(tmp_path, "output.name=resumed", *WARM_UP),
+        resume=result.run_dir / "checkpoints" / "step=00000002.ckpt",
+    )
+    assert indices == reference_indices[2:] and [("d_loss" in t) for t in recorder.terms] == [
+        False,
+        True,
+        True,
+    ]
+    expected, got = load(result.last_checkpoint), load(resumed.last_checkpoint)
+    assert_same_tensors(got["state_dict"], expected["state_dict"])
+    assert got["lr_schedulers"] == expected["lr_schedulers"]
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu_train_both_networks(tmp_path: Path) -> None:
     train_ddp_on_cpu(tmp_path, *GAN)
@@ -280,6 +348,60 @@ def test_ddp_two_processes_on_cpu_train_both_networks(tmp_path: Path) -> None:
     assert last["global_step"] == 2 and len(last["optimizer_states"]) == 2
     changed = [k for k, v in discriminator_state(last).items() if not torch.equal(v, first["state_dict"][k])]
     assert changed
+
+
+RANK_STATES = """
+import sys
+
+import torch
+from lightning.pytorch import Callback
+
+from dfnet.training import load_config, train
+
+
+class SaveEveryRank(Callback):
+    def on_train_end(self, trainer, module):
+        optimizer = trainer.optimizers[1].state_dict()["state"]
+        state = {
+            "weights": {k: v.detach().cpu() for k, v in module.discriminator.state_dict().items()},
+            "adam": {f"{i}.{k}": v.cpu() for i, s in optimizer.items() for k, v in s.items()},
+        }
+        torch.save(state, f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
+
+
+train(load_config("smoke", sys.argv[2:]), extra_callbacks=[SaveEveryRank()])
+"""
+
+
+@pytest.mark.slow
+def test_ddp_ranks_hold_identical_discriminators(tmp_path: Path) -> None:
+    """Every rank's discriminator (weights, spectral-norm vectors, Adam state) is the same after DDP steps."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import TINY_TRAINING
+
+    script = tmp_path / "rank_states.py"  # a file: Lightning starts the other rank by running it again
+    script.write_text(RANK_STATES)
+    args = [*TINY_TRAINING, f"output.dir={tmp_path}", "output.name=ddp", "trainer.devices=2"]
+    args += [
+        "trainer.strategy=ddp",
+        "trainer.max_steps=3",
+        "trainer.limit_val_batches=0",
+        "data.batch_size=1",
+    ]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), *args, *GAN, "discriminator.r1_weight=0.01"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for part in ("weights", "adam"):
+        assert ranks[0][part] and ranks[0][part].keys() == ranks[1][part].keys(), part
+        assert_same_tensors(ranks[0][part], ranks[1][part])
+    assert any(k.endswith("._u") for k in ranks[0]["weights"])
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Adversarial losses and the discriminator update for the optional GAN training (not in the paper).
 
-The discriminator (:class:`dfnet.discriminator.PatchDiscriminator`) scores patches of the *composited*
+The discriminator (:class:`dfnet.gan.discriminator.PatchDiscriminator`) scores patches of the *composited*
 result (known pixels from the input, hole pixels from the network) against real images, both with the
 same hole mask. With ``N`` patch logits ``d`` and ``softplus(x) = log(1 + eˣ)``:
 
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dfnet.discriminator import DiscriminatorConfig, DiscriminatorOutput
+from dfnet.gan.discriminator import DiscriminatorConfig, DiscriminatorOutput
 
 Discriminator = Callable[[Tensor, Tensor | None], DiscriminatorOutput]
 Backward = Callable[[Tensor], None]

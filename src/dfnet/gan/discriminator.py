@@ -3,7 +3,7 @@
 DFNet's paper losses (L1, VGG perceptual/style, TV) reward the mean of the plausible fills, which in
 large holes is a smooth smear. A discriminator that judges local patches gives the generator a texture
 signal that needs no pretrained weights. This module holds the network and its configuration; the
-losses and the update step are in :mod:`dfnet.adversarial`.
+losses and the update step are in :mod:`dfnet.gan.objectives`.
 
 Architecture (pix2pix's PatchGAN without normalisation layers, as in DeepFill v2's SN-PatchGAN):
 ``depth`` convolutions of kernel 4, stride 2, padding 1 (each halves an even size exactly), channels
@@ -14,7 +14,7 @@ With the default ``depth = 3`` each logit sees a 54×54-pixel patch (receptive f
 → 54, stride 8). No BatchNorm: batch statistics would mix real and fake batches and need syncing
 under DDP. Spectral normalisation (on by default) bounds every layer's Lipschitz constant, which
 keeps a scratch discriminator from overpowering the generator early on; an R1 penalty
-(:func:`dfnet.adversarial.r1_penalty`) is the alternative or complement.
+(:func:`dfnet.gan.objectives.r1_penalty`) is the alternative or complement.
 
 Input: the RGB image in [0, 1] concatenated with the (N, 1, H, W) hole mask (1 = hole), the standard
 for inpainting (DeepFill v2's SN-PatchGAN, LaMa): the discriminator is told where the fill is, so it
@@ -55,7 +55,10 @@ class DiscriminatorConfig:
     # "hole": per-patch labels and the generator loss follow the hole mask pooled to the logit grid
     # (known patches of the composite count as real, as in LaMa); "image": every fake patch is fake.
     adversarial_region: AdversarialRegion = "hole"
-    lr: float = 1e-4  # discriminator Adam learning rate
+    # discriminator Adam learning rate at the start; it decays with the generator's (optim.lr_decay every
+    # optim.lr_step), so the two keep their ratio discriminator.lr / optim.lr for the whole run
+    lr: float = 1e-4
+    start_step: int = 0  # warm-up: generator-only steps (paper losses alone) before the discriminator starts
     betas: tuple[float, float] = (0.5, 0.999)  # discriminator Adam betas (DeepFill v2)
     width: int = 64  # channels of the first convolution
     depth: int = 3  # stride-2 convolutions: patch logits at 1/2^depth resolution
@@ -71,6 +74,8 @@ class DiscriminatorConfig:
         if self.r1_every < 1:
             raise ValueError(f"discriminator.r1_every must be >= 1, got {self.r1_every}")
         check_choice("discriminator.adversarial_region", self.adversarial_region, AdversarialRegion)
+        if self.start_step < 0:
+            raise ValueError(f"discriminator.start_step must be >= 0, got {self.start_step}")
         if self.lr <= 0:
             raise ValueError(f"discriminator.lr must be > 0, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

@@ -18,30 +18,32 @@ Only the generator's step goes through Lightning's ``LightningOptimizer``, and L
 ``global_step``; so ``trainer.max_steps``, the checkpoint and image intervals and the LR schedule keep counting
 generator steps (one per batch), exactly as without the discriminator. The price: the discriminator's step
 bypasses the precision plugin, so ``16-mixed`` (which needs a gradient scaler) is refused; ``bf16-mixed`` and
-``32`` need none. The discriminator keeps a constant learning rate (``discriminator.lr``).
+``32`` need none. The discriminator's learning rate starts at ``discriminator.lr`` and follows the generator's
+schedule (both decay by ``optim.lr_decay`` every ``optim.lr_step``); for the first ``discriminator.start_step``
+steps the generator trains on the paper losses alone (a warm-up) and the discriminator waits.
 
 Lazy R1 (``discriminator.r1_every``) counts discriminator steps, which equal ``global_step`` (one per batch),
 so a resumed run applies it on the same steps as an uninterrupted one.
 
-Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters:
-:func:`ddp_strategy` turns ``trainer.strategy`` ``ddp`` (or ``auto`` with several devices) into
-``ddp_find_unused_parameters_true``, and the spawn/fork variants likewise.
+Under DDP each backward pass reaches one network only, so DDP must be told to find the unused parameters
+(:func:`dfnet.training.fit.ddp_strategy`).
+
+The step reads the Lightning module's ``model``, ``criterion`` and ``config`` attributes (those of
+:class:`~dfnet.training.module.DFNetLightning`); it takes any ``LightningModule`` that has them, so this
+package does not import the training package that uses it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from dfnet.adversarial import adversarial_step
-from dfnet.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.gan.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.gan.objectives import adversarial_step
 from dfnet.model import composite
-
-if TYPE_CHECKING:
-    from dfnet.training.module import DFNetLightning
 
 
 class AdversarialTraining:
@@ -52,27 +54,31 @@ class AdversarialTraining:
         self.discriminator = PatchDiscriminator(config)
 
     def optimizer(self) -> torch.optim.Adam:
-        """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``; no schedule)."""
+        """The discriminator's own Adam (``discriminator.lr``, ``discriminator.betas``)."""
         return build_discriminator_optimizer(self.discriminator, self.config)
 
-    def training_step(self, module: DFNetLightning, image: Tensor, hole_mask: Tensor) -> dict[str, Tensor]:
+    def training_step(
+        self, module: pl.LightningModule, image: Tensor, hole_mask: Tensor
+    ) -> dict[str, Tensor]:
         """One discriminator and one generator update on a batch; returns every loss term (``total``: the
         generator's whole loss), detached."""
         generator_optimizer, discriminator_optimizer = module.optimizers()
         output = module.model(image, hole_mask)
         terms = module.criterion(output.results, image, hole_mask)
-        fake = composite(image, output.results[0].to(image.dtype), hole_mask)
-        gan_terms = adversarial_step(
-            self.discriminator,
-            discriminator_optimizer.optimizer,  # raw: global_step counts generator steps only
-            image,
-            fake,
-            hole_mask,
-            self.config,
-            step=module.trainer.global_step,
-            backward=module.manual_backward,
-        )
-        total = terms["total"] + gan_terms.pop("adversarial_total")
+        total, gan_terms = terms["total"], {}
+        if module.trainer.global_step >= self.config.start_step:  # after the generator-only warm-up
+            fake = composite(image, output.results[0].to(image.dtype), hole_mask)
+            gan_terms = adversarial_step(
+                self.discriminator,
+                discriminator_optimizer.optimizer,  # raw: global_step counts generator steps only
+                image,
+                fake,
+                hole_mask,
+                self.config,
+                step=module.trainer.global_step,
+                backward=module.manual_backward,
+            )
+            total = total + gan_terms.pop("adversarial_total")
         generator_optimizer.zero_grad(set_to_none=True)
         module.manual_backward(total)
         clip = module.config.optim.grad_clip
@@ -84,11 +90,16 @@ class AdversarialTraining:
         return {**{k: v.detach() for k, v in terms.items()}, **gan_terms, "total": total.detach()}
 
 
-def step_schedule(module: DFNetLightning) -> None:
-    """Step the generator's learning-rate scheduler once (manual optimisation leaves it to the module)."""
-    scheduler = module.lr_schedulers()
-    if scheduler is not None:
-        scheduler.step()
+def step_schedule(module: pl.LightningModule) -> None:
+    """Step the generator's and the discriminator's learning-rate schedules once (manual optimisation leaves
+    them to the module); they step together, through the warm-up too, so the two rates keep their ratio."""
+    schedulers = module.lr_schedulers()
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if scheduler is not None:
+            # in the warm-up the discriminator's optimiser has not stepped yet: torch warns about the order
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
+                scheduler.step()
 
 
 def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
@@ -97,19 +108,4 @@ def epoch_ends_with_this_batch(trainer: pl.Trainer) -> bool:
     return progress.is_last_batch or progress.current.ready == trainer.num_training_batches
 
 
-def ddp_strategy(strategy: str, devices: int | str | list[int], num_nodes: int) -> str:
-    """``trainer.strategy`` for adversarial training: a DDP strategy told to find unused parameters.
-
-    ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook`` get Lightning's ``…_find_unused_parameters_true``
-    variant, and so does ``auto`` when ``devices`` (a number or a list) or ``num_nodes`` asks for several processes.
-    """
-    count = len(devices) if isinstance(devices, list) else devices
-    several = num_nodes > 1 or (isinstance(count, int) and count > 1)
-    if strategy == "auto" and several:
-        strategy = "ddp"
-    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
-        return f"{strategy}_find_unused_parameters_true"
-    return strategy
-
-
-__all__ = ["AdversarialTraining", "ddp_strategy", "step_schedule"]
+__all__ = ["AdversarialTraining", "epoch_ends_with_this_batch", "step_schedule"]

@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from dfnet.adversarial import (
+from dfnet.gan.discriminator import (
+    DiscriminatorConfig,
+    DiscriminatorOutput,
+    PatchDiscriminator,
+    build_discriminator_optimizer,
+)
+from dfnet.gan.objectives import (
     adversarial_step,
     discriminator_loss,
     discriminator_step,
@@ -19,12 +25,6 @@ from dfnet.adversarial import (
     generator_adversarial_terms,
     patch_hole_weights,
     r1_penalty,
-)
-from dfnet.discriminator import (
-    DiscriminatorConfig,
-    DiscriminatorOutput,
-    PatchDiscriminator,
-    build_discriminator_optimizer,
 )
 from dfnet.model import composite
 

@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from dfnet.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
+from dfnet.gan.discriminator import DiscriminatorConfig, PatchDiscriminator, build_discriminator_optimizer
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 

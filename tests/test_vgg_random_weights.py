@@ -12,8 +12,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dfnet.losses import gram_matrix, l1_loss, style_loss
-from dfnet.random_vgg import random_texture_vgg16, random_weights_seed
-from dfnet.vgg import VGG16Features, VGGWeightsError, load_vgg16_features
+from dfnet.vgg import (
+    VGG16Features,
+    VGGWeightsError,
+    load_vgg16_features,
+    random_texture_vgg16,
+    random_weights_seed,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
