@@ -139,11 +139,26 @@ def mask_files(source: str | os.PathLike) -> list[Path]:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "file" not in reader.fieldnames:
                 raise EvaluationError(f"{source}: a mask index needs a 'file' column")
-            files = [source.parent / row["file"] for row in reader if row.get("file")]
+            files = [
+                _indexed_file(source, row["file"], line)
+                for line, row in enumerate(reader, 2)
+                if row.get("file")
+            ]
         if not files:
             raise EvaluationError(f"{source}: the mask index lists no files")
         return files
     raise EvaluationError(f"{source}: give a directory of mask images or an index.csv")
+
+
+def _indexed_file(index: Path, name: str, line: int) -> Path:
+    """A mask file an index lists: it must lie in the index's folder (a mask set is one folder)."""
+    folder = index.parent.resolve()
+    path = (folder / name).resolve()
+    if folder not in path.parents:
+        raise EvaluationError(
+            f"{index}:{line}: lists {name!r}, which lies outside the index's folder {folder}"
+        )
+    return index.parent / name
 
 
 def load_mask_set(

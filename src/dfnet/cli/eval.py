@@ -9,12 +9,21 @@ from pathlib import Path
 from dfnet.cli.common import CLIError, add_texture_argument, int_in, positive_int
 
 
+def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
+    """Every path eval reads: images, masks (an index's folder too: its masks lie there), weights."""
+    masks = Path(args.masks)
+    mask_set = masks.parent if masks.suffix.lower() == ".csv" else masks
+    weights = [args.model, args.fid_weights, args.lpips_weights, args.vgg_weights]
+    return [args.images, masks, mask_set, *weights]
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from dfnet.evaluation import EvalConfig, evaluate, make_method, report_paths
+    from dfnet.evaluation import COMPARISON_NAME, EvalConfig, evaluate, make_method, report_paths
     from dfnet.files import check_outputs
     from dfnet.inference import resolve_device
 
-    check_outputs([args.out], [args.images, args.masks, args.model], args.overwrite)
+    inputs = _inputs(args)
+    check_outputs([args.out], inputs, args.overwrite)
     config = EvalConfig(
         images=Path(args.images),
         masks=Path(args.masks),
@@ -39,8 +48,10 @@ def _eval(args: argparse.Namespace) -> int:
     multiple = getattr(getattr(method, "model", None), "config", None)
     if multiple is not None and args.size % multiple.size_multiple:
         raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
-    report = evaluate(method, config)
     paths = report_paths(config.out, method.name)
+    written = [*paths.values(), config.out / COMPARISON_NAME, config.out / method.name]
+    check_outputs(written, inputs, args.overwrite)
+    report = evaluate(method, config)
     if report is not None:
         fid = report["settings"].get("fid")
         if isinstance(fid, str):

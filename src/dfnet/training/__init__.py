@@ -47,6 +47,7 @@ from dfnet.training.config import (
 )
 from dfnet.training.fit import (
     EXPORT_NAME,
+    RUN_CONFIG_NAME,
     TrainResult,
     build_callbacks,
     build_trainer,
@@ -75,6 +76,7 @@ from dfnet.training.synthetic import synthetic_data_config, write_synthetic_imag
 __all__ = [
     "CHECKPOINT_DIR",
     "EXPORT_NAME",
+    "RUN_CONFIG_NAME",
     "LAST_CHECKPOINT",
     "PRECISIONS",
     "AtomicCheckpointIO",
