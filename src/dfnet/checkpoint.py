@@ -207,7 +207,11 @@ def metadata_int(value: object, source: str, field: str, low: int = 1, high: int
 def _parse_config(raw: object, path: Path) -> DFNetConfig:
     """A DFNetConfig from a file's stored config (a dict or its JSON), or a one-line CheckpointError."""
     try:
-        values = read_json(raw, f"{path}: metadata field 'config'") if isinstance(raw, str) else raw
+        values = (
+            read_json(raw, f"{path}: invalid DFNet config in metadata field 'config'")
+            if isinstance(raw, str)
+            else raw
+        )
     except ValueError as err:
         raise CheckpointError(str(err)) from None
     try:

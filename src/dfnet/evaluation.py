@@ -139,26 +139,11 @@ def mask_files(source: str | os.PathLike) -> list[Path]:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "file" not in reader.fieldnames:
                 raise EvaluationError(f"{source}: a mask index needs a 'file' column")
-            files = [
-                _indexed_file(source, row["file"], line)
-                for line, row in enumerate(reader, 2)
-                if row.get("file")
-            ]
+            files = [source.parent / row["file"] for row in reader if row.get("file")]
         if not files:
             raise EvaluationError(f"{source}: the mask index lists no files")
         return files
     raise EvaluationError(f"{source}: give a directory of mask images or an index.csv")
-
-
-def _indexed_file(index: Path, name: str, line: int) -> Path:
-    """A mask file an index lists: it must lie in the index's folder (a mask set is one folder)."""
-    folder = index.parent.resolve()
-    path = (folder / name).resolve()
-    if folder not in path.parents:
-        raise EvaluationError(
-            f"{index}:{line}: lists {name!r}, which lies outside the index's folder {folder}"
-        )
-    return index.parent / name
 
 
 def load_mask_set(
@@ -400,6 +385,12 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
     masks = load_mask_set(
         config.masks, config.size, config.progress, skipped_masks, config.resize, config.invert_mask
     )
+    if skipped_masks and all(m.bin is None for m in masks):  # say why rather than "no mask in the bins"
+        total = len(skipped_masks) + len(masks)
+        raise EvaluationError(
+            f"{config.masks}: no usable mask: {len(skipped_masks)} of {total} could not be read "
+            f"(first: {skipped_masks[0]})"
+        )
     plan = PairPlan(len(images), masks, config.pairing)
     dataset = PairDataset(images, masks, plan, config.size, config.resize, config.invert_mask)
     indices = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))

@@ -401,7 +401,9 @@ class Inpainter:
         self.device, self.precision = torch.device("cpu"), "fp32"
         self.model, self.engine = None, "onnxruntime"
         self.name, self.source = name, str(path)
-        self.config = read_json(meta.get("config", "{}"), f"{path}: metadata field 'config'")
+        self.config = read_json(
+            meta.get("config", "{}"), f"{path}: invalid DFNet config in metadata field 'config'"
+        )
         self.size_multiple = metadata_int(meta.get("size_multiple", 256), str(path), "size_multiple")
         stored_size = meta.get("working_size", DEFAULT_WORKING_SIZE)
         self.working_size = working_size or metadata_int(stored_size, str(path), "working_size")

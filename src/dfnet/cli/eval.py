@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from dfnet.cli.common import CLIError, add_texture_argument, int_in, positive_int
+from dfnet.cli.common import (
+    CLIError,
+    add_texture_argument,
+    existing_file,
+    file_name,
+    int_in,
+    non_empty,
+    positive_int,
+)
 
 
 def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
@@ -22,6 +30,8 @@ def _eval(args: argparse.Namespace) -> int:
     from dfnet.files import check_outputs
     from dfnet.inference import resolve_device
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out}: is a file, but reports need a folder")
     inputs = _inputs(args)
     check_outputs([args.out], inputs, args.overwrite)
     config = EvalConfig(
@@ -88,9 +98,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM, hole texture)",
         description="Complete every image/mask pair with a method and write Table-1-style reports to --out.",
     )
-    p.add_argument("--images", required=True, help="directory of ground-truth images (searched recursively)")
     p.add_argument(
-        "--masks", required=True, help="directory of mask images (white = hole) or a mask index.csv"
+        "--images",
+        required=True,
+        type=non_empty,
+        help="directory of ground-truth images (searched recursively)",
+    )
+    p.add_argument(
+        "--masks",
+        required=True,
+        type=non_empty,
+        help="directory of mask images (white = hole) or a mask index.csv",
     )
     p.add_argument(
         "--method",
@@ -98,10 +116,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=list(METHODS),
         help="method to evaluate",
     )
-    p.add_argument("--model", help="DFNet weights (.safetensors, project checkpoint or released .pth)")
-    p.add_argument("--name", help="name of the method in reports (default: the --method value)")
+    p.add_argument(
+        "--model", type=non_empty, help="DFNet weights (.safetensors, project checkpoint or released .pth)"
+    )
+    p.add_argument(
+        "--name", type=file_name, help="name of the method in reports (default: the --method value)"
+    )
     add_texture_argument(p)
-    p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
+    p.add_argument(
+        "--out", required=True, type=non_empty, help="report directory (NAME.json/.csv/.md and table.md)"
+    )
     p.add_argument("--size", type=int_in(1, 16384), default=512, help="evaluation size (default 512)")
     p.add_argument(
         "--resize",
@@ -126,13 +150,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int_in(0, 256), default=2, help="image-loading processes (0 = in the main process)"
     )
     p.add_argument("--bpe-band", type=int_in(1, 1024), default=3, help="BPE band width in pixels (default 3)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
-        "--fid-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)"
+        "--fid-weights",
+        type=existing_file,
+        help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)",
     )
-    p.add_argument("--lpips-weights", type=Path, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS")
     p.add_argument(
-        "--vgg-weights", type=Path, help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)"
+        "--lpips-weights", type=existing_file, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS"
+    )
+    p.add_argument(
+        "--vgg-weights",
+        type=existing_file,
+        help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)",
     )
     p.add_argument(
         "--save-images",
@@ -153,5 +183,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("eval-compare", help="merge evaluation reports into one Table-1-style Markdown table")
     c.add_argument("reports", nargs="+", help="report JSON files written by dfnet eval")
-    c.add_argument("--out", help="Markdown file to write (default: print)")
+    c.add_argument("--out", type=non_empty, help="Markdown file to write (default: print)")
     c.set_defaults(func=_compare)

@@ -33,7 +33,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript (final result only)")
-    p.add_argument("--model", default="default", help="'default', .safetensors, checkpoint or released .pth")
+    p.add_argument(
+        "--model",
+        type=non_empty,
+        default="default",
+        help="'default', .safetensors, checkpoint or released .pth",
+    )
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument(
         "--size", type=int_in(1, 16384), default=512, help="side of the example input used for tracing"

@@ -357,7 +357,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output file, or folder (for a folder of inputs)",
     )
     p.add_argument(
-        "--model", default="default", help="'default' (bundled), .safetensors, checkpoint, .pth or .onnx"
+        "--model",
+        type=non_empty,
+        default="default",
+        help="'default' (bundled), .safetensors, checkpoint, .pth or .onnx",
     )
     p.add_argument(
         "--engine",

@@ -101,8 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int_in(0, 65535), default=8000, help="port (default: 8000; 0: any free port)"
     )
-    p.add_argument("--model", default="default", help="weights file or 'default' (the bundled model)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--model", type=non_empty, default="default", help="weights file or 'default' (the bundled model)"
+    )
+    p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--engine",
         choices=ENGINE_CHOICES,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dfnet.cli.common import int_in
+from dfnet.cli.common import int_in, non_empty
 
 if TYPE_CHECKING:
     from dfnet.training import TrainConfig
@@ -78,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "YAML, e.g. trainer.max_steps=100 model.fusion_layers=[0,1,2] optim.lr=2e-4.",
     )
     p.add_argument(
-        "--config", required=True, help="a YAML file or a packaged config name (places2, celeba, smoke)"
+        "--config",
+        required=True,
+        type=non_empty,
+        help="a YAML file or a packaged config name (places2, celeba, smoke)",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument(
