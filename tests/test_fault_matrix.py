@@ -332,15 +332,20 @@ def disk_with_room(folder: Path, room: int, monkeypatch) -> Iterator[None]:
         finally:
             subprocess.run(["umount", "-l", str(folder)], check=False)
         return
+    fail_renames_onto(monkeypatch, "_merged.png", errno.ENOSPC)
+    yield
+
+
+def fail_renames_onto(monkeypatch, suffix: str, code: int) -> None:
+    """Make ``os.replace`` fail with ``code`` for every target whose name ends with ``suffix``."""
     real_replace = os.replace
 
     def failing_replace(src, dst, *args, **kwargs):
-        if str(dst).endswith("_merged.png"):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        if str(dst).endswith(suffix):
+            raise OSError(code, os.strerror(code), str(dst))
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    yield
 
 
 def test_inpaint_merge_on_a_full_disk_leaves_neither_file(tmp_path, capsys, monkeypatch, model_file):  # noqa: F811
@@ -369,14 +374,7 @@ def test_a_group_write_puts_every_file_in_place_or_none(tmp_path, monkeypatch):
 
     atomic_write_files({tmp_path / "a.txt": b"a", tmp_path / "sub" / "b.txt": b"b"})
     assert (tmp_path / "a.txt").read_bytes() == b"a" and (tmp_path / "sub" / "b.txt").read_bytes() == b"b"
-    real_replace = os.replace
-
-    def second_fails(src, dst, *args, **kwargs):
-        if str(dst).endswith("d.txt"):
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
-        return real_replace(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", second_fails)
+    fail_renames_onto(monkeypatch, "d.txt", errno.EIO)  # c.txt is in place by then: it must go again
     with pytest.raises(WriteError, match=r"d\.txt: cannot write \(Input/output error\)"):
         atomic_write_files({tmp_path / "c.txt": b"c", tmp_path / "d.txt": b"d"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "sub"]
