@@ -328,10 +328,10 @@ def test_eval_reports_user_errors_in_one_line(dataset, capsys):
     assert main(["eval", "--images", str(dataset["images"]), "--masks", str(empty), "--out", str(dataset["out"]),
                  "--method", "telea", "--size", str(SIZE), "--quiet", "--workers", "0"]) == 1  # fmt: skip
     assert "no mask has a hole ratio" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as refused:  # a named weights file must exist: checked by the parser
-        _eval(dataset, "--method", "telea", "--fid-weights", str(dataset["out"].parent / "absent.pth"))
-    assert refused.value.code == 2
-    assert "argument --fid-weights: no such file: " in capsys.readouterr().err
+    assert (
+        _eval(dataset, "--method", "telea", "--fid-weights", str(dataset["out"].parent / "absent.pth")) == 1
+    )
+    assert "--fid-weights " in (err := capsys.readouterr().err) and "absent.pth: no such file" in err
 
 
 # ---------------------------------------------------------------------------------------------

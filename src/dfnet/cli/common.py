@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn
 
 # dfnet.inference.ENGINES, repeated here so that building the parser does not import torch
@@ -87,16 +86,6 @@ def file_name(text: str) -> str:
     if not name or name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
         raise argparse.ArgumentTypeError(f"must be a plain name without '/', '\\' or '..', got {text!r}")
     return name
-
-
-def existing_file(text: str) -> Path:
-    """An argparse type: the path of a file that exists (weights named on the command line)."""
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a file" if path.exists() else f"no such file: {text!r}"
-        )
-    return path
 
 
 positive_int = int_in(1)

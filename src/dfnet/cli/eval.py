@@ -9,7 +9,6 @@ from pathlib import Path
 from dfnet.cli.common import (
     CLIError,
     add_texture_argument,
-    existing_file,
     file_name,
     int_in,
     non_empty,
@@ -23,6 +22,15 @@ def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
     mask_set = masks.parent if masks.suffix.lower() == ".csv" else masks
     weights = [args.model, args.fid_weights, args.lpips_weights, args.vgg_weights]
     return [args.images, masks, mask_set, *weights]
+
+
+def _check_weight_files(args: argparse.Namespace) -> None:
+    """Refuse a named FID, LPIPS or VGG16 weights file that is not there, before any work is done."""
+    for option in ("fid_weights", "lpips_weights", "vgg_weights"):
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            what = "is not a file" if path.exists() else "no such file"
+            raise CLIError(f"--{option.replace('_', '-')} {path}: {what}")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -58,6 +66,7 @@ def _eval(args: argparse.Namespace) -> int:
     multiple = getattr(getattr(method, "model", None), "config", None)
     if multiple is not None and args.size % multiple.size_multiple:
         raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
+    _check_weight_files(args)
     paths = report_paths(config.out, method.name)
     written = [*paths.values(), config.out / COMPARISON_NAME, config.out / method.name]
     check_outputs(written, inputs, args.overwrite)
@@ -153,15 +162,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--fid-weights",
-        type=existing_file,
+        type=Path,
         help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)",
     )
-    p.add_argument(
-        "--lpips-weights", type=existing_file, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS"
-    )
+    p.add_argument("--lpips-weights", type=Path, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS")
     p.add_argument(
         "--vgg-weights",
-        type=existing_file,
+        type=Path,
         help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)",
     )
     p.add_argument(
