@@ -219,7 +219,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: Path, port: int, args: argparse.Namespace, log_path: Path) -> subprocess.Popen:
+def start_server(model: str | Path, port: int, args: argparse.Namespace, log_path: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "dfnet.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--device", "cpu", "--queue-size", str(args.queue_size),
                "--workers", str(args.workers), "--max-upload-mb", str(args.max_upload_mb), "--log-level", "warning",
@@ -501,6 +501,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--width", type=float, default=0.125, help="channel width of the random model")
     parser.add_argument(
+        "--model", help="weights to serve instead of the random model ('default': the bundled one)"
+    )
+    parser.add_argument(
         "--max-rss-growth-mb", type=float, default=300.0, help="allowed peak growth over the warm baseline"
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -515,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = build_kinds(int(args.max_upload_mb * 1024 * 1024))
     plan = request_plan(kinds, args.requests, args.seed)
     with tempfile.TemporaryDirectory(prefix="dfnet-load-") as folder:
-        model = write_model(Path(folder), args.layers, args.width)
+        model = args.model or write_model(Path(folder), args.layers, args.width)
         log_path = Path(folder) / "server.log"
         port = free_port()
         base = f"http://127.0.0.1:{port}"

@@ -331,7 +331,7 @@ def test_eval_reports_user_errors_in_one_line(dataset, capsys):
     assert (
         _eval(dataset, "--method", "telea", "--fid-weights", str(dataset["out"].parent / "absent.pth")) == 1
     )
-    assert "does not exist" in capsys.readouterr().err
+    assert "--fid-weights " in (err := capsys.readouterr().err) and "absent.pth: no such file" in err
 
 
 # ---------------------------------------------------------------------------------------------

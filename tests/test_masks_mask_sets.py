@@ -89,7 +89,9 @@ def test_cli_generate_and_info(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "2 masks" in text
     assert f"hole ratio {records[0].hole_ratio:.2%}" in text and "64x64" in text
-    assert main(["masks", "generate", str(tmp_path / "x"), "--bins", "7"]) == 1
+    with pytest.raises(SystemExit) as refused:  # refused by the parser, before anything is written
+        main(["masks", "generate", str(tmp_path / "x"), "--bins", "7"])
+    assert refused.value.code == 2 and not (tmp_path / "x").exists()
 
 
 def test_write_mask_set_is_atomic(tmp_path, monkeypatch):

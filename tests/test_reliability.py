@@ -1150,7 +1150,11 @@ NUMERIC_FLAGS = [
     (["masks", "generate", "out"], "--seed", 0, 2**32 - 1),
     (["export-checkpoint", "a.ckpt", "b.safetensors"], "--working-size", 1, 16384),
 ]
-FLOAT_FLAGS = [(["serve"], "--max-upload-mb", 4096.0), (["serve"], "--body-timeout", 3600.0)]
+FLOAT_FLAGS = [
+    (["serve"], "--max-upload-mb", 4096.0),
+    (["serve"], "--body-timeout", 3600.0),
+    (["serve"], "--header-timeout", 3600.0),
+]
 NOT_NUMBERS = st.sampled_from(["", " ", "abc", "nan", "inf", "-inf", "1e400", "0x10", "1,5", "½"])
 
 

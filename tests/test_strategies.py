@@ -281,7 +281,7 @@ def test_option_errors_name_the_valid_options():
         run_strategy("resize", images, holes, FakeNet().network, max_sid=3)
     with pytest.raises(ValueError, match="unknown strategy 'tile'"):
         run_strategy("tile", images, holes, FakeNet().network)
-    with pytest.raises(ValueError, match="context must be at least 1"):
+    with pytest.raises(ValueError, match="context must be a number in 1..1,000,000, got 0.5"):
         run_strategy("crop", images, holes, FakeNet().network, context=0.5)
     assert strategy_options("auto") == ["trigger", "context", "min_window", "max_side", "feather"]
     assert set(STRATEGIES) == {"auto", "original", "resize", "crop"}

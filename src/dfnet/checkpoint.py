@@ -27,9 +27,11 @@ from torch import Tensor
 
 from dfnet.files import atomic_write
 from dfnet.model import IMAGE_CHANNELS, DFNet, DFNetConfig
+from dfnet.safe_load import read_json
 
 StateDict = dict[str, Tensor]
 FORMAT_NAME = "dfnet"
+MAX_WORKING_SIZE = 16384  # pixels: the largest training resolution a file may record
 
 
 class CheckpointError(ValueError):
@@ -188,10 +190,31 @@ def save_model(
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
+def metadata_int(value: object, source: str, field: str, low: int = 1, high: int = MAX_WORKING_SIZE) -> int:
+    """A whole number stored as text in a weights file's metadata, checked against ``low..high`` so a
+    damaged or hostile file is refused when read, naming the file and the field, not at first use."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise CheckpointError(
+            f"{source}: metadata field {field!r} must be a whole number in {low}..{high:,}, got {str(value)[:40]!r}"
+        )
+    return number
+
+
 def _parse_config(raw: object, path: Path) -> DFNetConfig:
     """A DFNetConfig from a file's stored config (a dict or its JSON), or a one-line CheckpointError."""
     try:
-        values = json.loads(raw) if isinstance(raw, str) else raw
+        values = (
+            read_json(raw, f"{path}: invalid DFNet config in metadata field 'config'")
+            if isinstance(raw, str)
+            else raw
+        )
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    try:
         if not isinstance(values, Mapping):
             raise TypeError(f"expected a mapping, found {type(values).__name__}")
         return DFNetConfig.from_dict(dict(values))
@@ -241,14 +264,29 @@ def _read_torch(path: Path) -> tuple[StateDict, DFNetConfig | None]:
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a state dict, found {type(obj).__name__}")
     config = None
-    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):  # the project's training checkpoints
+    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):  # a checkpoint wrapping a state dict
         raw_config = obj.get("dfnet_config")
         config = _parse_config(raw_config, path) if raw_config is not None else None
-        obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items() if k.startswith("model.")}
+        obj = _unwrap_state_dict(obj["state_dict"])
     state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     if not state:
-        raise CheckpointError(f"{path}: holds no tensors, so it is not a DFNet state dict")
+        raise CheckpointError(f"{path}: {_contents(obj)}, so it is not a DFNet state dict")
     return state, config
+
+
+def _unwrap_state_dict(inner: Mapping[str, object]) -> Mapping[str, object]:
+    """The network's tensors of a ``{'state_dict': ...}`` file: a training checkpoint's ``model.*``
+    entries without the prefix, else the whole dict (a plain state dict saved inside one)."""
+    model = {k.removeprefix("model."): v for k, v in inner.items() if k.startswith("model.")}
+    return model or inner
+
+
+def _contents(obj: Mapping[object, object]) -> str:
+    """What a mapping without tensors holds, for messages: its first keys, or that it is empty."""
+    if not obj:
+        return "holds an empty mapping"
+    keys = ", ".join(repr(k)[:40] for k in list(obj)[:3])
+    return f"holds no tensors ({len(obj)} entries, such as {keys})"
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[StateDict, DFNetConfig]:
@@ -265,7 +303,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[StateDict, DFNetConfig]:
     )
     state, config = (_read_safetensors if is_safetensors else _read_torch)(path)
     if is_released_layout(state):
-        state, config = released_to_project(state)
+        try:
+            state, config = released_to_project(state)
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from None
     if config is None:
         raise CheckpointError(f"{path}: no DFNet config found and the keys are not the released layout")
     return state, config

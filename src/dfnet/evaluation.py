@@ -385,6 +385,12 @@ def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
     masks = load_mask_set(
         config.masks, config.size, config.progress, skipped_masks, config.resize, config.invert_mask
     )
+    if skipped_masks and all(m.bin is None for m in masks):  # say why rather than "no mask in the bins"
+        total = len(skipped_masks) + len(masks)
+        raise EvaluationError(
+            f"{config.masks}: no usable mask: {len(skipped_masks)} of {total} could not be read "
+            f"(first: {skipped_masks[0]})"
+        )
     plan = PairPlan(len(images), masks, config.pairing)
     dataset = PairDataset(images, masks, plan, config.size, config.resize, config.invert_mask)
     indices = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))

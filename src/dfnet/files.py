@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -42,35 +42,62 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     A failure of the file system (disk full, read-only, no permission) is a ``WriteError`` naming
     ``path`` rather than the temporary file; the temporary file is removed and ``path`` is untouched.
     """
-    path = Path(path)
-    tmp = None
+    atomic_write_group([(path, write)])
+
+
+def atomic_write_group(writes: Sequence[tuple[str | os.PathLike, Callable[[str], None]]]) -> None:
+    """Write several files all or none: each ``write(tmp_path)`` fills a temporary file beside its target,
+    and only when every one is complete are they renamed into place (a result and its extras).
+
+    A failure of the file system is a ``WriteError`` naming the target it hit; the temporary files and
+    any target already renamed by this call are removed.
+    """
+    staged: list[tuple[Path, str]] = []
+    placed: list[Path] = []
+    target = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
+        for path, write in writes:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            staged.append((target, tmp))
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; give the usual mode
+        for target, tmp in staged:
+            os.replace(tmp, target)
+            placed.append(target)
     except Exception as err:
+        for done in placed:
+            done.unlink(missing_ok=True)
         reason = _write_failure(err)
         if reason is None:
             raise
-        raise WriteError(getattr(err, "errno", None) or 0, f"cannot write ({reason})", str(path)) from None
+        raise WriteError(getattr(err, "errno", None) or 0, f"cannot write ({reason})", str(target)) from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        for _, tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-
+def _bytes_writer(data: bytes) -> Callable[[str], None]:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
 
-    atomic_write(path, write)
+    return write
+
+
+def atomic_write_files(files: Mapping[str | os.PathLike, bytes]) -> None:
+    """Write every ``{path: data}`` all or none (see :func:`atomic_write_group`)."""
+    atomic_write_group([(path, _bytes_writer(data)) for path, data in files.items()])
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, _bytes_writer(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

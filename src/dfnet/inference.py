@@ -12,7 +12,6 @@ bit-identical to the input, whatever the resolution, strategy, precision or engi
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dfnet.checkpoint import CheckpointError, load_model
+from dfnet.checkpoint import CheckpointError, load_model, metadata_int
 from dfnet.exemplar import (
     MAX_STRENGTH,
     TEXTURE_PRESETS,
@@ -34,6 +33,7 @@ from dfnet.exemplar import (
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import prepare_for_inference
+from dfnet.safe_load import read_json
 from dfnet.strategies import Completion, Filled, Network, run_strategy
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.safetensors"
@@ -154,7 +154,7 @@ def working_size_of(path: str | os.PathLike) -> int | None:
             value = (f.metadata() or {}).get("working_size")
     except Exception:  # an unreadable file is reported by load_model, not here
         return None
-    return int(value) if value else None
+    return None if value is None else metadata_int(value, str(path), "working_size")
 
 
 def guess_working_size(path: str | os.PathLike) -> int:
@@ -409,9 +409,12 @@ class Inpainter:
         self.device, self.precision = torch.device("cpu"), "fp32"
         self.model, self.engine = None, "onnxruntime"
         self.name, self.source = name, str(path)
-        self.config = json.loads(meta.get("config", "{}"))
-        self.size_multiple = int(meta.get("size_multiple", 256))
-        self.working_size = working_size or int(meta.get("working_size", DEFAULT_WORKING_SIZE))
+        self.config = read_json(
+            meta.get("config", "{}"), f"{path}: invalid DFNet config in metadata field 'config'"
+        )
+        self.size_multiple = metadata_int(meta.get("size_multiple", 256), str(path), "size_multiple")
+        stored_size = meta.get("working_size", DEFAULT_WORKING_SIZE)
+        self.working_size = working_size or metadata_int(stored_size, str(path), "working_size")
         self.batch_size = batch_size
         self.texture = None
         self._run = engine

@@ -374,6 +374,17 @@ STRATEGIES: dict[str, Callable[..., Completion]] = {
 }
 
 
+# Every strategy option: (smallest value, whole numbers only); the largest is MAX_OPTION_VALUE.
+# context >= 1: a crop window holds its whole hole region; feather 0 turns seam matching off.
+OPTION_RANGES: dict[str, tuple[int, bool]] = {
+    "max_side": (1, True),
+    "min_window": (1, True),
+    "trigger": (1, True),
+    "feather": (0, True),
+    "context": (1, False),
+}
+
+
 def strategy_options(name: str) -> list[str]:
     """The keyword options a strategy accepts (``auto`` also accepts those of ``crop``)."""
     params = inspect.signature(STRATEGIES[name]).parameters.values()
@@ -382,6 +393,7 @@ def strategy_options(name: str) -> list[str]:
 
 
 def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse an option ``name`` does not take, or a value outside its range (None: the default)."""
     allowed = strategy_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -389,12 +401,23 @@ def check_options(name: str, options: dict[str, Any]) -> None:
             f"strategy {name!r} has no option {unknown[0]!r} (options: {', '.join(allowed) or 'none'})"
         )
     for key, value in options.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(f"strategy option {key} must be a finite number, got {value!r}")
-        if abs(value) > MAX_OPTION_VALUE:
-            raise ValueError(f"strategy option {key} must be at most {MAX_OPTION_VALUE:,}, got {value:g}")
+        if value is not None:
+            check_option(key, value)
+
+
+def check_option(key: str, value: Any) -> None:
+    """Refuse a strategy option value outside :data:`OPTION_RANGES`, naming the option and its range."""
+    low, whole = OPTION_RANGES[key]
+    kind = "a whole number" if whole else "a number"
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if (
+        not is_number
+        or not math.isfinite(value)
+        or not low <= value <= MAX_OPTION_VALUE
+        or (whole and value != int(value))
+    ):
+        shown = f"{value:g}" if is_number else repr(value)
+        raise ValueError(f"strategy option {key} must be {kind} in {low}..{MAX_OPTION_VALUE:,}, got {shown}")
 
 
 def _check_positive(**values: int) -> None:

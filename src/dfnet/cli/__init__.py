@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from dfnet.cli.common import CLIError
+from dfnet.cli.common import CLIError, OneLineParser
 
 SUBCOMMANDS = [
     "inpaint",
@@ -27,7 +27,7 @@ SUBCOMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dfnet", description="Deep Fusion Network for image completion")
+    parser = OneLineParser(prog="dfnet", description="Deep Fusion Network for image completion")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"dfnet.cli.{name}").register(sub)

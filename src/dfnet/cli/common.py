@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import NoReturn
 
 # dfnet.inference.ENGINES, repeated here so that building the parser does not import torch
 ENGINE_CHOICES = ("torch", "optimized", "onnxruntime")
@@ -18,6 +19,21 @@ LARGEST_INT = 2**31 - 1
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, ``dfnet <command>: error: ...`` (exit status 2), like
+    every other error of the command line; the usage itself is one ``--help`` away."""
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # argparse drops a value of "--" (--quality=--) and hands the action [] past its type check
+        if action.option_strings and arg_strings == ["--"]:
+            raise argparse.ArgumentError(action, "expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def int_in(low: int, high: int = LARGEST_INT) -> Callable[[str], int]:
@@ -33,6 +49,7 @@ def int_in(low: int, high: int = LARGEST_INT) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "integer"
+    parse.bounds = (low, high)  # type: ignore[attr-defined]  # for tests that probe every option
     return parse
 
 
@@ -51,6 +68,8 @@ def float_in(low: float, high: float, low_open: bool = False) -> Callable[[str],
         return value
 
     parse.__name__ = "number"
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    parse.low_open = low_open  # type: ignore[attr-defined]
     return parse
 
 
@@ -59,6 +78,14 @@ def non_empty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
+
+
+def file_name(text: str) -> str:
+    """An argparse type: a plain file name (no folder part), e.g. a report name written inside --out."""
+    name = text.strip()
+    if not name or name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise argparse.ArgumentTypeError(f"must be a plain name without '/', '\\' or '..', got {text!r}")
+    return name
 
 
 positive_int = int_in(1)

@@ -11,17 +11,39 @@ from dfnet.cli.common import (
     add_download_arguments,
     add_texture_argument,
     fetch_model_if_asked,
+    file_name,
     int_in,
+    non_empty,
     positive_int,
 )
 
 
+def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
+    """Every path eval reads: images, masks (an index's folder too: its masks lie there), weights."""
+    masks = Path(args.masks)
+    mask_set = masks.parent if masks.suffix.lower() == ".csv" else masks
+    weights = [args.model, args.fid_weights, args.lpips_weights, args.vgg_weights]
+    return [args.images, masks, mask_set, *weights]
+
+
+def _check_weight_files(args: argparse.Namespace) -> None:
+    """Refuse a named FID, LPIPS or VGG16 weights file that is not there, before any work is done."""
+    for option in ("fid_weights", "lpips_weights", "vgg_weights"):
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            what = "is not a file" if path.exists() else "no such file"
+            raise CLIError(f"--{option.replace('_', '-')} {path}: {what}")
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from dfnet.evaluation import EvalConfig, evaluate, make_method, report_paths
+    from dfnet.evaluation import COMPARISON_NAME, EvalConfig, evaluate, make_method, report_paths
     from dfnet.files import check_outputs
     from dfnet.inference import resolve_device
 
-    check_outputs([args.out], [args.images, args.masks, args.model], args.overwrite)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out}: is a file, but reports need a folder")
+    inputs = _inputs(args)
+    check_outputs([args.out], inputs, args.overwrite)
     fetch_model_if_asked(args)
     config = EvalConfig(
         images=Path(args.images),
@@ -47,8 +69,11 @@ def _eval(args: argparse.Namespace) -> int:
     multiple = getattr(getattr(method, "model", None), "config", None)
     if multiple is not None and args.size % multiple.size_multiple:
         raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
-    report = evaluate(method, config)
+    _check_weight_files(args)
     paths = report_paths(config.out, method.name)
+    written = [*paths.values(), config.out / COMPARISON_NAME, config.out / method.name]
+    check_outputs(written, inputs, args.overwrite)
+    report = evaluate(method, config)
     if report is not None:
         fid = report["settings"].get("fid")
         if isinstance(fid, str):
@@ -85,9 +110,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score an inpainting method per hole-ratio bin (L1, BPE, FID, PSNR, SSIM, hole texture)",
         description="Complete every image/mask pair with a method and write Table-1-style reports to --out.",
     )
-    p.add_argument("--images", required=True, help="directory of ground-truth images (searched recursively)")
     p.add_argument(
-        "--masks", required=True, help="directory of mask images (white = hole) or a mask index.csv"
+        "--images",
+        required=True,
+        type=non_empty,
+        help="directory of ground-truth images (searched recursively)",
+    )
+    p.add_argument(
+        "--masks",
+        required=True,
+        type=non_empty,
+        help="directory of mask images (white = hole) or a mask index.csv",
     )
     p.add_argument(
         "--method",
@@ -97,12 +130,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        type=non_empty,
         help="DFNet weights: places2, celeba (dfnet models), hf://..., .safetensors, checkpoint or .pth",
     )
     add_download_arguments(p)
-    p.add_argument("--name", help="name of the method in reports (default: the --method value)")
+    p.add_argument(
+        "--name", type=file_name, help="name of the method in reports (default: the --method value)"
+    )
     add_texture_argument(p)
-    p.add_argument("--out", required=True, help="report directory (NAME.json/.csv/.md and table.md)")
+    p.add_argument(
+        "--out", required=True, type=non_empty, help="report directory (NAME.json/.csv/.md and table.md)"
+    )
     p.add_argument("--size", type=int_in(1, 16384), default=512, help="evaluation size (default 512)")
     p.add_argument(
         "--resize",
@@ -127,13 +165,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int_in(0, 256), default=2, help="image-loading processes (0 = in the main process)"
     )
     p.add_argument("--bpe-band", type=int_in(1, 1024), default=3, help="BPE band width in pixels (default 3)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
-        "--fid-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)"
+        "--fid-weights",
+        type=Path,
+        help="pt_inception-2015-12-05-6726825d.pth (else $DFNET_FID_WEIGHTS)",
     )
     p.add_argument("--lpips-weights", type=Path, help="LPIPS v0.1 VGG lin weights (vgg.pth); enables LPIPS")
     p.add_argument(
-        "--vgg-weights", type=Path, help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)"
+        "--vgg-weights",
+        type=Path,
+        help="ImageNet VGG16 weights for LPIPS (else $DFNET_VGG16_WEIGHTS)",
     )
     p.add_argument(
         "--save-images",
@@ -154,5 +196,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("eval-compare", help="merge evaluation reports into one Table-1-style Markdown table")
     c.add_argument("reports", nargs="+", help="report JSON files written by dfnet eval")
-    c.add_argument("--out", help="Markdown file to write (default: print)")
+    c.add_argument("--out", type=non_empty, help="Markdown file to write (default: print)")
     c.set_defaults(func=_compare)

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript (final result only)")
     p.add_argument(
         "--model",
+        type=non_empty,
         default="default",
         help="'default', places2, celeba, hf://..., .safetensors, checkpoint or .pth",
     )

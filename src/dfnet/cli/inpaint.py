@@ -67,6 +67,21 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
+def unusable_entries(folder: Path) -> list[tuple[Path, str]]:
+    """Entries of ``folder`` named like images that are not regular files, with why they are skipped."""
+    from dfnet.imageio import IMAGE_EXTENSIONS
+
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS or path.is_file():
+            continue
+        if path.is_symlink() and not path.exists():
+            found.append((path, "a broken link"))
+        elif not path.is_dir():
+            found.append((path, "not a regular file (a FIFO, socket or device)"))
+    return found
+
+
 def find_mask(image: Path, mask_dir: Path) -> Path | None:
     """The mask for ``image`` in ``mask_dir``: same stem (any image suffix), else STEM_mask."""
     candidates = {p.stem: p for p in list_images(mask_dir) if p != image}
@@ -81,12 +96,17 @@ def output_for(image: Path, output: Path, many: bool) -> Path:
 
 
 def collect_jobs(
-    image_arg: str, mask_arg: str, output_arg: str, overwrite: bool = False, extras: Sequence[str] = ()
+    image_arg: str,
+    mask_arg: str,
+    output_arg: str,
+    overwrite: bool = False,
+    extras: Sequence[str] = (),
+    reads: Sequence[str | None] = (),
 ) -> list[Job]:
     """Pair images with masks (by file stem for a mask folder, or one mask for all) and outputs.
 
-    No output (results and the ``extras`` written beside them) may be an input or lie inside an input
-    folder unless ``overwrite``.
+    No output (results and the ``extras`` written beside them) may be an input (images, masks and the
+    other files the run ``reads``, such as weights) or lie inside an input folder unless ``overwrite``.
     """
     from dfnet.files import check_outputs
 
@@ -107,7 +127,7 @@ def collect_jobs(
     for image in images:
         mask = find_mask(image, mask_path) if mask_path.is_dir() else mask_path
         jobs.append(Job(image, mask, output_for(image, output, many)))
-    inputs = [image_path, mask_path, *(j.image for j in jobs), *(j.mask for j in jobs)]
+    inputs = [image_path, mask_path, *(j.image for j in jobs), *(j.mask for j in jobs), *reads]
     outputs = [output] if many else []
     written = [p for j in jobs for p in (j.output, *(extra_path(j.output, e) for e in extras))]
     check_outputs([*outputs, *written], inputs, overwrite)
@@ -180,23 +200,32 @@ def batches(loaded: list[Loaded], size: int) -> list[list[Loaded]]:
 
 
 def save_outputs(item: Loaded, done: Completion, args: argparse.Namespace) -> None:
-    """Write the result (format and metadata of the input) and any requested extras as PNG."""
-    from dfnet.imageio import save_image
+    """Write the result (format and metadata of the input) and any requested extras as PNG, all or none:
+    on a full disk no image is left with only some of its files."""
+    from dfnet.files import atomic_write_files
+    from dfnet.imageio import encode_image, format_for_path
     from dfnet.inference import merge_panels
 
     out = item.job.output
-    save_image(out, done.result, like=item.image, quality=args.quality)
+    files = {out: encode_image(done.result, format_for_path(out), item.image, args.quality)}
     extras = {"raw": done.raw if args.save_raw else None, "alpha": done.alpha if args.save_alpha else None}
     if args.merge:
         extras["merged"] = merge_panels(item.image.rgb, item.hole, done)
     for suffix, array in extras.items():
         if array is not None:
-            save_image(extra_path(out, suffix), array)
+            files[extra_path(out, suffix)] = encode_image(array)
+    atomic_write_files(files)
 
 
 def _error_text(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if isinstance(err, ValueError) else f"{type(err).__name__}: {text}"
+    """One line for an image that failed: the user-facing message, or the class of an unexpected error."""
+    from dfnet.cli import error_message
+
+    message = error_message(err)
+    if message is not None:
+        return message
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _inpaint(args: argparse.Namespace) -> int:
@@ -217,7 +246,11 @@ def _inpaint(args: argparse.Namespace) -> int:
         for name, wanted in (("raw", args.save_raw), ("alpha", args.save_alpha), ("merged", args.merge))
         if wanted
     ]
-    jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras)
+    model_file = None if args.model == "default" else args.model
+    jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras, [model_file])
+    if Path(args.image).is_dir():
+        for path, why in unusable_entries(Path(args.image)):
+            print(f"warning: skipped {path}: {why}", file=sys.stderr)
     fetch_model_if_asked(args)
     precision = "fp16" if args.half else args.precision
     inpainter = Inpainter.from_pretrained(
@@ -328,6 +361,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        type=non_empty,
         default="default",
         help="'default' (bundled), places2, celeba (dfnet models), hf://OWNER/REPO, .safetensors, checkpoint, .pth or .onnx",
     )

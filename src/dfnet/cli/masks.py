@@ -14,11 +14,10 @@ def _generate(args: argparse.Namespace) -> int:
         MaskSetExistsError,
         bin_counts,
         bin_label,
-        parse_bins,
         write_mask_set,
     )
 
-    bins = None if args.paper or args.bins.lower() == "none" else parse_bins(args.bins)
+    bins = None if args.paper else args.bins
     strokes = PAPER_STROKES if args.paper else None
     try:
         records = write_mask_set(
@@ -31,6 +30,21 @@ def _generate(args: argparse.Namespace) -> int:
     )
     print(f"{args.out_dir}: wrote {len(records)} masks of {args.size}x{args.size} ({per_bin})")
     return 0
+
+
+def bins_option(text: str) -> tuple[int, ...] | None:
+    """An argparse type: paper bins as '0,2,4', or 'none' (no bin constraint)."""
+    from dfnet.masks import parse_bins
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return parse_bins(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+bins_option.__name__ = "bins"
 
 
 def _describe_file(path: Path) -> str:
@@ -81,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--bins",
+        type=bins_option,
         default="0,1,2,3,4",
         help="paper bins to fill, balanced: 0=[0,10%%) ... 4=[40,50%%); 'none' = plain DeepFill v2 masks",
     )

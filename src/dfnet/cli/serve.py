@@ -67,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from dfnet.inference import Inpainter
     from dfnet.web import create_app
+    from dfnet.web.guard import server_config
 
     settings = _settings(args)
     logging.basicConfig(
@@ -86,7 +87,8 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         url_host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"dfnet serve: open http://{url_host}:{port}/ (API docs at /docs)", file=sys.stderr, flush=True)
-        config = uvicorn.Config(create_app(inpainter, settings), log_level=args.log_level)
+        app = create_app(inpainter, settings)
+        config = server_config(app, header_timeout_s=args.header_timeout, log_level=args.log_level)
         uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -104,11 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        type=non_empty,
         default="default",
         help="'default' (bundled), places2, celeba, hf://OWNER/REPO or a weights file",
     )
     add_download_arguments(p)
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--engine",
         choices=ENGINE_CHOICES,
@@ -141,6 +144,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float_in(0, 3600, low_open=True),
         default=30.0,
         help="seconds a request body may take to arrive (408 after; a slow client holds no queue slot)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float_in(0, 3600, low_open=True),
+        default=10.0,
+        help="seconds a request's headers may take to arrive; slower connections get 408 and are closed",
     )
     p.add_argument(
         "--requests-per-client",

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dfnet.cli.common import int_in
+from dfnet.cli.common import int_in, non_empty
+
+if TYPE_CHECKING:
+    from dfnet.training import TrainConfig
 
 
 def _setup_logging() -> None:
@@ -20,6 +25,21 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
+def _inputs(args: argparse.Namespace, config: TrainConfig) -> list[str | Path | None]:
+    """Every path a run reads: data folders, weights and (unless resuming, which rewrites the run's own
+    resolved copy) the config file."""
+    config_file = args.config if args.resume is None and Path(args.config).is_file() else None
+    data_folders = [config.data.root, config.data.val_root, config.data.val_mask_dir]
+    return [*data_folders, config.init_weights, config.vgg.weights, config_file]
+
+
+def _written(config: TrainConfig) -> list[Path]:
+    """The run directory and the files a run writes directly inside it."""
+    from dfnet.training import EXPORT_NAME, RUN_CONFIG_NAME
+
+    return [config.run_dir, config.run_dir / RUN_CONFIG_NAME, config.run_dir / EXPORT_NAME]
+
+
 def _train(args: argparse.Namespace) -> int:
     from dfnet.files import check_outputs
     from dfnet.training import config_to_yaml, load_config, train
@@ -28,8 +48,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_to_yaml(config), end="")
         return 0
-    data_folders = [config.data.root, config.data.val_root, config.data.val_mask_dir]
-    check_outputs([config.run_dir], data_folders, args.overwrite)
+    check_outputs(_written(config), _inputs(args, config), args.overwrite)
     _setup_logging()
     result = train(config, resume=args.resume)
     if result.export is not None:
@@ -59,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "YAML, e.g. trainer.max_steps=100 model.fusion_layers=[0,1,2] optim.lr=2e-4.",
     )
     p.add_argument(
-        "--config", required=True, help="a YAML file or a packaged config name (places2, celeba, smoke)"
+        "--config",
+        required=True,
+        type=non_empty,
+        help="a YAML file or a packaged config name (places2, celeba, smoke)",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument(

@@ -43,6 +43,7 @@ from dfnet.training.config import (
 )
 from dfnet.training.fit import (
     EXPORT_NAME,
+    RUN_CONFIG_NAME,
     TrainResult,
     build_callbacks,
     build_trainer,
@@ -71,6 +72,7 @@ from dfnet.training.synthetic import synthetic_data_config, write_synthetic_imag
 __all__ = [
     "CHECKPOINT_DIR",
     "EXPORT_NAME",
+    "RUN_CONFIG_NAME",
     "LAST_CHECKPOINT",
     "PRECISIONS",
     "AtomicCheckpointIO",

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 
 EXPORT_NAME = "model.safetensors"
+RUN_CONFIG_NAME = "config.yaml"  # the resolved config of a run, beside its checkpoints
 
 
 def build_callbacks(config: TrainConfig) -> list[Callback]:
@@ -177,7 +178,7 @@ def train(
     data = ResumableDataModule(datamodule or InpaintingDataModule(config.data), seed=config.data.seed)
     trainer = build_trainer(config, extra_callbacks)
     if trainer.is_global_zero:
-        atomic_write_text(config.run_dir / "config.yaml", config_to_yaml(config))
+        atomic_write_text(config.run_dir / RUN_CONFIG_NAME, config_to_yaml(config))
     with warnings.catch_warnings():
         # The frozen VGG16 sits in eval mode on purpose.
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
