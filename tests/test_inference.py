@@ -424,3 +424,50 @@ def test_cancel_stops_between_chunks_and_before_the_texture(tiny_model, photo_25
     with pytest.raises(InpaintCancelled):
         inpainter.inpaint(photo_256, hole_256, cancel=cancel)  # the network ran, then cancel was set
     assert detail_steps == []
+
+
+def centred_scene(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured picture whose content is a function of the offset from its centre, with three holes at
+    fixed offsets (one large enough to be shrunk for the network, so the seam is matched): the same
+    surroundings and holes at any picture size."""
+    y, x = np.mgrid[0:height, 0:width]
+    y, x = y - height // 2, x - width // 2
+    grain = ((x * 7919 + y * 104729) % 61).astype(np.float32)
+    rgb = np.stack([120 + 50 * np.sin(x / 23.0), 110 + 40 * np.cos(y / 17.0), 90 + grain], axis=2)
+    hole = np.zeros((height, width), bool)
+    for dy, dx, side in ((-300, -400, 40), (0, 0, 200), (250, 350, 24)):
+        hole[height // 2 + dy : height // 2 + dy + side, width // 2 + dx : width // 2 + dx + side] = True
+    return np.clip(rgb, 0, 255).astype(np.uint8), hole
+
+
+def test_work_after_decoding_does_not_grow_with_the_picture(tiny_model, monkeypatch):
+    """The same holes in a picture four times as large: every step after decoding (network, seam matching,
+    exemplar detail) gets arrays of the same sizes, and the holes get the same pixels."""
+    from dfnet import exemplar, strategies
+
+    seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def recording(name, fn):
+        def record(*arrays, **options):
+            seen.append((name, tuple(a.shape for a in arrays if isinstance(a, np.ndarray))))
+            return fn(*arrays, **options)
+
+        return record
+
+    monkeypatch.setattr(strategies, "seam_shift", recording("seam", strategies.seam_shift))
+    monkeypatch.setattr(exemplar, "exemplar_detail_band", recording("detail", exemplar.exemplar_detail_band))
+    inpainter = Inpainter(tiny_model, device="cpu", working_size=256, texture=ExemplarDetail())
+    inpainter._run = recording("network", inpainter._run)
+    results, logs = [], []
+    for height, width in ((1100, 1500), (2200, 3000)):
+        rgb, hole = centred_scene(height, width)
+        seen.clear()
+        result = inpainter.inpaint(rgb, hole)
+        assert np.array_equal(result[~hole], rgb[~hole])
+        around = (slice(height // 2 - 320, height // 2 + 300), slice(width // 2 - 420, width // 2 + 400))
+        results.append(result[around])
+        logs.append(list(seen))
+    assert {name for name, _ in logs[0]} == {"network", "seam", "detail"}
+    assert logs[0] == logs[1]  # the same steps on arrays of the same sizes
+    assert max(max(s[1:3]) if len(s) == 4 else max(s[:2]) for _, shapes in logs[0] for s in shapes) <= 512
+    assert np.array_equal(results[0], results[1])  # and the same pixels in and around the holes

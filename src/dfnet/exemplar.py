@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfnet.strategies import Box, context_window, hole_regions
 from dfnet.texture_metrics import LUMA_WEIGHTS
 
 # The guide (smooth base) is compared on a grid of GUIDE_CELL × GUIDE_CELL pixel means inside each window.
@@ -57,6 +58,11 @@ class ExemplarDetail:
     passes: int = 2  # propagation passes
     feather: float = 8.0  # detail ramps from 0 at the hole's border to full at this distance
     seed: int = 0
+    # Detail for each hole region is copied from a square context window around it (context x the region's
+    # extent, at least `window` px on a side), so large photos with small holes cost what the holes cost. In
+    # a picture no larger than `window` every window is the whole picture (one computation for all holes).
+    window: int = 512
+    context: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= MAX_STRENGTH:
@@ -78,6 +84,11 @@ class ExemplarDetail:
             )
         if self.guide_weight < 0 or self.feather < 0:
             raise ValueError("exemplar guide_weight and feather must be non-negative")
+        if self.window < self.patch or self.context < 1:
+            raise ValueError(
+                f"exemplar window must be at least the patch ({self.patch}) and context at least 1, "
+                f"got {self.window} and {self.context}"
+            )
 
 
 # Named settings for users (``--texture fine|coarse``), measured on 50 held-out pairs in docs/model-card.md
@@ -358,33 +369,64 @@ def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
     return np.clip(distance / np.float32(feather), 0.0, 1.0)
 
 
+def detail_windows(hole_mask: np.ndarray, options: ExemplarDetail) -> list[tuple[Box, np.ndarray]]:
+    """(context window (y0, y1, x0, x1), the hole pixels inside it that take their detail from it) per
+    distinct window: one per 8-connected hole region, regions with the same window share it."""
+    labels, boxes = hole_regions(np.ascontiguousarray(hole_mask, dtype=bool))
+    served: dict[Box, list[int]] = {}
+    for label, box in enumerate(boxes, start=1):
+        served.setdefault(context_window(box, hole_mask.shape, options.context, options.window), []).append(
+            label
+        )
+    return [
+        (window, np.isin(labels[window[0] : window[1], window[2] : window[3]], region_labels))
+        for window, region_labels in served.items()
+    ]
+
+
+def _add_detail_into(
+    result: np.ndarray,
+    image: np.ndarray,
+    hole_mask: np.ndarray,
+    completion: np.ndarray,
+    options: ExemplarDetail,
+) -> None:
+    """Write ``completion`` + exemplar detail into the hole pixels of ``result``, window by window."""
+    for (y0, y1, x0, x1), served in detail_windows(hole_mask, options):
+        region = (slice(y0, y1), slice(x0, x1))
+        band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
+        if band is None:
+            continue
+        filled = completion[region].astype(np.float32) + np.float32(255.0 * options.strength) * band
+        filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+        np.copyto(result[region], filled, where=served[..., None])
+
+
 def add_exemplar_detail(
     image: np.ndarray, hole_mask: np.ndarray, completion: np.ndarray, options: ExemplarDetail | None = None
 ) -> np.ndarray:
     """Add exemplar detail to a uint8 completion (H, W, 3) of ``image`` with bool ``hole_mask`` (True =
-    hole); known pixels come back bit-identical to ``image``."""
-    options = options or ExemplarDetail()
+    hole); known pixels come back bit-identical to ``image``. Only the context windows around the holes
+    (:func:`detail_windows`) are worked on."""
     if image.shape != completion.shape or image.shape[:2] != hole_mask.shape or image.ndim != 3:
         raise ValueError(
             f"image {image.shape}, completion {completion.shape} and hole mask {hole_mask.shape} must agree"
         )
-    hole_mask = hole_mask.astype(bool, copy=False)
-    band = None if options.strength == 0 else exemplar_detail_band(image, hole_mask, completion, options)
-    if band is None:
-        return np.where(hole_mask[..., None], completion, image)
-    filled = completion.astype(np.float32) + np.float32(255.0 * options.strength) * band
-    filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-    return np.where(hole_mask[..., None], filled, image)
+    return add_exemplar_detail_batch(image[None], hole_mask[None], completion[None], options)[0]
 
 
 def add_exemplar_detail_batch(
-    images: np.ndarray, hole_masks: np.ndarray, completions: np.ndarray, options: ExemplarDetail
+    images: np.ndarray, hole_masks: np.ndarray, completions: np.ndarray, options: ExemplarDetail | None
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
-    done = [
-        add_exemplar_detail(*triple, options) for triple in zip(images, hole_masks, completions, strict=True)
-    ]
-    return np.stack(done)
+    options = options or ExemplarDetail()
+    result = completions.copy()
+    for i, hole_mask in enumerate(hole_masks):
+        hole_mask = hole_mask.astype(bool, copy=False)
+        np.copyto(result[i], images[i], where=~hole_mask[..., None])
+        if options.strength > 0:
+            _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
+    return result
 
 
 __all__ = [
@@ -395,6 +437,7 @@ __all__ = [
     "add_exemplar_detail_batch",
     "border_ramp",
     "describe_texture",
+    "detail_windows",
     "exemplar_detail_band",
     "hann_window",
     "split_detail",
