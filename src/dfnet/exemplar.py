@@ -10,8 +10,9 @@ band only, with the network's completion as the guide):
    window of the photo (top-left every ``candidate_stride`` pixels) whose detail band best matches the
    window's *known* pixels and whose smooth base best matches the completion's (so grass gets grass
    detail, sky gets none, and texture continues across the hole's border);
-3. overlap-add the chosen windows' detail bands with Hann weights, divided by the root of the summed
-   squared weights so that unrelated textures keep their contrast where windows overlap;
+3. overlap-add the chosen windows' detail bands with Hann weights, normalised so that unrelated textures
+   keep their contrast where windows overlap (root of the summed squared weights) and neighbouring windows
+   that copy with the same offset (one coherent copy) keep unit gain;
 4. add ``strength`` times that detail to the completion in the hole, ramped in over ``feather`` pixels
    from the border (thin holes, where the completion is already close to the truth, get little).
 
@@ -293,16 +294,51 @@ def _overlap_add(
     targets: tuple[np.ndarray, np.ndarray],
     patch: int,
 ) -> np.ndarray:
-    """Sum of Hann-weighted source windows at the targets, over the root of the summed squared weights."""
+    """Sum of Hann-weighted source windows at the targets, normalised so that every copy keeps unit gain.
+
+    Windows that copy with the same offset are one coherent copy (their weights add up to 1 where they
+    overlap: its gain must stay 1); copies with different offsets are unrelated (their variances add). So
+    each pixel is divided by the root of the sum, over its distinct offsets, of the squared summed weight.
+    """
     window = hann_window(patch)
     total = np.zeros(detail.shape, np.float32)
-    weight_sq = np.zeros(detail.shape[:2], np.float32)
+    power = np.zeros(detail.shape[:2], np.float32)
     for sy, sx, ty, tx in zip(*sources, *targets, strict=True):
         total[ty : ty + patch, tx : tx + patch] += (
             window[..., None] * detail[sy : sy + patch, sx : sx + patch]
         )
-        weight_sq[ty : ty + patch, tx : tx + patch] += window**2
-    return total / np.sqrt(np.maximum(weight_sq, 1e-12))[..., None]
+        power[ty : ty + patch, tx : tx + patch] += window**2
+    _add_coherent_power(power, sources, targets, window)
+    return total / np.sqrt(np.maximum(power, 1e-12))[..., None]
+
+
+def _add_coherent_power(
+    power: np.ndarray,
+    sources: tuple[np.ndarray, np.ndarray],
+    targets: tuple[np.ndarray, np.ndarray],
+    window: np.ndarray,
+) -> None:
+    """Add 2 w_i w_j over the overlap of every pair of target windows i, j that copy with the same offset:
+    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms."""
+    patch = window.shape[0]
+    ty, tx = (np.asarray(a, np.int64) for a in targets)
+    offsets = np.stack([np.asarray(sources[0]) - ty, np.asarray(sources[1]) - tx], 1)
+    _, group = np.unique(offsets, axis=0, return_inverse=True)
+    order = np.argsort(group.ravel(), kind="stable")
+    bounds = np.flatnonzero(np.diff(group.ravel()[order])) + 1
+    for members in np.split(order, bounds):
+        if len(members) < 2:
+            continue
+        dy = ty[members][None, :] - ty[members][:, None]
+        dx = tx[members][None, :] - tx[members][:, None]
+        near = (np.abs(dy) < patch) & (np.abs(dx) < patch) & np.triu(np.ones(dy.shape, bool), 1)
+        for a, b in zip(*np.nonzero(near), strict=True):
+            i, j = members[a], members[b]
+            y0, y1 = max(ty[i], ty[j]), min(ty[i], ty[j]) + patch
+            x0, x1 = max(tx[i], tx[j]), min(tx[i], tx[j]) + patch
+            wi = window[y0 - ty[i] : y1 - ty[i], x0 - tx[i] : x1 - tx[i]]
+            wj = window[y0 - ty[j] : y1 - ty[j], x0 - tx[j] : x1 - tx[j]]
+            power[y0:y1, x0:x1] += 2.0 * wi * wj
 
 
 def exemplar_detail_band(
