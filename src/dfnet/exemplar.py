@@ -93,10 +93,10 @@ class ExemplarDetail:
             )
 
 
-# Named settings for users (``--texture fine|coarse``), measured on 50 held-out pairs in docs/model-card.md
-# ("Which bands still lack texture"), L1 per hole-ratio bin against the network alone: fine copies the band under
-# about 2 px (gradient ratio 0.77, detail measure 0.51, L1 +4-8 %); coarse the band under about 4 px as well (tree
-# trunks and grass heads instead of grain: gradient ratio 0.90, detail 0.32, L1 +7-13 %; misplaced copies of
+# Named settings for users (``--texture fine|coarse``), measured on 50 held-out pairs (docs/benchmarks.md, "Exemplar
+# detail: speed and the coherent-copy gain"), L1 per hole-ratio bin against the network alone: fine copies the band
+# under about 2 px (gradient ratio 0.78, detail measure 0.51, L1 +4-8 %); coarse the band under about 4 px as well
+# (tree trunks and grass heads instead of grain: gradient ratio 0.90, detail 0.31, L1 +7-13 %; misplaced copies of
 # lines show more).
 TEXTURE_PRESETS: dict[str, ExemplarDetail] = {
     "fine": ExemplarDetail(),
