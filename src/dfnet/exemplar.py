@@ -130,11 +130,16 @@ def window_starts(size: int, patch: int, stride: int) -> np.ndarray:
 def _window_array(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> np.ndarray:
     """The (patch × patch) windows of a (H, W[, C]) array at top-lefts (ys[i], xs[i]), every ``step``-th row
     and column, flattened in (row, column, channel) order: (n, (patch / step)²·C)."""
-    view = np.lib.stride_tricks.sliding_window_view(array, (patch, patch), axis=(0, 1))  # (H', W'[, C], p, p)
-    picked = view[ys, xs][..., ::step, ::step]  # a strided gather, far faster than 2-D index arrays
-    if array.ndim == 3:
-        picked = np.moveaxis(picked, 1, -1)
-    return np.ascontiguousarray(picked).reshape(len(ys), -1)
+    height, width = array.shape[:2]
+    side = -(-patch // step)  # samples per window side
+    strides = array.strides
+    view = np.lib.stride_tricks.as_strided(  # (H', W', side, side[, C]): only the samples, in output order
+        array,
+        (height - patch + 1, width - patch + 1, side, side, *array.shape[2:]),
+        (strides[0], strides[1], step * strides[0], step * strides[1], *strides[2:]),
+        writeable=False,
+    )
+    return view[ys, xs].reshape(len(ys), -1)  # one gather of exactly the samples needed
 
 
 def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> Tensor:
