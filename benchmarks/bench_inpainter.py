@@ -17,6 +17,7 @@ path whatever the model; ``--texture auto|STRENGTH`` adds the optimized engine w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import platform
 import statistics
@@ -36,6 +37,7 @@ from dfnet.checkpoint import save_model  # noqa: E402
 from dfnet.evaluation import load_eval_image  # noqa: E402
 from dfnet.inference import Inpainter  # noqa: E402
 from dfnet.model import DFNet, DFNetConfig  # noqa: E402
+from dfnet.optimize import cpu_flags  # noqa: E402
 
 ENGINES = ("torch", "optimized")
 TEXTURE_ROW = "optimized + exemplar detail"
@@ -75,6 +77,9 @@ def main() -> None:
     parser.add_argument(
         "--texture", help="also time the optimized engine with this texture option (auto or a strength)"
     )
+    parser.add_argument(
+        "--also", nargs="*", default=[], help="more precisions of the optimized engine to time (int8, bf16)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = args.model or str(random_weights(Path("/tmp/bench_inpainter.safetensors"), args.width))
@@ -82,22 +87,28 @@ def main() -> None:
     if args.image:
         rgb = load_eval_image(args.image, args.size)
 
-    rows = {engine: (engine, None) for engine in ENGINES}
+    rows = {"torch": ("torch", None, "fp32"), "optimized fp32": ("optimized", None, "fp32")}
+    rows["optimized auto (product path)"] = ("optimized", None, "auto")
+    for precision in args.also:
+        rows[f"optimized {precision}"] = ("optimized", None, precision)
     if args.texture:
         texture = args.texture if args.texture == "auto" else float(args.texture)
-        rows[TEXTURE_ROW] = ("optimized", texture)
+        rows[TEXTURE_ROW] = ("optimized", texture, "auto")
     inpainters, setup = {}, {}
-    for row, (engine, texture) in rows.items():
+    for row, (engine, texture, precision) in rows.items():
         started = time.perf_counter()
-        inpainters[row] = Inpainter.from_pretrained(model, device="cpu", engine=engine, texture=texture)
+        inpainters[row] = Inpainter.from_pretrained(
+            model, device="cpu", precision=precision, engine=engine, texture=texture
+        )
         setup[row] = time.perf_counter() - started
     results = {e: p.inpaint(rgb, hole, strategy=args.strategy) for e, p in inpainters.items()}
     for _ in range(args.warmup - 1):
         for p in inpainters.values():
             p.inpaint(rgb, hole, strategy=args.strategy)
     times: dict[str, list[float]] = {row: [] for row in rows}
-    for _ in range(args.repeats):
-        for row, p in inpainters.items():
+    for round_ in range(args.repeats):  # interleaved rounds, the order reversed every other round
+        order = list(inpainters.items())
+        for row, p in order if round_ % 2 == 0 else order[::-1]:
             started = time.perf_counter()
             p.inpaint(rgb, hole, strategy=args.strategy)
             times[row].append(time.perf_counter() - started)
@@ -109,16 +120,40 @@ def main() -> None:
         f"{args.size}x{args.size}, strategy {args.strategy}, image {args.image or 'synthetic'}, "
         f"texture {args.texture or 'off'}"
     )
-    print("| engine | set-up s | median ms/call | min-max ms | ratio to torch | max diff vs torch (levels) |")
-    print("|---|---|---|---|---|---|")
-    base = statistics.median(times["torch"])
+    flags = sorted(
+        f
+        for f in cpu_flags()
+        if f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") or "bf16" in f or "amx" in f
+    )
+    print(f"# CPU: {cpu_model()}; flags: {' '.join(flags)}")
+    print(
+        "| engine | precision used | set-up s | median ms/call | min-max ms | ratio to torch (median of rounds) "
+        "| max diff vs torch (levels) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         median = statistics.median(times[row])
+        ratio = statistics.median(t / b for t, b in zip(times[row], times["torch"], strict=True))
         diff = int(np.abs(results[row].astype(int) - results["torch"]).max())
         print(
-            f"| {row} | {setup[row]:.2f} | {1000 * median:.1f} | {1000 * min(times[row]):.1f}–"
-            f"{1000 * max(times[row]):.1f} | {median / base:.3f} | {diff} |"
+            f"| {row} | {inpainters[row].precision if row == 'torch' else describe_precision(inpainters[row])} "
+            f"| {setup[row]:.2f} | {1000 * median:.1f} | {1000 * min(times[row]):.1f}–"
+            f"{1000 * max(times[row]):.1f} | {ratio:.3f} | {diff} |"
         )
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def describe_precision(inpainter: Inpainter) -> str:
+    """The precision the prepared (optimized) model runs in."""
+    return str(inpainter._run.model.info.get("precision"))
 
 
 if __name__ == "__main__":

@@ -220,3 +220,68 @@ def test_the_search_and_the_propagation_score_a_copy_alike():
         costs = features.cost(features.targets(np.full(len(sy), ty[i]), np.full(len(sy), tx[i])), sy, sx)
         assert best[i] == np.argmin(costs)
         assert np.sort(costs)[1] > costs[best[i]]  # a clear winner: the agreement is not a tie
+
+
+def full_picture_detail(image, hole, completion, options):
+    """The detail added over the whole picture at once (what the windowed path must reproduce)."""
+    band = exemplar_detail_band(image, hole, completion, options)
+    filled = np.clip(
+        np.rint(completion.astype(np.float32) + np.float32(255 * options.strength) * band), 0, 255
+    )
+    return np.where(hole[..., None], filled.astype(np.uint8), image)
+
+
+def test_a_picture_no_larger_than_the_window_gets_the_full_picture_result():
+    image = textured_photo(96)
+    hole = block_hole(96, 10, 30, 60, 80) | block_hole(96, 60, 80, 55, 75) | block_hole(96, 40, 50, 10, 20)
+    completion = smooth_fill(image, hole)
+    options = ExemplarDetail(window=96)
+    assert [w for w, _ in exemplar.detail_windows(hole, options)] == [(0, 96, 0, 96)]  # computed once
+    out = add_exemplar_detail(image, hole, completion, options)
+    assert np.array_equal(out, full_picture_detail(image, hole, completion, options))
+
+
+def test_each_hole_region_takes_its_detail_from_its_own_window():
+    """In a larger picture a hole gets the same pixels as in its window alone, wherever the window lies."""
+    scene = textured_photo(64, seed=2)
+    hole = block_hole(64, 24, 40, 24, 40)  # centred: its window is the scene
+    options = ExemplarDetail(window=64)
+    alone = add_exemplar_detail(scene, hole, smooth_fill(scene, hole), options)
+    big = np.tile(textured_photo(64, seed=9), (3, 4, 1))
+    big_hole = np.zeros(big.shape[:2], bool)
+    big[100:164, 70:134] = scene
+    big_hole[100:164, 70:134] = hole
+    big_hole[5:15, 220:230] = True  # a second region far away, with a window of its own
+    completion = big.copy()
+    completion[100:164, 70:134] = smooth_fill(scene, hole)
+    windows = [w for w, _ in exemplar.detail_windows(big_hole, options)]
+    assert windows == [(0, 64, 192, 256), (100, 164, 70, 134)]  # the first shifted to fit the picture
+    out = add_exemplar_detail(big, big_hole, completion, options)
+    assert np.array_equal(out[100:164, 70:134], alone)
+    assert np.array_equal(out[~big_hole], big[~big_hole])
+
+
+def test_a_coherent_copy_keeps_unit_gain():
+    """Neighbouring windows that copy with the same offset rebuild the source exactly (their sin² weights sum
+    to 1): the overlap-add must not amplify them (a root-sum-of-squares normalisation gives 1.0-2.0x in an
+    8-px grid)."""
+    rng = np.random.default_rng(1)
+    detail = rng.normal(0, 0.05, (96, 96, 3)).astype(np.float32)
+    starts = window_starts(48, 16, 8)
+    ty, tx = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    band = exemplar._overlap_add(detail, (ty + 40, tx + 32), (ty, tx), 16)
+    inner = (slice(8, 40), slice(8, 40))  # covered by two windows along each axis
+    gain = band[inner] / detail[48:80, 40:72]
+    np.testing.assert_allclose(gain, 1.0, rtol=1e-4)
+
+
+def test_unrelated_copies_keep_their_contrast():
+    """Windows copying from unrelated places: the sum is divided by the root of the summed squared weights,
+    so white noise keeps its standard deviation where windows overlap."""
+    rng = np.random.default_rng(2)
+    detail = rng.normal(0, 1.0, (2000, 2000, 1)).astype(np.float32)
+    starts = window_starts(64, 16, 8)
+    ty, tx = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    sy, sx = rng.integers(0, 1984, (2, len(ty)))  # every window from somewhere else
+    band = exemplar._overlap_add(detail, (sy, sx), (ty, tx), 16)
+    assert band[8:56, 8:56].std() == pytest.approx(1.0, abs=0.06)

@@ -285,7 +285,9 @@ def test_optimized_engine_matches_eager(tmp_path, fusion, photo_256, hole_256):
     torch.manual_seed(0)
     model = randomize_batchnorm(DFNet(DFNetConfig(width=0.125, fusion=fusion))).eval()
     save_model(model, tmp_path / "m.safetensors")
-    fast = Inpainter.from_pretrained(tmp_path / "m.safetensors", device="cpu", engine="optimized")
+    fast = Inpainter.from_pretrained(
+        tmp_path / "m.safetensors", device="cpu", engine="optimized", precision="fp32"
+    )
     assert fast.describe()["engine"] == "optimized"
     rgb, hole = photo_256[:200, :230], hole_256[:200, :230]
     expected = Inpainter(model, device="cpu").inpaint(rgb, hole, return_details=True)
@@ -328,7 +330,7 @@ def test_texture_auto_is_on_for_the_bundled_model_only(monkeypatch, tmp_path, ti
     save_model(tiny_model, path, metadata={"working_size": 256})
     monkeypatch.setattr(inference, "DEFAULT_MODEL", path)
     bundled = Inpainter.from_pretrained(device="cpu")
-    assert bundled.texture == ExemplarDetail() and bundled.describe()["texture"]["strength"] == 0.9
+    assert bundled.texture == ExemplarDetail() and bundled.describe()["texture"]["strength"] == 1.0
     same_file_by_path = Inpainter.from_pretrained(path, device="cpu")  # a checkpoint: its own output
     assert same_file_by_path.texture is None and same_file_by_path.describe()["texture"] is None
     assert Inpainter.from_pretrained(device="cpu", texture=0).texture is None
@@ -424,3 +426,83 @@ def test_cancel_stops_between_chunks_and_before_the_texture(tiny_model, photo_25
     with pytest.raises(InpaintCancelled):
         inpainter.inpaint(photo_256, hole_256, cancel=cancel)  # the network ran, then cancel was set
     assert detail_steps == []
+
+
+def centred_scene(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured picture whose content is a function of the offset from its centre, with three holes at
+    fixed offsets (one large enough to be shrunk for the network, so the seam is matched): the same
+    surroundings and holes at any picture size."""
+    y, x = np.mgrid[0:height, 0:width]
+    y, x = y - height // 2, x - width // 2
+    grain = ((x * 7919 + y * 104729) % 61).astype(np.float32)
+    rgb = np.stack([120 + 50 * np.sin(x / 23.0), 110 + 40 * np.cos(y / 17.0), 90 + grain], axis=2)
+    hole = np.zeros((height, width), bool)
+    for dy, dx, side in ((-300, -400, 40), (0, 0, 200), (250, 350, 24)):
+        hole[height // 2 + dy : height // 2 + dy + side, width // 2 + dx : width // 2 + dx + side] = True
+    return np.clip(rgb, 0, 255).astype(np.uint8), hole
+
+
+def test_work_after_decoding_does_not_grow_with_the_picture(tiny_model, monkeypatch):
+    """The same holes in a picture four times as large: every step after decoding (network, seam matching,
+    exemplar detail) gets arrays of the same sizes, and the holes get the same pixels."""
+    from dfnet import exemplar, strategies
+
+    seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def recording(name, fn):
+        def record(*arrays, **options):
+            seen.append((name, tuple(a.shape for a in arrays if isinstance(a, np.ndarray))))
+            return fn(*arrays, **options)
+
+        return record
+
+    monkeypatch.setattr(strategies, "seam_shift", recording("seam", strategies.seam_shift))
+    monkeypatch.setattr(exemplar, "exemplar_detail_band", recording("detail", exemplar.exemplar_detail_band))
+    inpainter = Inpainter(tiny_model, device="cpu", working_size=256, texture=ExemplarDetail())
+    inpainter._run = recording("network", inpainter._run)
+    results, logs = [], []
+    for height, width in ((1100, 1500), (2200, 3000)):
+        rgb, hole = centred_scene(height, width)
+        seen.clear()
+        result = inpainter.inpaint(rgb, hole)
+        assert np.array_equal(result[~hole], rgb[~hole])
+        around = (slice(height // 2 - 320, height // 2 + 300), slice(width // 2 - 420, width // 2 + 400))
+        results.append(result[around])
+        logs.append(list(seen))
+    assert {name for name, _ in logs[0]} == {"network", "seam", "detail"}
+    assert logs[0] == logs[1]  # the same steps on arrays of the same sizes
+    assert max(max(s[1:3]) if len(s) == 4 else max(s[:2]) for _, shapes in logs[0] for s in shapes) <= 512
+    assert np.array_equal(results[0], results[1])  # and the same pixels in and around the holes
+
+
+def test_auto_precision_of_the_optimized_cpu_engine_follows_the_cpu_flags(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "onnxruntime_available", lambda: True)
+    for flags, expected in (
+        ({"avx512f", "avx512_vnni"}, "int8"),
+        ({"avx2", "fma"}, "int8"),
+        ({"sse4_2"}, "fp32"),
+    ):
+        monkeypatch.setattr(inference, "cpu_flags", lambda flags=flags: frozenset(flags))
+        assert resolve_precision("auto", cpu, optimized=True) == expected
+        assert resolve_precision("auto", cpu) == "fp32"  # the eager engine stays exact
+    monkeypatch.setattr(inference, "onnxruntime_available", lambda: False)
+    assert resolve_precision("auto", cpu, optimized=True) == "fp32"
+    with pytest.raises(ValueError, match="int8 needs"):
+        resolve_precision("int8", cpu)
+    with pytest.raises(ValueError, match="int8 needs"):
+        resolve_precision("int8", torch.device("cuda"), optimized=True)
+
+
+@pytest.mark.skipif(not inference.onnxruntime_available(), reason="needs onnxruntime")
+def test_int8_keeps_known_pixels_and_stays_close_to_fp32(tmp_path, photo_256, hole_256):
+    torch.manual_seed(0)
+    save_model(randomize_batchnorm(DFNet(DFNetConfig(width=0.125))).eval(), tmp_path / "m.safetensors")
+    results = {}
+    for precision in ("fp32", "int8"):
+        model = Inpainter.from_pretrained(tmp_path / "m.safetensors", "cpu", precision, engine="optimized")
+        assert model.describe()["precision"] == precision
+        results[precision] = model.inpaint(photo_256, hole_256)
+    assert known_equal(results["int8"], photo_256, hole_256)
+    difference = np.abs(results["int8"].astype(int) - results["fp32"])[hole_256]
+    assert 0 < difference.mean() < 8  # quantised (not the fp32 graph), yet the same completion

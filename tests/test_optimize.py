@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT
@@ -267,7 +268,9 @@ def test_measured_engine_choice_is_a_cpu_engine(tiny_model):
 
 def test_prepare_rejects_bad_arguments(tiny_model):
     with pytest.raises(ValueError, match="precision"):
-        prepare_for_inference(tiny_model, "cpu", precision="int8")  # type: ignore[arg-type]
+        prepare_for_inference(tiny_model, "cpu", precision="int4")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="int8 runs on the CPU"):
+        prepare_for_inference(tiny_model, "cpu", precision="int8", engine="torch")
     with pytest.raises(ValueError, match="engine"):
         prepare_for_inference(tiny_model, "cpu", engine="tensorrt")
     with pytest.raises(ValueError, match="CUDA"):
@@ -364,3 +367,23 @@ def test_inference_benchmark_script_runs_and_compares_outputs(tmp_path):
     payload = json.loads(out.read_text())["cpu"]
     assert max(payload["diffs"].values()) <= 1e-3
     assert len(payload["timings"]) >= 4
+
+
+def test_int8_calibration_covers_every_hole_bin_and_the_value_range():
+    from dfnet.masks import bin_of
+    from dfnet.optimize import calibration_feeds
+
+    feeds = calibration_feeds(size=64, count=5)
+    assert sorted(bin_of(float(f["hole_mask"].mean())) for f in feeds) == [0, 1, 2, 3, 4]
+    images = np.concatenate([f["image"] for f in feeds])
+    assert images.dtype == np.float32 and images.min() == 0.0 and images.max() > 0.9
+    for feed in feeds:  # zero in the hole, as DFNet sees its input
+        assert not (feed["image"] * feed["hole_mask"]).any()
+
+
+def test_int8_is_suited_to_vnni_amx_and_avx2_cpus():
+    from dfnet.optimize import VNNI_FLAGS, int8_suited
+
+    assert int8_suited(frozenset({"avx512f", "avx512_vnni"})) and int8_suited(frozenset({"amx_int8"}))
+    assert int8_suited(frozenset({"avx2"}))  # weights kept to 7 bits there (no VNNI: 16-bit sums)
+    assert not int8_suited(frozenset({"sse4_2"})) and not frozenset({"avx2"}) & VNNI_FLAGS

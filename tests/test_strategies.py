@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from dfnet import strategies
 from dfnet.strategies import (
     STRATEGIES,
     Filled,
@@ -335,3 +336,24 @@ def test_known_pixels_and_shape_kept_with_tiny_model(tiny_network, seed, height,
     done = run_strategy(strategy, images, holes, tiny_network, **options[strategy])
     assert done.result.shape == images.shape
     assert np.array_equal(done.result[~holes], images[~holes])
+
+
+def test_match_seam_works_in_windows_with_the_whole_picture_values():
+    rng = np.random.default_rng(5)
+    image = rng.random((300, 420, 3)).astype(np.float32)
+    fill = np.clip(image + 0.3 * rng.random((300, 420, 3)).astype(np.float32), 0, 1)
+    hole = np.zeros((300, 420), bool)
+    hole[0:30, 10:50] = True  # on the image's edge
+    hole[100:160, 200:215] = True
+    hole[130:140, 215:290] = True  # joins the previous one: one region
+    hole[250:300, 380:420] = True  # in the corner
+    hole[40:44, 300:305] = True
+    band = 6
+    windows = strategies.seam_windows(hole, band)
+    assert len(windows) == 4  # the regions near (0, 10) and (40, 300) stay apart; all others are separate
+    assert sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in windows) < hole.size / 2
+    windowed = strategies.match_seam(image, fill, hole, band)
+    whole = strategies.seam_shift(image, fill, hole, band).astype(np.float32)  # as the caller stores it
+    assert np.array_equal(windowed[hole], whole[hole])  # the same values as over the whole picture
+    assert np.array_equal(windowed[~hole], fill[~hole])  # known pixels: the fill as given
+    assert np.abs(windowed - fill)[hole].max() > 0.05  # and it did shift the fill

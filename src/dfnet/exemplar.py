@@ -10,8 +10,9 @@ band only, with the network's completion as the guide):
    window of the photo (top-left every ``candidate_stride`` pixels) whose detail band best matches the
    window's *known* pixels and whose smooth base best matches the completion's (so grass gets grass
    detail, sky gets none, and texture continues across the hole's border);
-3. overlap-add the chosen windows' detail bands with Hann weights, divided by the root of the summed
-   squared weights so that unrelated textures keep their contrast where windows overlap;
+3. overlap-add the chosen windows' detail bands with Hann weights, normalised so that unrelated textures
+   keep their contrast where windows overlap (root of the summed squared weights) and neighbouring windows
+   that copy with the same offset (one coherent copy) keep unit gain;
 4. add ``strength`` times that detail to the completion in the hole, ramped in over ``feather`` pixels
    from the border (thin holes, where the completion is already close to the truth, get little).
 
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfnet.strategies import Box, context_window, hole_regions
 from dfnet.texture_metrics import LUMA_WEIGHTS
 
 # The guide (smooth base) is compared on a grid of GUIDE_CELL × GUIDE_CELL pixel means inside each window.
@@ -45,18 +47,24 @@ TARGET_CHUNK = 512
 class ExemplarDetail:
     """Options of :func:`add_exemplar_detail` (pixels at the image's own resolution)."""
 
-    strength: float = 0.9  # 0 = off, 1 = the exemplar's full contrast
+    strength: float = 1.0  # 0 = off, 1 = the exemplar's full contrast (coherent copies at unit gain)
     sigma: float = 2.0  # detail band: what a Gaussian of this sigma removes
     patch: int = 16  # window side; a multiple of 2 * GUIDE_CELL
     stride: int = 8  # target windows every `stride` px (patch / 2: Hann windows overlap by half)
-    candidate_stride: int = 4  # source windows every `candidate_stride` px
+    candidate_stride: int = 8  # source windows every `candidate_stride` px
     max_candidates: int = 8192  # seeded random subset above this (bounds time on large photos)
     guide_weight: float = 1.0  # weight of the smooth-base match against the known-detail match
     choices: int = 16  # each target starts from a seeded random pick among its best `choices` sources
     coherence: float = 4.0  # propagation bonus per agreeing neighbour, in grey levels (0 = off)
     passes: int = 2  # propagation passes
+    refine: int = 4  # each pass also tries the copy moved by this many px up, down, left, right (0 = off)
     feather: float = 8.0  # detail ramps from 0 at the hole's border to full at this distance
     seed: int = 0
+    # Detail for each hole region is copied from a square context window around it (context x the region's
+    # extent, at least `window` px on a side), so large photos with small holes cost what the holes cost. In
+    # a picture no larger than `window` every window is the whole picture (one computation for all holes).
+    window: int = 512
+    context: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= MAX_STRENGTH:
@@ -78,12 +86,17 @@ class ExemplarDetail:
             )
         if self.guide_weight < 0 or self.feather < 0:
             raise ValueError("exemplar guide_weight and feather must be non-negative")
+        if self.window < self.patch or self.context < 1:
+            raise ValueError(
+                f"exemplar window must be at least the patch ({self.patch}) and context at least 1, "
+                f"got {self.window} and {self.context}"
+            )
 
 
-# Named settings for users (``--texture fine|coarse``), measured on 50 held-out pairs in docs/model-card.md
-# ("Which bands still lack texture"), L1 per hole-ratio bin against the network alone: fine copies the band under
-# about 2 px (gradient ratio 0.77, detail measure 0.51, L1 +4-8 %); coarse the band under about 4 px as well (tree
-# trunks and grass heads instead of grain: gradient ratio 0.90, detail 0.32, L1 +7-13 %; misplaced copies of
+# Named settings for users (``--texture fine|coarse``), measured on 50 held-out pairs (docs/benchmarks.md, "Exemplar
+# detail: speed and the coherent-copy gain"), L1 per hole-ratio bin against the network alone: fine copies the band
+# under about 2 px (gradient ratio 0.78, detail measure 0.51, L1 +4-8 %); coarse the band under about 4 px as well
+# (tree trunks and grass heads instead of grain: gradient ratio 0.90, detail 0.31, L1 +7-13 %; misplaced copies of
 # lines show more).
 TEXTURE_PRESETS: dict[str, ExemplarDetail] = {
     "fine": ExemplarDetail(),
@@ -114,14 +127,24 @@ def window_starts(size: int, patch: int, stride: int) -> np.ndarray:
     return starts if starts[-1] == size - patch else np.append(starts, size - patch)
 
 
-def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> Tensor:
+def _window_array(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> np.ndarray:
     """The (patch × patch) windows of a (H, W[, C]) array at top-lefts (ys[i], xs[i]), every ``step``-th row
     and column, flattened in (row, column, channel) order: (n, (patch / step)²·C)."""
-    view = np.lib.stride_tricks.sliding_window_view(array, (patch, patch), axis=(0, 1))  # (H', W'[, C], p, p)
-    picked = view[ys, xs][..., ::step, ::step]  # a strided gather, far faster than 2-D index arrays
-    if array.ndim == 3:
-        picked = np.moveaxis(picked, 1, -1)
-    return torch.from_numpy(np.ascontiguousarray(picked).reshape(len(ys), -1))
+    height, width = array.shape[:2]
+    side = -(-patch // step)  # samples per window side
+    strides = array.strides
+    view = np.lib.stride_tricks.as_strided(  # (H', W', side, side[, C]): only the samples, in output order
+        array,
+        (height - patch + 1, width - patch + 1, side, side, *array.shape[2:]),
+        (strides[0], strides[1], step * strides[0], step * strides[1], *strides[2:]),
+        writeable=False,
+    )
+    return view[ys, xs].reshape(len(ys), -1)  # one gather of exactly the samples needed
+
+
+def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> Tensor:
+    """:func:`_window_array` as a torch tensor (for the matrix products of the search)."""
+    return torch.from_numpy(_window_array(array, ys, xs, patch, step))
 
 
 def _cells(smooth: np.ndarray) -> np.ndarray:
@@ -183,12 +206,11 @@ def _best_sources(
 class _TargetWindows:
     """Target windows' known mask, known luma detail and guide, gathered once and scored against many sources."""
 
-    known: Tensor
-    detail: Tensor  # luma detail at the known pixels, 0 in the hole
-    guide: Tensor
+    known: np.ndarray
+    detail: np.ndarray  # luma detail at the known pixels, 0 in the hole
+    guide: np.ndarray
 
-    def __getitem__(self, keep: np.ndarray) -> _TargetWindows:
-        rows = torch.from_numpy(keep)
+    def __getitem__(self, rows: np.ndarray) -> _TargetWindows:
         return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows])
 
 
@@ -212,17 +234,25 @@ class _Features:
 
     def targets(self, ty: np.ndarray, tx: np.ndarray) -> _TargetWindows:
         """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
-        known = _windows(self.known, ty, tx, self.patch)
-        detail = _windows(self.luma_detail, ty, tx, self.patch) * known
-        return _TargetWindows(known, detail, _guide_features(self.cells, ty, tx, self.patch))
+        known = _window_array(self.known, ty, tx, self.patch)
+        detail = _window_array(self.luma_detail, ty, tx, self.patch) * known
+        return _TargetWindows(known, detail, _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL))
 
-    def cost(self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
-        """Pairwise cost (the same as :func:`_best_sources` uses) of each (target, source) pair."""
-        source = _windows(self.luma_detail, sy, sx, self.patch)
-        known_sse = (source * targets.known - targets.detail).square().sum(1)
-        known_ssd = known_sse / targets.known.sum(1).clamp_min(1.0)
-        guide = (targets.guide - _guide_features(self.cells, sy, sx, self.patch)).square()
-        return known_ssd.numpy() + self.guide_weight * guide.mean(1).numpy()
+    def cost(
+        self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Pairwise cost (the same as :func:`_best_sources` uses) of each (target ``rows[k]``, source k) pair
+        (``rows`` None: target k)."""
+        rows = np.arange(len(sy)) if rows is None else rows
+        guide = np.square(targets.guide[rows] - _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL))
+        cost = self.guide_weight * guide.mean(1)
+        count = targets.known.sum(1)[rows]
+        border = np.flatnonzero(count > 0)  # inside the hole the known-detail term is 0: skip its gather
+        source = _window_array(self.luma_detail, sy[border], sx[border], self.patch)
+        known = targets.known[rows[border]]
+        known_sse = np.square(source * known - targets.detail[rows[border]]).sum(1)
+        cost[border] += known_sse / count[border]
+        return cost
 
 
 NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -234,45 +264,46 @@ def _propagate(
     grid_x: np.ndarray,
     is_target: np.ndarray,
     offsets: np.ndarray,
-    coherence: float,
-    passes: int,
+    options: ExemplarDetail,
 ) -> np.ndarray:
-    """Let target windows take a neighbour's offset (PatchMatch's propagation, red-black order) when its cost,
-    less a bonus of ``coherence`` grey levels squared per agreeing neighbour, is lower: copies come in
-    coherent pieces, not repeated tiles."""
+    """Let target windows take a neighbour's offset (PatchMatch's propagation, red-black order) or move their
+    own by ``refine`` px (a local search) when its cost, less a bonus of ``coherence`` grey levels squared per
+    agreeing neighbour, is lower: copies come in coherent pieces, not repeated tiles."""
     rows, cols = is_target.shape
-    bonus = (coherence / 255.0) ** 2  # a neighbour that copies the same way is worth this much SSD
+    bonus = (options.coherence / 255.0) ** 2  # a neighbour that copies the same way is worth this much SSD
+    step = options.refine
+    jitters = [np.array(j) for j in ((-step, 0), (step, 0), (0, -step), (0, step))] if step else []
     padded_target = np.pad(is_target, 1)
     parity = np.add.outer(np.arange(rows), np.arange(cols)) % 2
-    for _ in range(passes):
+    index = np.full(is_target.shape, -1)
+    index[is_target] = np.arange(int(is_target.sum()))
+    targets = features.targets(grid_y[is_target], grid_x[is_target])  # gathered once, indexed per pair
+    for _ in range(options.passes):
         for colour in (0, 1):
-            update = is_target & (parity == colour)
-            iy, ix = np.nonzero(update)
+            iy, ix = np.nonzero(is_target & (parity == colour))
             if len(iy) == 0:
                 continue
             ty, tx = grid_y[iy, ix], grid_x[iy, ix]
-            targets = features.targets(ty, tx)
             padded = np.pad(offsets, ((1, 1), (1, 1), (0, 0)))
-            choices = [offsets[iy, ix]] + [padded[iy + 1 + dy, ix + 1 + dx] for dy, dx in NEIGHBOURS]
-            present = [np.ones(len(iy), bool)] + [
-                padded_target[iy + 1 + dy, ix + 1 + dx] for dy, dx in NEIGHBOURS
+            around = [
+                (padded[iy + 1 + dy, ix + 1 + dx], padded_target[iy + 1 + dy, ix + 1 + dx])
+                for dy, dx in NEIGHBOURS
             ]
-            scores = []
-            for choice, here in zip(choices, present, strict=True):
-                agree = sum(
-                    padded_target[iy + 1 + dy, ix + 1 + dx]
-                    & (padded[iy + 1 + dy, ix + 1 + dx] == choice).all(1)
-                    for dy, dx in NEIGHBOURS
-                )
-                sy, sx = ty + choice[:, 0], tx + choice[:, 1]
-                ok = here & features.valid(sy, sx)
-                score = np.full(len(iy), np.inf)
-                if ok.any():
-                    cost = features.cost(targets[ok], sy[ok], sx[ok])
-                    score[ok] = cost - bonus * agree[ok]
-                scores.append(score)
-            best = np.argmin(np.stack(scores), 0)
-            offsets[iy, ix] = np.stack(choices)[best, np.arange(len(iy))]
+            current = offsets[iy, ix]
+            choices = np.stack(
+                [current] + [o for o, _ in around] + [current + j for j in jitters]
+            )  # (C, n, 2)
+            present = np.stack(
+                [np.ones(len(iy), bool)] + [p for _, p in around] + [np.ones(len(iy), bool)] * len(jitters)
+            )
+            agree = sum(here[None] & (other[None] == choices).all(2) for other, here in around)
+            sy, sx = ty[None] + choices[..., 0], tx[None] + choices[..., 1]
+            which, row = np.nonzero(present & features.valid(sy, sx))
+            score = np.full(choices.shape[:2], np.inf)
+            cost = features.cost(targets, sy[which, row], sx[which, row], index[iy, ix][row])
+            score[which, row] = cost - bonus * agree[which, row]
+            best = np.argmin(score, 0)
+            offsets[iy, ix] = choices[best, np.arange(len(iy))]
     return offsets
 
 
@@ -282,16 +313,76 @@ def _overlap_add(
     targets: tuple[np.ndarray, np.ndarray],
     patch: int,
 ) -> np.ndarray:
-    """Sum of Hann-weighted source windows at the targets, over the root of the summed squared weights."""
+    """Sum of Hann-weighted source windows at the targets, normalised so that every copy keeps unit gain.
+
+    Windows that copy with the same offset are one coherent copy (their weights add up to 1 where they
+    overlap: its gain must stay 1); copies with different offsets are unrelated (their variances add). So
+    each pixel is divided by the root of the sum, over its distinct offsets, of the squared summed weight.
+    """
     window = hann_window(patch)
-    total = np.zeros(detail.shape, np.float32)
-    weight_sq = np.zeros(detail.shape[:2], np.float32)
-    for sy, sx, ty, tx in zip(*sources, *targets, strict=True):
-        total[ty : ty + patch, tx : tx + patch] += (
-            window[..., None] * detail[sy : sy + patch, sx : sx + patch]
-        )
-        weight_sq[ty : ty + patch, tx : tx + patch] += window**2
-    return total / np.sqrt(np.maximum(weight_sq, 1e-12))[..., None]
+    height, width, channels = detail.shape
+    ty, tx = (np.asarray(a, np.int64) for a in targets)
+    local = np.arange(patch)
+    pixel = ((ty[:, None] + local)[:, :, None] * width + (tx[:, None] + local)[:, None, :]).ravel()
+    copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, channels)
+    weighted = (copied * window[None, :, :, None]).reshape(-1, channels)
+    total = np.stack(
+        [np.bincount(pixel, weighted[:, c], height * width) for c in range(channels)], axis=-1
+    ).reshape(detail.shape)
+    power = np.bincount(pixel, np.tile((window**2).ravel(), len(ty)), height * width).reshape(height, width)
+    _add_coherent_power(power, sources, targets, window)
+    return (total / np.sqrt(np.maximum(power, 1e-12))[..., None]).astype(np.float32)
+
+
+def _add_coherent_power(
+    power: np.ndarray,
+    sources: tuple[np.ndarray, np.ndarray],
+    targets: tuple[np.ndarray, np.ndarray],
+    window: np.ndarray,
+) -> None:
+    """Add 2 w_i w_j over the overlap of every pair of target windows i, j that copy with the same offset:
+    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms."""
+    patch = window.shape[0]
+    ty, tx = (np.asarray(a, np.int64) for a in targets)
+    offset_y, offset_x = np.asarray(sources[0]) - ty, np.asarray(sources[1]) - tx
+    first, second = _overlapping_pairs(ty, tx, patch)
+    same = (offset_y[first] == offset_y[second]) & (offset_x[first] == offset_x[second])
+    first, second = first[same], second[same]
+    dy, dx = ty[second] - ty[first], tx[second] - tx[first]  # dy >= 0
+    padded = np.pad(window, patch)  # window j seen from window i's pixels: 0 outside it
+    local = np.arange(patch)
+    for delta_y, delta_x in set(zip(dy.tolist(), dx.tolist(), strict=True)):
+        pick = (dy == delta_y) & (dx == delta_x)
+        other = padded[patch - delta_y : 2 * patch - delta_y, patch - delta_x : 2 * patch - delta_x]
+        cross = (2.0 * window * other).ravel()
+        i = first[pick]
+        pixel = (ty[i, None] + local)[:, :, None] * power.shape[1] + (tx[i, None] + local)[:, None, :]
+        power += np.bincount(pixel.ravel(), np.tile(cross, len(i)), power.size).reshape(power.shape)
+
+
+def _overlapping_pairs(ty: np.ndarray, tx: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j), each pair once, of windows at top-lefts on a grid whose patches overlap."""
+    rows, row = np.unique(ty, return_inverse=True)
+    cols, col = np.unique(tx, return_inverse=True)
+    reach = max(
+        int((np.searchsorted(starts, starts + patch) - np.arange(len(starts))).max())
+        for starts in (rows, cols)
+    )
+    at = np.full((len(rows) + reach, len(cols) + 2 * reach), -1)
+    at[row, col + reach] = np.arange(len(ty))
+    firsts, seconds = [], []
+    for dr in range(reach):
+        for dc in range(-reach + 1, reach):
+            if dr == 0 and dc <= 0:
+                continue
+            other = at[row + dr, col + reach + dc]
+            keep = other >= 0
+            keep[keep] &= (np.abs(ty[other[keep]] - ty[keep]) < patch) & (
+                np.abs(tx[other[keep]] - tx[keep]) < patch
+            )
+            firsts.append(np.flatnonzero(keep))
+            seconds.append(other[keep])
+    return np.concatenate(firsts), np.concatenate(seconds)
 
 
 def exemplar_detail_band(
@@ -344,7 +435,7 @@ def exemplar_detail_band(
     ).numpy()
     offsets = np.zeros((*grid_shape, 2), np.int64)
     offsets[is_target] = np.stack([sy[chosen] - ty, sx[chosen] - tx], 1)
-    offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options.coherence, options.passes)
+    offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options)
     oy, ox = offsets[is_target].T
     band = _overlap_add(detail, (ty + oy, tx + ox), (ty, tx), patch)
     return band * border_ramp(hole_mask, options.feather)[..., None]
@@ -358,33 +449,64 @@ def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
     return np.clip(distance / np.float32(feather), 0.0, 1.0)
 
 
+def detail_windows(hole_mask: np.ndarray, options: ExemplarDetail) -> list[tuple[Box, np.ndarray]]:
+    """(context window (y0, y1, x0, x1), the hole pixels inside it that take their detail from it) per
+    distinct window: one per 8-connected hole region, regions with the same window share it."""
+    labels, boxes = hole_regions(np.ascontiguousarray(hole_mask, dtype=bool))
+    served: dict[Box, list[int]] = {}
+    for label, box in enumerate(boxes, start=1):
+        served.setdefault(context_window(box, hole_mask.shape, options.context, options.window), []).append(
+            label
+        )
+    return [
+        (window, np.isin(labels[window[0] : window[1], window[2] : window[3]], region_labels))
+        for window, region_labels in served.items()
+    ]
+
+
+def _add_detail_into(
+    result: np.ndarray,
+    image: np.ndarray,
+    hole_mask: np.ndarray,
+    completion: np.ndarray,
+    options: ExemplarDetail,
+) -> None:
+    """Write ``completion`` + exemplar detail into the hole pixels of ``result``, window by window."""
+    for (y0, y1, x0, x1), served in detail_windows(hole_mask, options):
+        region = (slice(y0, y1), slice(x0, x1))
+        band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
+        if band is None:
+            continue
+        filled = completion[region].astype(np.float32) + np.float32(255.0 * options.strength) * band
+        filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+        np.copyto(result[region], filled, where=served[..., None])
+
+
 def add_exemplar_detail(
     image: np.ndarray, hole_mask: np.ndarray, completion: np.ndarray, options: ExemplarDetail | None = None
 ) -> np.ndarray:
     """Add exemplar detail to a uint8 completion (H, W, 3) of ``image`` with bool ``hole_mask`` (True =
-    hole); known pixels come back bit-identical to ``image``."""
-    options = options or ExemplarDetail()
+    hole); known pixels come back bit-identical to ``image``. Only the context windows around the holes
+    (:func:`detail_windows`) are worked on."""
     if image.shape != completion.shape or image.shape[:2] != hole_mask.shape or image.ndim != 3:
         raise ValueError(
             f"image {image.shape}, completion {completion.shape} and hole mask {hole_mask.shape} must agree"
         )
-    hole_mask = hole_mask.astype(bool, copy=False)
-    band = None if options.strength == 0 else exemplar_detail_band(image, hole_mask, completion, options)
-    if band is None:
-        return np.where(hole_mask[..., None], completion, image)
-    filled = completion.astype(np.float32) + np.float32(255.0 * options.strength) * band
-    filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-    return np.where(hole_mask[..., None], filled, image)
+    return add_exemplar_detail_batch(image[None], hole_mask[None], completion[None], options)[0]
 
 
 def add_exemplar_detail_batch(
-    images: np.ndarray, hole_masks: np.ndarray, completions: np.ndarray, options: ExemplarDetail
+    images: np.ndarray, hole_masks: np.ndarray, completions: np.ndarray, options: ExemplarDetail | None
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
-    done = [
-        add_exemplar_detail(*triple, options) for triple in zip(images, hole_masks, completions, strict=True)
-    ]
-    return np.stack(done)
+    options = options or ExemplarDetail()
+    result = completions.copy()
+    for i, hole_mask in enumerate(hole_masks):
+        hole_mask = hole_mask.astype(bool, copy=False)
+        np.copyto(result[i], images[i], where=~hole_mask[..., None])
+        if options.strength > 0:
+            _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
+    return result
 
 
 __all__ = [
@@ -395,6 +517,7 @@ __all__ = [
     "add_exemplar_detail_batch",
     "border_ramp",
     "describe_texture",
+    "detail_windows",
     "exemplar_detail_band",
     "hann_window",
     "split_detail",

@@ -32,13 +32,14 @@ from dfnet.exemplar import (
 )
 from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
-from dfnet.optimize import prepare_for_inference
+from dfnet.optimize import cpu_flags, int8_suited, onnxruntime_available, prepare_for_inference
 from dfnet.safe_load import read_json
 from dfnet.strategies import Completion, Filled, Network, run_strategy
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 DEFAULT_WORKING_SIZE = 512
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# int8: the convolutions quantised for ONNX Runtime (engine="optimized" on CPU only; see resolve_precision)
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # torch: the DFNet as trained, eager. optimized: dfnet.optimize.prepare_for_inference (BatchNorm and
 # upsampling folded; on CPU ONNX Runtime when installed, on CUDA channels_last); a one-time preparation
 # of seconds that pays off in long-lived processes (dfnet serve, folders). onnxruntime: an exported .onnx.
@@ -134,12 +135,19 @@ def _available_device(device: str | torch.device) -> torch.device:
     return chosen
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' means fp16 autocast on CUDA and fp32 elsewhere; others are checked and kept."""
+def resolve_precision(precision: str, device: torch.device, optimized: bool = False) -> str:
+    """'auto' means fp16 autocast on CUDA; on CPU int8 for the optimized engine where the CPU has fast int8
+    (VNNI, AMX or AVX2) and ONNX Runtime is installed, else fp32. Others are checked and kept."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8" and (device.type != "cpu" or not optimized):
+        raise ValueError("precision int8 needs device='cpu' and engine='optimized'")
     if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
+        if device.type == "cuda":
+            return "fp16"
+        if device.type == "cpu" and optimized and int8_suited(cpu_flags()) and onnxruntime_available():
+            return "int8"
+        return "fp32"
     return precision
 
 
@@ -251,7 +259,7 @@ class _TorchEngine:
         self.device = device
         if optimized:  # the prepared model converts layouts and precision itself and returns fp32
             self.model: Any = prepare_for_inference(model, device, precision)  # type: ignore[arg-type]
-            self.precision = "fp32"
+            self.precision = "fp32"  # what this engine's own autocast uses (none)
         else:
             self.model = model.to(device).eval()
             self.precision = precision
@@ -335,7 +343,7 @@ class Inpainter:
         texture: ExemplarDetail | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device, optimized)
         self.model = model
         self.engine = "optimized" if optimized else "torch"
         self.name, self.source = name, source

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,8 +30,11 @@ from torch.nn.utils import skip_init
 
 from dfnet.model import AlphaNet, DecoderLayer, DFNet, DFNetConfig, EncoderLayer, SameConv2d
 
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# int8: static quantisation of the convolutions, ONNX Runtime on CPU only (see int8_onnx_bytes)
+PRECISIONS: tuple[str, ...] = (*DTYPES, "int8")
+ONNXRUNTIME_PRECISIONS = ("fp32", "int8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,15 +396,20 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def onnxruntime_runner(net: DFNet, threads: int | None = None) -> DetailsFn:
-    """ONNX Runtime (CPU) runner for an already rewritten ``net``; tensors in, CPU tensors out."""
+def onnxruntime_runner(net: DFNet, threads: int | None = None, precision: str = "fp32") -> DetailsFn:
+    """ONNX Runtime (CPU) runner for an already rewritten ``net``; tensors in, CPU tensors out; ``precision``
+    "int8" quantises the convolutions first (:func:`int8_onnx_bytes`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(onnx_bytes(net), options, providers=["CPUExecutionProvider"])
+    if precision == "int8":
+        graph = int8_onnx_bytes(net, reduce_range=not cpu_flags() & VNNI_FLAGS)
+    else:
+        graph = onnx_bytes(net)
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     release_freed_memory()  # the exported bytes and the exporter's copies (about 0.5 GB at full width)
 
     def run(image: Tensor, hole_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -411,6 +420,92 @@ def onnxruntime_runner(net: DFNet, threads: int | None = None) -> DetailsFn:
         return tuple(torch.from_numpy(o) for o in session.run(None, feed))  # type: ignore[return-value]
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# int8: ONNX Runtime static quantisation (QDQ, per-channel weights)
+# ---------------------------------------------------------------------------------------------
+INT8_CALIBRATION_SIZE = 256  # calibration images' side (the graph has dynamic sizes; ranges carry over)
+INT8_CALIBRATION_IMAGES = 6
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # int8 dot products without saturation
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read, e.g. not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def int8_suited(flags: frozenset[str]) -> bool:
+    """Whether int8 convolutions beat fp32 here: VNNI/AMX int8 dot products, or AVX2 (7-bit weights)."""
+    return bool(flags & VNNI_FLAGS) or "avx2" in flags
+
+
+def calibration_feeds(size: int = INT8_CALIBRATION_SIZE, count: int = INT8_CALIBRATION_IMAGES) -> list[dict]:
+    """Seeded photo-like inputs for calibration: smooth colour fields with grain and edges over the full
+    [0, 1] range, holes from :func:`dfnet.masks.generate_mask` in every hole-ratio bin, zeroed as DFNet sees them."""
+    from dfnet.masks import HOLE_RATIO_BINS, generate_mask
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    feeds = []
+    for k in range(count):
+        phase = rng.uniform(0, 2 * np.pi, (3, 2))
+        freq = rng.uniform(1, 8, (3, 2))
+        image = np.stack(
+            [
+                0.5
+                + 0.45
+                * np.sin(freq[c, 0] * 2 * np.pi * y + phase[c, 0])
+                * np.cos(freq[c, 1] * 2 * np.pi * x + phase[c, 1])
+                for c in range(3)
+            ]
+        )
+        image += rng.normal(0, 0.05 * (k % 3), image.shape).astype(np.float32)  # grain: none, light, strong
+        image[:, : size // 2] *= 0.5 + 0.5 * (k % 2)  # a hard edge on every other image
+        image = np.clip(image, 0, 1).astype(np.float32)
+        hole = generate_mask(size, rng, target_bin=k % len(HOLE_RATIO_BINS)).astype(np.float32)
+        feeds.append({"image": (image * (1 - hole))[None], "hole_mask": hole[None, None]})
+    return feeds
+
+
+def int8_onnx_bytes(net: DFNet, reduce_range: bool) -> bytes:
+    """The rewritten graph with its convolutions quantised to int8 (static QDQ: per-channel int8 weights,
+    uint8 activations calibrated by min/max on :func:`calibration_feeds`); ``reduce_range`` keeps weights to
+    7 bits so that AVX2 without VNNI cannot saturate its 16-bit intermediate sums."""
+    import tempfile
+    from pathlib import Path
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter(calibration_feeds())
+
+        def get_next(self) -> dict | None:
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        source.write_bytes(onnx_bytes(net))
+        quantize_static(
+            str(source),
+            str(target),
+            Feeds(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+        )
+        return target.read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,9 +540,11 @@ def cpu_runner(net: DFNet, engine: str, precision: Precision = "fp32") -> Detail
     """Runner for one of :data:`CPU_ENGINES` on an already rewritten ``net`` (moved to CPU)."""
     cpu = torch.device("cpu")
     if engine == "onnxruntime":
-        if precision != "fp32":
-            raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
-        return onnxruntime_runner(net)
+        if precision not in ONNXRUNTIME_PRECISIONS:
+            raise ValueError(f"the onnxruntime engine runs in fp32 or int8, got precision={precision!r}")
+        return onnxruntime_runner(net, precision=precision)
+    if precision == "int8":
+        raise ValueError(f"int8 runs on the onnxruntime engine only, not {engine!r}")
     if engine not in ("torch", "torch-channels-last"):
         raise ValueError(f"CPU engine must be one of {', '.join(CPU_ENGINES)}, got {engine!r}")
     channels_last = engine == "torch-channels-last"
@@ -509,12 +606,14 @@ def prepare_for_inference(
     device = torch.device(device)
     check_options(device, precision, compile, cuda_graphs, engine)
     net = rewritten(model, rewrite_upsampling)
-    if precision != "fp32":
+    if precision in ("bf16", "fp16"):
         net = fusion_in_float32(net)
     info: dict[str, object] = {"precision": precision, "compile": compile, "cuda_graphs": cuda_graphs}
     if device.type == "cpu":
+        if precision == "int8":
+            engine = "onnxruntime"
         if engine == "auto":
-            low_precision = precision != "fp32"  # ONNX Runtime runs fp32 only
+            low_precision = precision != "fp32"  # ONNX Runtime runs fp32 (and int8) only
             engine = (
                 "torch-channels-last"
                 if channels_last or low_precision or compile
@@ -554,14 +653,16 @@ def check_options(
     device: torch.device, precision: str, compile: bool | str, cuda_graphs: bool, engine: str
 ) -> None:
     """Raise ValueError for combinations :func:`prepare_for_inference` cannot honour."""
-    if precision not in DTYPES:
-        raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8" and (device.type != "cpu" or engine not in ("auto", "onnxruntime")):
+        raise ValueError("precision int8 runs on the CPU with the onnxruntime engine only")
     if device.type == "cpu" and engine not in ("auto", *CPU_ENGINES):
         raise ValueError(f"CPU engine must be auto or one of {', '.join(CPU_ENGINES)}, got {engine!r}")
     if device.type != "cpu" and engine not in ("auto", "torch"):
         raise ValueError(f"on {device.type} the engine is torch, got {engine!r}")
-    if engine == "onnxruntime" and precision != "fp32":
-        raise ValueError(f"the onnxruntime engine runs in fp32 only, got precision={precision!r}")
+    if engine == "onnxruntime" and precision not in ONNXRUNTIME_PRECISIONS:
+        raise ValueError(f"the onnxruntime engine runs in fp32 or int8, got precision={precision!r}")
     if cuda_graphs and device.type != "cuda":
         raise ValueError("cuda_graphs needs a CUDA device")
     if cuda_graphs and compile in ("reduce-overhead", "max-autotune"):

@@ -204,9 +204,38 @@ def match_seam(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, band: int)
 
     On the hole's border pixels the step is (mean of the known 8-neighbours) - fill; it is smoothed
     along the border, carried inward from the nearest border pixel and faded out linearly over
-    ``band`` pixels. Known pixels are not touched; the fill deeper than ``band`` is unchanged.
+    ``band`` pixels. Known pixels are not touched; the fill deeper than ``band`` is unchanged. The work
+    is done in :func:`seam_windows` around the hole regions (the same values as over the whole picture,
+    at the cost of the holes, not of the picture).
     """
     if band <= 0 or not hole.any() or hole.all():
+        return fill
+    out = fill.copy()
+    for y0, y1, x0, x1 in seam_windows(hole, band):
+        region = (slice(y0, y1), slice(x0, x1))
+        shifted = seam_shift(image[region], fill[region], hole[region], band)
+        np.copyto(out[region], shifted, where=hole[region][..., None])
+    return out
+
+
+def seam_windows(hole: np.ndarray, band: int) -> list[Box]:
+    """Boxes around the hole regions wide enough that :func:`seam_shift` inside each sees all it reads.
+
+    A hole pixel's shift comes from the nearest border pixel (at most ``band`` + 2 away where the fade is
+    not 0), whose value is a Gaussian (radius 4 sigma = 2 ``band``) of steps read from 3x3 neighbourhoods.
+    """
+    margin = 3 * band + 4
+    height, width = hole.shape
+    grown = [
+        (max(y0 - margin, 0), min(y1 + margin, height), max(x0 - margin, 0), min(x1 + margin, width))
+        for y0, y1, x0, x1 in hole_boxes(hole)
+    ]
+    return merge_boxes(grown)
+
+
+def seam_shift(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, band: int) -> np.ndarray:
+    """:func:`match_seam`'s computation over a whole (window of a) picture."""
+    if not hole.any() or hole.all():
         return fill
     known = ~hole
     ones = np.ones((3, 3), dtype=np.float32)
@@ -250,10 +279,16 @@ def inpaint_resize(
 # ---------------------------------------------------------------------------------------------
 # crop: one context window per hole region
 # ---------------------------------------------------------------------------------------------
+def hole_regions(hole: np.ndarray) -> tuple[np.ndarray, list[Box]]:
+    """(labels: 0 = known, k = the k-th 8-connected hole region; the regions' bounding boxes in label order)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.view(np.uint8), connectivity=8)
+    boxes = [(int(y), int(y + h), int(x), int(x + w)) for x, y, w, h, _ in stats[1:count]]
+    return labels, boxes
+
+
 def hole_boxes(hole: np.ndarray) -> list[Box]:
     """Bounding boxes of the 8-connected hole regions of one mask."""
-    labels, _ = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
-    return [(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels) if s]
+    return hole_regions(np.ascontiguousarray(hole, dtype=bool))[1]
 
 
 def _window_axis(start: int, stop: int, side: int, size: int) -> tuple[int, int]:

@@ -386,7 +386,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run")
     p.add_argument(
-        "--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto", help="autocast dtype"
+        "--precision",
+        choices=("auto", "fp32", "fp16", "bf16", "int8"),
+        default="auto",
+        help="autocast dtype; int8: quantised convolutions (--engine optimized on CPU; auto picks it there when "
+        "the CPU has fast int8)",
     )
     p.add_argument("--half", action="store_true", help="same as --precision fp16")
     p.add_argument(
