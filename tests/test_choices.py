@@ -43,12 +43,12 @@ def test_check_choice_accepts_the_values_and_names_them_otherwise() -> None:
             lambda: DFNetConfig(hole_fill="mean"),
             "hole_fill must be 'zero', 'pushpull' or 'ring_pushpull', got 'mean'",
         ),
-        (lambda: LossConfig(vgg_precision="fp16"), "vgg_precision must be 'fp32' or 'bf16', got 'fp16'"),
+        (lambda: LossConfig(vgg_precision="fp16"), "loss.vgg_precision must be 'fp32' or 'bf16', got 'fp16'"),
         (
             lambda: LossConfig(target_resize="nearest"),
-            "target_resize must be 'fusion', 'area' or 'bilinear', got 'nearest'",
+            "loss.target_resize must be 'fusion', 'area' or 'bilinear', got 'nearest'",
         ),
-        (lambda: LossConfig(vgg_input="bgr"), "vgg_input must be 'imagenet' or 'raw', got 'bgr'"),
+        (lambda: LossConfig(vgg_input="bgr"), "loss.vgg_input must be 'imagenet' or 'raw', got 'bgr'"),
     ],
 )
 def test_configs_reject_values_outside_their_literal_with_the_same_message(build, message: str) -> None:
