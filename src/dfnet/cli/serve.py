@@ -60,6 +60,15 @@ def listen(host: str, port: int) -> socket.socket:
         raise CLIError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
 
 
+def served_models(given: list[str] | None) -> list[str]:
+    """The --model values in order, 'default' when none is given; a model named twice is an error."""
+    names = given or ["default"]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CLIError(f"--model {repeated[0]} is given more than once")
+    return names
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -72,9 +81,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     sock = listen(args.host, args.port)
     with sock:
-        inpainter = Inpainter.from_pretrained(
-            args.model, device=args.device, engine=args.engine, texture=args.texture
-        )
+        models = {
+            name: Inpainter.from_pretrained(
+                name, device=args.device, engine=args.engine, texture=args.texture
+            )
+            for name in served_models(args.model)
+        }
         if not is_loopback(args.host):
             print(
                 f"warning: listening on {args.host} makes the page reachable from other machines (no authentication)",
@@ -83,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         url_host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"dfnet serve: open http://{url_host}:{port}/ (API docs at /docs)", file=sys.stderr, flush=True)
-        config = uvicorn.Config(create_app(inpainter, settings), log_level=args.log_level)
+        config = uvicorn.Config(create_app(models, settings), log_level=args.log_level)
         uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -99,7 +111,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int_in(0, 65535), default=8000, help="port (default: 8000; 0: any free port)"
     )
-    p.add_argument("--model", default="default", help="weights file or 'default' (the bundled model)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="weights file or model name ('default': the bundled model); repeat it to serve several, "
+        "each with its own inference threads, all loaded at start (the first is the page's default)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--engine",
