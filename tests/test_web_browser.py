@@ -12,12 +12,19 @@ before/after screenshots to ``docs/images/`` (otherwise they go to a temporary f
 from __future__ import annotations
 
 import base64
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_support import (
+    drag,
+    launch_chromium,
+    open_image,
+    png_bytes,
+    read_mask_download,
+    scene,
+)
 from helpers import live_server
 from PIL import Image
 from scipy import ndimage
@@ -26,33 +33,12 @@ from dfnet.inference import Inpainter
 from dfnet.web import ServerSettings, create_app
 
 pytestmark = pytest.mark.browser
+browser = pytest.fixture(scope="module")(launch_chromium)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+BRUSH_PX = 40  # the page's default brush diameter on screen
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 TOLERANCE_PX = 3  # antialiased stroke edges may round either way
-BRUSH_PX = 40  # the page's default brush diameter on screen
 UPLOAD_LIMIT = 1024 * 1024
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-
-
-def scene(height: int = 256, width: int = 384) -> np.ndarray:
-    """A small synthetic landscape: sky gradient, a sun, hills and striped ground."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    sky = np.stack([90 + 60 * y / height, 150 + 50 * y / height, np.full_like(y, 235)], axis=2)
-    rgb = sky.copy()
-    sun = (x - 0.72 * width) ** 2 + (y - 0.28 * height) ** 2 < (0.09 * height) ** 2
-    rgb[sun] = (255, 214, 90)
-    hill = y > 0.62 * height + 18 * np.sin(x / 37.0) + 10 * np.cos(x / 13.0)
-    ground = np.stack([60 + 25 * np.sin(x / 5.0), 125 + 20 * np.sin((x + y) / 9.0), 55 + 0 * x], axis=2)
-    rgb[hill] = ground[hill]
-    return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
 def capsule(
@@ -106,16 +92,6 @@ def server_url(recorder):
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, server_url):
     context = browser.new_context(
@@ -130,13 +106,6 @@ def page(browser, server_url):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def open_image(page, path: Path, expected_info: str) -> None:
-    page.set_input_files("#image-input", str(path))
-    page.wait_for_function(
-        "text => document.getElementById('image-info').textContent.includes(text)", arg=expected_info
-    )
-
-
 def screen_to_image(box: dict, point: tuple[float, float], size: tuple[int, int]) -> tuple[float, float]:
     """A screen point over the displayed picture -> image pixel coordinates (size = (width, height))."""
     return ((point[0] - box["x"]) * size[0] / box["width"], (point[1] - box["y"]) * size[1] / box["height"])
@@ -144,11 +113,6 @@ def screen_to_image(box: dict, point: tuple[float, float], size: tuple[int, int]
 
 def read_download(download) -> np.ndarray:
     return np.asarray(Image.open(download.path()))
-
-
-def read_mask_download(download) -> np.ndarray:
-    """The page's mask PNG (canvas PNGs are RGBA, opaque) as a hole mask."""
-    return np.asarray(Image.open(download.path()).convert("L")) > 127
 
 
 def screenshot_dir(tmp_path: Path) -> Path:
@@ -170,13 +134,6 @@ def inpaint_answers(page) -> list[str]:
         ),
     )
     return types
-
-
-def drag(page, start: tuple[float, float], end: tuple[float, float], steps: int = 25) -> None:
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(*end, steps=steps)
-    page.mouse.up()
 
 
 def brush_px(page) -> int:
@@ -580,9 +537,3 @@ def test_light_theme_follows_the_system_and_phones_get_one_toolbar_row(browser, 
     )
     assert chrome < 0.25 * 844
     context.close()
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
