@@ -55,10 +55,13 @@ STATIC_DIR = Path(__file__).with_name("static")
 
 
 def create_app(
-    models: InpainterLike | Mapping[str, InpainterLike], settings: ServerSettings | None = None
+    models: InpainterLike | Mapping[str, InpainterLike],
+    settings: ServerSettings | None = None,
+    static_dir: Path = STATIC_DIR,
 ) -> FastAPI:
     """The FastAPI app serving ``models`` (one inpainter, or several by name, the first being the
-    default) under ``settings`` (defaults: ``ServerSettings()``)."""
+    default) under ``settings`` (defaults: ``ServerSettings()``); ``static_dir`` holds the page (another
+    one only for comparing versions of it, as benchmarks/bench_web_page.py does)."""
     settings = settings or ServerSettings()
     pool = ModelPool(models if isinstance(models, Mapping) else {"default": models}, settings.worker_threads)
     slots = QueueSlots(settings.queue_size)
@@ -203,9 +206,9 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+        return FileResponse(static_dir / "index.html", headers=PAGE_HEADERS)
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
 
 

@@ -53,6 +53,7 @@
     spaceDown: false,
     limits: null, // published by /api/model
     models: [], // the served models, as /api/model lists them
+    drawn: null, // [x0, y0, x1, y1] of the mask canvas drawn on since it was cleared
     holeRatio: 0, // share of the picture the mask covers
   };
   const ctx = el.mask.getContext("2d", { willReadFrequently: true });
@@ -243,6 +244,7 @@
     state.image = { blob, url, name, width: img.naturalWidth, height: img.naturalHeight };
     el.mask.width = img.naturalWidth;
     el.mask.height = img.naturalHeight;
+    state.drawn = null; // resizing cleared the canvas
     el.imageInfo.textContent = `${name} · ${img.naturalWidth} × ${img.naturalHeight} px`;
     el.runInfo.textContent = "";
     el.dropHint.hidden = true;
@@ -396,7 +398,22 @@
     ctx.lineJoin = "round";
   }
 
+  // The part of the canvas anything was drawn on since it was last cleared: clearing a 12-megapixel
+  // canvas whole costs more than the rest of showing a result.
+  function touched(x0, y0, x1, y1) {
+    const d = state.drawn;
+    state.drawn = d ? [Math.min(d[0], x0), Math.min(d[1], y0), Math.max(d[2], x1), Math.max(d[3], y1)] : [x0, y0, x1, y1];
+  }
+  function clearDrawn() {
+    const d = state.drawn;
+    ctx.globalCompositeOperation = "source-over";
+    if (d) ctx.clearRect(d[0], d[1], d[2] - d[0], d[3] - d[1]);
+    state.drawn = null;
+  }
+
   function drawDot(op, [x, y]) {
+    const reach = op.size / 2 + 2;
+    touched(x - reach, y - reach, x + reach, y + reach);
     setPen(op);
     ctx.beginPath();
     ctx.arc(x, y, op.size / 2, 0, 2 * Math.PI);
@@ -404,6 +421,8 @@
   }
 
   function drawSegment(op, [x0, y0], [x1, y1]) {
+    const reach = op.size / 2 + 2;
+    touched(Math.min(x0, x1) - reach, Math.min(y0, y1) - reach, Math.max(x0, x1) + reach, Math.max(y0, y1) + reach);
     setPen(op);
     ctx.beginPath();
     ctx.moveTo(x0, y0);
@@ -413,9 +432,11 @@
 
   function apply(op) {
     if (op.type === "clear" || op.type === "mask") {
-      ctx.globalCompositeOperation = "source-over";
-      ctx.clearRect(0, 0, el.mask.width, el.mask.height);
-      if (op.type === "mask") ctx.drawImage(op.layer, 0, 0);
+      clearDrawn();
+      if (op.type === "mask") {
+        ctx.drawImage(op.layer, 0, 0);
+        touched(0, 0, el.mask.width, el.mask.height);
+      }
       return;
     }
     drawDot(op, op.points[0]);
@@ -426,8 +447,7 @@
   function redraw() {
     const picture = currentPicture();
     if (picture && el.baseImage.getAttribute("src") !== picture.url) el.baseImage.src = picture.url;
-    ctx.globalCompositeOperation = "source-over";
-    ctx.clearRect(0, 0, el.mask.width, el.mask.height);
+    clearDrawn();
     for (const op of maskOps()) apply(op);
     maskChanged();
   }
@@ -691,7 +711,7 @@
     el.viewImage.alt = shown ? `${view} returned by DFNet` : "";
     el.compareControl.hidden = view !== "result";
     el.beforeImage.hidden = view !== "result";
-    if (view === "result") el.beforeImage.src = step.before.url;
+    if (view === "result" && el.beforeImage.getAttribute("src") !== step.before.url) el.beforeImage.src = step.before.url;
     el.downloadWhat.textContent = { alpha: "alpha map", raw: "raw completion" }[view] || "result";
     el.cursor.hidden = true;
     updateCompare();
@@ -833,7 +853,9 @@
         throw new Error(`cannot reach the server (${err.message}); is dfnet serve still running?`);
       }
       if (!response.ok) throw new Error(await errorMessage(response));
+      mark("headers", { serverMs: Number(response.headers.get("X-DFNet-Elapsed-Ms")) });
       const blob = await response.blob();
+      mark("body");
       return {
         blob,
         serverMs: Number(response.headers.get("X-DFNet-Elapsed-Ms")),
@@ -868,13 +890,20 @@
     texture: el.textureLabel.hidden ? null : el.texture.value,
   });
 
+  // Performance marks of an inpaint's phases, for benchmarks/bench_web_page.py (click, mask encoded,
+  // answer's headers with the server's time, answer's body, result shown).
+  const mark = (name, detail) => performance.mark(`dfnet:${name}`, { detail });
+
   async function inpaint() {
     if (!canInpaint()) return;
+    performance.clearMarks();
+    mark("click");
     clearError();
     el.runInfo.textContent = "";
     let mask;
     try {
       mask = await maskBlob();
+      mark("mask");
     } catch (err) {
       showError(err.message);
       return;
@@ -885,10 +914,28 @@
     const answer = await send(before, mask, "image", options, "Inpainting…");
     if (!answer) return;
     const result = { blob: answer.blob, url: URL.createObjectURL(answer.blob) };
+    swapPictureLayers();
     push({ type: "inpaint", before, result, mask, options, alpha: null, raw: null });
+    mark("pushed");
     el.runInfo.textContent = `Inpainted ${percent(holeRatio)} of the picture in ${answer.seconds.toFixed(2)} s (server ${(answer.serverMs / 1000).toFixed(2)} s)`;
     el.compare.value = "50";
-    setView("result");
+    await setView("result");
+    mark("view");
+  }
+
+  // The picture on screen becomes the "before" layer of the comparison, keeping its decoded pixels (a
+  // 12-megapixel picture is not decoded again); the other layer takes the result.
+  function swapPictureLayers() {
+    const [shown, spare] = [el.baseImage, el.beforeImage];
+    [shown.id, spare.id] = ["before-image", "base-image"];
+    [shown.alt, spare.alt] = ["input before inpainting", "input image"];
+    shown.classList.add("before");
+    spare.classList.remove("before");
+    shown.hidden = state.view !== "result";
+    spare.hidden = false;
+    el.wrap.insertBefore(spare, el.wrap.firstChild);
+    el.wrap.insertBefore(shown, el.mask);
+    [el.baseImage, el.beforeImage] = [spare, shown];
   }
 
   // The alpha map or raw completion of an inpaint, asked for when its tab is first opened.
