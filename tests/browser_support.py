@@ -4,6 +4,7 @@ Playwright is missing."""
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -68,3 +69,16 @@ def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def paste_png(page, data: bytes) -> None:
+    """Paste PNG bytes into the page the way Ctrl+V does with an image on the clipboard."""
+    page.evaluate(
+        """b64 => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], 'image.png', {type: 'image/png'}));
+            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
+        }""",
+        base64.b64encode(data).decode("ascii"),
+    )

@@ -21,6 +21,7 @@ from browser_support import (
     drag,
     launch_chromium,
     open_image,
+    paste_png,
     png_bytes,
     read_mask_download,
     scene,
@@ -250,15 +251,7 @@ def test_paint_inpaint_undo_and_continue_on_the_result(page, tmp_path, recorder)
 
 
 def test_paste_and_drop_images_then_load_masks(page, tmp_path):
-    page.evaluate(
-        """b64 => {
-            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], 'image.png', {type: 'image/png'}));
-            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
-        }""",
-        base64.b64encode(png_bytes(scene(64, 96))).decode("ascii"),
-    )
+    paste_png(page, png_bytes(scene(64, 96)))
     page.wait_for_function(
         "() => document.getElementById('image-info').textContent.includes('pasted.png · 96 × 64 px')"
     )

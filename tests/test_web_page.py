@@ -7,13 +7,12 @@ network inference."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_support import drag, launch_chromium, open_image, png_bytes, read_mask_download, scene
+from browser_support import drag, launch_chromium, open_image, paste_png, png_bytes, read_mask_download, scene
 from helpers import live_server
 from PIL import Image
 
@@ -251,15 +250,7 @@ def test_opening_another_picture_asks_before_discarding_a_result_not_downloaded(
     page.route("**/api/inpaint", lambda route: None)
     page.click("#inpaint")
     page.wait_for_selector("#busy:not([hidden])")
-    page.evaluate(
-        """b64 => {
-            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], 'image.png', {type: 'image/png'}));
-            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
-        }""",
-        base64.b64encode(png_bytes(scene(20, 30))).decode("ascii"),
-    )
+    paste_png(page, png_bytes(scene(20, 30)))
     page.wait_for_function("() => document.getElementById('run-info').textContent.includes('Cancel')")
     assert "second.png" in page.inner_text("#image-info")
     page.click("#cancel")
