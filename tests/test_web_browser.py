@@ -40,6 +40,7 @@ BRUSH_PX = 40  # the page's default brush diameter on screen
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 TOLERANCE_PX = 3  # antialiased stroke edges may round either way
 UPLOAD_LIMIT = 1024 * 1024
+VIEWPORT = (1280, 760)  # a laptop screen: the toolbar is one row, as in the README's screenshots
 
 
 def capsule(
@@ -96,7 +97,7 @@ def server_url(recorder):
 @pytest.fixture
 def page(browser, server_url):
     context = browser.new_context(
-        viewport={"width": 1100, "height": 720}, accept_downloads=True, color_scheme="dark"
+        viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, accept_downloads=True, color_scheme="dark"
     )
     page = context.new_page()
     errors: list[str] = []
@@ -387,7 +388,7 @@ def test_zoom_and_pan_then_paint_the_pixel_under_the_pointer(page, tmp_path):
     page.dispatch_event("#brush-size", "input")
     assert page.inner_text("#brush-size-value") == "1 px"
     target = (round(moved["x"] + 37.5 * zoom), round(moved["y"] + 21.5 * zoom))
-    assert 0 < target[0] < 1100 and 0 < target[1] < 720, "the target pixel must be on screen"
+    assert 0 < target[0] < VIEWPORT[0] and 0 < target[1] < VIEWPORT[1], "the target pixel must be on screen"
     page.mouse.click(*target)
     with page.expect_download() as mask_download:
         page.click("#download-mask")

@@ -175,6 +175,17 @@ def test_the_comparison_handle_drags_without_painting_and_backslash_shows_the_or
     page.mouse.up()
     assert page.is_hidden("#original-image")
 
+    # The result is shown whole under the clipped "before" layer, after any number of rounds.
+    for _ in range(2):
+        assert (
+            page.evaluate("() => getComputedStyle(document.getElementById('base-image')).clipPath") == "none"
+        )
+        assert "inset" in page.evaluate(
+            "() => getComputedStyle(document.getElementById('before-image')).clipPath"
+        )
+        paint_line(page, at=0.3)
+        inpaint_and_wait(page)
+
 
 @pytest.mark.parametrize("width", [1280, 1366])
 def test_the_picture_area_never_changes_size_and_the_toolbar_is_one_row(browser, server_url, tmp_path, width):

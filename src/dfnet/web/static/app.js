@@ -935,6 +935,7 @@
     [shown.alt, spare.alt] = ["input before inpainting", "input image"];
     shown.classList.add("before");
     spare.classList.remove("before");
+    spare.style.clipPath = ""; // the comparison's clip belongs to the "before" layer alone
     shown.hidden = state.view !== "result";
     spare.hidden = false;
     el.wrap.insertBefore(spare, el.wrap.firstChild);
