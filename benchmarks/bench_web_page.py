@@ -10,7 +10,10 @@ thread) on a loopback port, makes a synthetic ``--width`` x ``--height`` JPEG, t
   (the mask is encoded, both files are uploaded and the JPEG answer decoded within that time); Undo
   then brings back the input with its mask for the next run.
 
-Prints one JSON object with every run, the medians and their ratio. Needs Debian's chromium and the
+Prints one JSON object with every run, the medians and their ratio, the page's overhead beyond the server's
+own time (``X-DFNet-Elapsed-Ms``) with its phases (the page's performance marks), and the CPU cores Chromium
+uses while the page waits for an answer. ``--baseline-static DIR`` times another version of the page (its
+``index.html``, ``app.js`` and ``style.css``) interleaved with this one. Needs Debian's chromium and the
 playwright package (as tests/test_web_browser.py).
 
     python benchmarks/bench_web_page.py                      # 4000 x 3000, 5 runs of each
@@ -22,6 +25,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import platform
 import socket
 import statistics
@@ -137,6 +141,33 @@ def page_run(page) -> dict[str, float]:
     return timings
 
 
+def chromium_cpu_seconds() -> float:
+    """User + system CPU seconds of every running Chromium process, from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or b"chromium" not in (entry / "cmdline").read_bytes():
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:  # the process has ended
+            continue
+    return total
+
+
+def waiting_cpu(page, seconds: float = 4.0) -> float:
+    """CPU cores Chromium uses while the page waits for an answer that never comes (the request held)."""
+    page.route("**/api/inpaint", lambda route: None)
+    page.click("#inpaint")
+    time.sleep(1.0)
+    start_cpu, start = chromium_cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    used = (chromium_cpu_seconds() - start_cpu) / (time.monotonic() - start)
+    page.click("#cancel")
+    page.unroute("**/api/inpaint")
+    return used
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -202,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             page_runs.append(page_run(pages[0]))
             if baseline_url:
                 baseline_runs.append(page_run(pages[1]))
+        cores_waiting = [waiting_cpu(page) for page in pages]  # one browser: one page at a time
         browser.close()
     for running in (server, baseline_server):
         if running is not None:
@@ -228,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     summary["ratio"] = round(summary["page_median"] / summary["api_median"], 2)
+    summary["chromium_cores_while_waiting"] = round(cores_waiting[0], 3)
     if baseline_runs:
         baseline_overhead = [run["total"] - run["server"] for run in baseline_runs]
         summary["baseline_page"] = str(args.baseline_static)
         summary["baseline_page_seconds"] = [round(run["total"], 2) for run in baseline_runs]
         summary["baseline_overhead_seconds"] = [round(value, 3) for value in baseline_overhead]
         summary["baseline_overhead_median"] = median(baseline_overhead)
+        summary["baseline_chromium_cores_while_waiting"] = round(cores_waiting[1], 3)
     print(json.dumps(summary, indent=2))
     return 0
 

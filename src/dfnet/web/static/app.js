@@ -918,29 +918,12 @@
     const answer = await send(before, mask, "image", options, "Inpainting…");
     if (!answer) return;
     const result = { blob: answer.blob, url: URL.createObjectURL(answer.blob) };
-    swapPictureLayers();
     push({ type: "inpaint", before, result, mask, options, alpha: null, raw: null });
     mark("pushed");
     el.runInfo.textContent = `Inpainted ${percent(holeRatio)} of the picture in ${answer.seconds.toFixed(2)} s (server ${(answer.serverMs / 1000).toFixed(2)} s)`;
     el.compare.value = "50";
     await setView("result");
     mark("view");
-  }
-
-  // The picture on screen becomes the "before" layer of the comparison, keeping its decoded pixels (a
-  // 12-megapixel picture is not decoded again); the other layer takes the result.
-  function swapPictureLayers() {
-    const [shown, spare] = [el.baseImage, el.beforeImage];
-    [shown.id, spare.id] = ["before-image", "base-image"];
-    [shown.alt, spare.alt] = ["input before inpainting", "input image"];
-    shown.classList.add("before");
-    spare.classList.remove("before");
-    spare.style.clipPath = ""; // the comparison's clip belongs to the "before" layer alone
-    shown.hidden = state.view !== "result";
-    spare.hidden = false;
-    el.wrap.insertBefore(spare, el.wrap.firstChild);
-    el.wrap.insertBefore(shown, el.mask);
-    [el.baseImage, el.beforeImage] = [spare, shown];
   }
 
   // The alpha map or raw completion of an inpaint, asked for when its tab is first opened.
