@@ -17,7 +17,7 @@ from PIL import Image, JpegImagePlugin
 from dfnet.exemplar import ExemplarDetail
 from dfnet.inference import Inpainter
 from dfnet.web import ServerSettings, create_app
-from dfnet.web.app import webp_is_lossless
+from dfnet.web.responses import webp_is_lossless
 
 
 def png_bytes(array: np.ndarray) -> bytes:

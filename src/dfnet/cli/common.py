@@ -140,8 +140,9 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fetch_model_if_asked(args: argparse.Namespace) -> None:
-    """With --download, fetch the --model registry name or hf:// file into its cache before loading it."""
+    """With --download, fetch each --model registry name or hf:// file into its cache before loading it."""
     if args.download and args.model:
         from dfnet.registry import resolve_model
 
-        resolve_model(args.model, download=True, accept_license=args.accept_license)
+        for name in [args.model] if isinstance(args.model, str) else args.model:
+            resolve_model(name, download=True, accept_license=args.accept_license)

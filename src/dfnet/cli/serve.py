@@ -62,6 +62,15 @@ def listen(host: str, port: int) -> socket.socket:
         raise CLIError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
 
 
+def served_models(given: list[str] | None) -> list[str]:
+    """The --model values in order, 'default' when none is given; a model named twice is an error."""
+    names = given or ["default"]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CLIError(f"--model {repeated[0]} is given more than once")
+    return names
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -76,9 +85,12 @@ def _serve(args: argparse.Namespace) -> int:
     fetch_model_if_asked(args)
     sock = listen(args.host, args.port)
     with sock:
-        inpainter = Inpainter.from_pretrained(
-            args.model, device=args.device, engine=args.engine, texture=args.texture
-        )
+        models = {
+            name: Inpainter.from_pretrained(
+                name, device=args.device, engine=args.engine, texture=args.texture
+            )
+            for name in served_models(args.model)
+        }
         if not is_loopback(args.host):
             print(
                 f"warning: listening on {args.host} makes the page reachable from other machines (no authentication)",
@@ -87,8 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         url_host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"dfnet serve: open http://{url_host}:{port}/ (API docs at /docs)", file=sys.stderr, flush=True)
-        app = create_app(inpainter, settings)
-        config = server_config(app, header_timeout_s=args.header_timeout, log_level=args.log_level)
+        config = server_config(
+            create_app(models, settings), header_timeout_s=args.header_timeout, log_level=args.log_level
+        )
         uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -106,9 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        action="append",
         type=non_empty,
-        default="default",
-        help="'default' (bundled), places2, celeba, hf://OWNER/REPO or a weights file",
+        help="'default' (bundled), places2, celeba (dfnet models), hf://OWNER/REPO or a weights file; repeat it "
+        "to serve several, each with its own inference threads, all loaded at start (the first is the page's default)",
     )
     add_download_arguments(p)
     p.add_argument("--device", type=non_empty, default="auto", help="cpu, cuda, mps or auto")

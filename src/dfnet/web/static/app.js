@@ -12,16 +12,18 @@
     imageInput: $("image-input"), maskInput: $("mask-input"), openImage: $("open-image"), openMask: $("open-mask"),
     brush: $("tool-brush"), eraser: $("tool-eraser"), size: $("brush-size"), sizeValue: $("brush-size-value"),
     undo: $("undo"), redo: $("redo"), clear: $("clear"), strategy: $("strategy"), strategyLabel: $("strategy-label"),
-    texture: $("texture"), textureLabel: $("texture-label"),
+    texture: $("texture"), textureLabel: $("texture-label"), model: $("model"), modelLabel: $("model-label"),
     zoomIn: $("zoom-in"), zoomOut: $("zoom-out"), zoomFit: $("zoom-fit"), zoomActual: $("zoom-actual"),
     zoomValue: $("zoom-value"), theme: $("theme"),
     inpaint: $("inpaint"), imageInfo: $("image-info"), busy: $("busy"), busyLabel: $("busy-label"),
-    elapsed: $("elapsed"), cancel: $("cancel"), runInfo: $("run-info"), modelInfo: $("model-info"),
+    elapsed: $("elapsed"), spinner: document.querySelector(".spinner"), cancel: $("cancel"), runInfo: $("run-info"), modelInfo: $("model-info"),
     error: $("error"), warning: $("warning"), stage: $("stage"), dropHint: $("drop-hint"),
     wrap: $("canvas-wrap"), baseImage: $("base-image"), viewImage: $("view-image"), beforeImage: $("before-image"),
-    compareLine: $("compare-line"), mask: $("mask-canvas"), cursor: $("brush-cursor"),
-    compareControl: $("compare-control"), compare: $("compare"),
-    downloadResult: $("download-result"), downloadMask: $("download-mask"), dropOverlay: $("drop-overlay"),
+    compareHandle: $("compare-handle"), mask: $("mask-canvas"), cursor: $("brush-cursor"),
+    compareControl: $("compare-control"), compare: $("compare"), original: $("original-image"),
+    showOriginal: $("show-original"), downloadResult: $("download-result"), downloadWhat: $("download-what"),
+    downloadMask: $("download-mask"), dropOverlay: $("drop-overlay"), toolbar: document.querySelector(".toolbar"),
+    shortcuts: $("shortcuts"), shortcutsClose: $("shortcuts-close"),
   };
   const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
   const MASK_COLOUR = "#ff2d6f";
@@ -50,6 +52,8 @@
     pinch: null,
     spaceDown: false,
     limits: null, // published by /api/model
+    models: [], // the served models, as /api/model lists them
+    drawn: null, // [x0, y0, x1, y1] of the mask canvas drawn on since it was cleared
     holeRatio: 0, // share of the picture the mask covers
   };
   const ctx = el.mask.getContext("2d", { willReadFrequently: true });
@@ -72,6 +76,12 @@
     return size >= mb ? `${Number((size / mb).toPrecision(3))} MB` : `${Number((size / 1024).toPrecision(3))} KB`;
   }
   const count = (n) => n.toLocaleString("en-US");
+  // A share of the picture as a percentage that never reads "0.0%" for a real hole.
+  function percent(ratio) {
+    const value = 100 * ratio;
+    if (value >= 0.1 || value === 0) return `${value.toFixed(1)}%`;
+    return value >= 0.01 ? `${value.toFixed(2)}%` : "<0.01%";
+  }
 
   // ---------- the history: current picture and mask ----------
   function lastInpaintIndex() {
@@ -146,24 +156,69 @@
     return "";
   }
 
-  // A picture file -> { img, url }, or null after showing the error when the browser cannot decode it.
-  async function decodeBlob(blob, name) {
-    const url = URL.createObjectURL(blob);
+  async function decodeUrl(url) {
     const img = new Image();
     img.src = url;
     try {
       await img.decode();
+      return img;
     } catch (err) {
       URL.revokeObjectURL(url);
-      showError(`${name}: this browser cannot display that file; use a PNG, JPEG or WebP image`);
+      return null;
+    }
+  }
+
+  async function isTiff(blob) {
+    const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
+    const text = String.fromCharCode(...head);
+    return text === "II*\0" || text === "MM\0*";
+  }
+
+  // The server's PNG of a picture browsers cannot decode (TIFF): the pixels it will inpaint.
+  async function serverDisplay(blob, name) {
+    const form = new FormData();
+    form.append("image", blob, name);
+    const response = await fetch("/api/display", { method: "POST", body: form });
+    if (!response.ok) throw new Error(`${name}: ${(await errorMessage(response)).replace(/^The server refused the request/, "the server cannot read it")}`);
+    return response.blob();
+  }
+
+  // A picture file -> { img, url } (url: what the page shows), or null after showing the error when
+  // neither the browser nor, for TIFF, the server can decode it.
+  async function decodeBlob(blob, name) {
+    let url = URL.createObjectURL(blob);
+    let img = await decodeUrl(url);
+    if (!img && (await isTiff(blob))) {
+      try {
+        url = URL.createObjectURL(await serverDisplay(blob, name));
+      } catch (err) {
+        showError(err.message);
+        return null;
+      }
+      img = await decodeUrl(url);
+    }
+    if (!img) {
+      showError(`${name}: this browser cannot display that file; use a PNG, JPEG, WebP or TIFF image`);
       return null;
     }
     return { img, url };
   }
 
+  // Whether the last result is still to be downloaded (opening another picture would discard it).
+  function unsavedResult() {
+    const step = lastInpaint();
+    return Boolean(step && !step.downloaded);
+  }
+
   async function loadImage(blob, name) {
-    if (!blob || state.request) return;
+    if (!blob) return;
     name = name || "image.png";
+    if (state.request) {
+      el.runInfo.textContent = `Not opening ${name}: DFNet is still working; wait for it or Cancel (Esc) first`;
+      return;
+    }
+    const question = "The inpainted picture has not been downloaded. Open another picture and discard it and the undo history?";
+    if (unsavedResult() && !window.confirm(question)) return;
     if (blob.type && !blob.type.startsWith("image/")) {
       showError(`${name} is not an image (${blob.type})`);
       return;
@@ -189,6 +244,7 @@
     state.image = { blob, url, name, width: img.naturalWidth, height: img.naturalHeight };
     el.mask.width = img.naturalWidth;
     el.mask.height = img.naturalHeight;
+    state.drawn = null; // resizing cleared the canvas
     el.imageInfo.textContent = `${name} · ${img.naturalWidth} × ${img.naturalHeight} px`;
     el.runInfo.textContent = "";
     el.dropHint.hidden = true;
@@ -323,13 +379,14 @@
   );
 
   // ---------- painting ----------
-  // A screen point -> image pixel coordinates, snapped to the pixel's centre so that even a 1-pixel
-  // brush covers the pixel under the pointer.
-  function toImagePoint(event) {
+  // A screen point -> image coordinates of the brush's centre: an odd brush is centred on the pixel
+  // under the pointer (a 1-pixel brush covers exactly that pixel), an even one on the nearest pixel
+  // corner, so that a brush of n pixels covers n pixel centres across, never n + 1.
+  function toImagePoint(event, size) {
     const rect = el.mask.getBoundingClientRect();
     const x = ((event.clientX - rect.left) * el.mask.width) / rect.width;
     const y = ((event.clientY - rect.top) * el.mask.height) / rect.height;
-    return [Math.floor(x) + 0.5, Math.floor(y) + 0.5];
+    return size % 2 ? [Math.floor(x) + 0.5, Math.floor(y) + 0.5] : [Math.round(x), Math.round(y)];
   }
 
   function setPen(op) {
@@ -341,7 +398,22 @@
     ctx.lineJoin = "round";
   }
 
+  // The part of the canvas anything was drawn on since it was last cleared: clearing a 12-megapixel
+  // canvas whole costs more than the rest of showing a result.
+  function touched(x0, y0, x1, y1) {
+    const d = state.drawn;
+    state.drawn = d ? [Math.min(d[0], x0), Math.min(d[1], y0), Math.max(d[2], x1), Math.max(d[3], y1)] : [x0, y0, x1, y1];
+  }
+  function clearDrawn() {
+    const d = state.drawn;
+    ctx.globalCompositeOperation = "source-over";
+    if (d) ctx.clearRect(d[0], d[1], d[2] - d[0], d[3] - d[1]);
+    state.drawn = null;
+  }
+
   function drawDot(op, [x, y]) {
+    const reach = op.size / 2 + 2;
+    touched(x - reach, y - reach, x + reach, y + reach);
     setPen(op);
     ctx.beginPath();
     ctx.arc(x, y, op.size / 2, 0, 2 * Math.PI);
@@ -349,6 +421,8 @@
   }
 
   function drawSegment(op, [x0, y0], [x1, y1]) {
+    const reach = op.size / 2 + 2;
+    touched(Math.min(x0, x1) - reach, Math.min(y0, y1) - reach, Math.max(x0, x1) + reach, Math.max(y0, y1) + reach);
     setPen(op);
     ctx.beginPath();
     ctx.moveTo(x0, y0);
@@ -358,9 +432,11 @@
 
   function apply(op) {
     if (op.type === "clear" || op.type === "mask") {
-      ctx.globalCompositeOperation = "source-over";
-      ctx.clearRect(0, 0, el.mask.width, el.mask.height);
-      if (op.type === "mask") ctx.drawImage(op.layer, 0, 0);
+      clearDrawn();
+      if (op.type === "mask") {
+        ctx.drawImage(op.layer, 0, 0);
+        touched(0, 0, el.mask.width, el.mask.height);
+      }
       return;
     }
     drawDot(op, op.points[0]);
@@ -371,8 +447,7 @@
   function redraw() {
     const picture = currentPicture();
     if (picture && el.baseImage.getAttribute("src") !== picture.url) el.baseImage.src = picture.url;
-    ctx.globalCompositeOperation = "source-over";
-    ctx.clearRect(0, 0, el.mask.width, el.mask.height);
+    clearDrawn();
     for (const op of maskOps()) apply(op);
     maskChanged();
   }
@@ -473,15 +548,16 @@
     if (state.view !== "edit") setView("edit"); // painting on a result continues editing it
     clearError();
     capture(event);
-    const point = toImagePoint(event);
-    state.stroke = { type: "stroke", erase: state.erasing, size: Number(el.size.value), points: [point], pointerId: event.pointerId };
+    const size = Number(el.size.value);
+    const point = toImagePoint(event, size);
+    state.stroke = { type: "stroke", erase: state.erasing, size, points: [point], pointerId: event.pointerId };
     drawDot(state.stroke, point);
   }
 
   function extendStroke(event) {
     const events = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
     for (const e of events.length ? events : [event]) {
-      const point = toImagePoint(e);
+      const point = toImagePoint(e, state.stroke.size);
       const points = state.stroke.points;
       const last = points[points.length - 1];
       if (last[0] === point[0] && last[1] === point[1]) continue;
@@ -495,6 +571,7 @@
     const op = state.stroke;
     state.stroke = null;
     delete op.pointerId;
+    if (op.erase && state.holeRatio === 0) return; // erasing nothing changes nothing: no undo step
     push(op, true);
   }
 
@@ -597,6 +674,14 @@
     el.sizeValue.textContent = `${size} px`;
   }
 
+  // "]" grows the brush by a quarter (at least 1 px); "[" is its exact inverse, so "]" then "[" returns.
+  const largerBrush = (size) => size + Math.max(1, Math.floor(size / 4));
+  function smallerBrush(size) {
+    let smaller = size - 1;
+    while (smaller > 1 && largerBrush(smaller - 1) >= size) smaller -= 1;
+    return Math.max(1, smaller);
+  }
+
   function setBrushSize(size) {
     el.size.value = String(Math.round(Math.min(Number(el.size.max), Math.max(Number(el.size.min), size))));
     updateCursorSize();
@@ -626,17 +711,58 @@
     el.viewImage.alt = shown ? `${view} returned by DFNet` : "";
     el.compareControl.hidden = view !== "result";
     el.beforeImage.hidden = view !== "result";
-    if (view === "result") el.beforeImage.src = step.before.url;
+    if (view === "result" && el.beforeImage.getAttribute("src") !== step.before.url) el.beforeImage.src = step.before.url;
+    el.downloadWhat.textContent = { alpha: "alpha map", raw: "raw completion" }[view] || "result";
     el.cursor.hidden = true;
     updateCompare();
   }
 
   function updateCompare() {
-    const percent = Number(el.compare.value);
-    el.beforeImage.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
-    el.compareLine.style.left = `${percent}%`;
-    el.compareLine.hidden = state.view !== "result" || percent <= 0 || percent >= 100;
+    const split = Number(el.compare.value);
+    el.beforeImage.style.clipPath = `inset(0 ${100 - split}% 0 0)`;
+    el.compareHandle.style.left = `${split}%`;
+    el.compareHandle.setAttribute("aria-valuenow", String(split));
+    el.compareHandle.hidden = state.view !== "result";
   }
+
+  // The handle on the picture moves the before/after split; a drag that starts on it never paints.
+  function dragCompare(event) {
+    const rect = el.wrap.getBoundingClientRect();
+    const split = Math.min(100, Math.max(0, (100 * (event.clientX - rect.left)) / rect.width));
+    el.compare.value = String(Math.round(split));
+    updateCompare();
+  }
+  el.compareHandle.addEventListener("pointerdown", (event) => {
+    event.stopPropagation();
+    event.preventDefault();
+    try {
+      el.compareHandle.setPointerCapture(event.pointerId);
+    } catch (err) {
+      // a synthetic pointer: nothing to capture
+    }
+    el.compareHandle.dataset.dragging = String(event.pointerId);
+    el.cursor.hidden = true;
+  });
+  el.compareHandle.addEventListener("pointermove", (event) => {
+    event.stopPropagation();
+    el.cursor.hidden = true;
+    if (el.compareHandle.dataset.dragging === String(event.pointerId)) dragCompare(event);
+  });
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    el.compareHandle.addEventListener(type, (event) => {
+      event.stopPropagation();
+      delete el.compareHandle.dataset.dragging;
+    });
+  }
+
+  // Holding "\" or the Original button shows the picture as it was opened, over whatever is in view.
+  function showOriginal(shown) {
+    const visible = shown && Boolean(state.image);
+    if (visible) el.original.src = state.image.url;
+    el.original.hidden = !visible;
+  }
+  el.showOriginal.addEventListener("pointerdown", () => showOriginal(true));
+  for (const type of ["pointerup", "pointerleave", "pointercancel"]) el.showOriginal.addEventListener(type, () => showOriginal(false));
 
   // ---------- talking to the server ----------
 
@@ -704,10 +830,14 @@
   async function send(picture, mask, returnFormat, options, label) {
     const controller = new AbortController();
     const started = performance.now();
+    // Once a second: a page that redraws ten times a second while it waits used a sixth of a CPU core,
+    // taken from the server when both run on one machine.
     const tick = () => {
-      el.elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`;
+      const seconds = Math.floor((performance.now() - started) / 1000);
+      el.elapsed.textContent = `${seconds} s`;
+      el.spinner.style.transform = `rotate(${seconds * 45}deg)`;
     };
-    state.request = { controller, timer: setInterval(tick, 100) };
+    state.request = { controller, timer: setInterval(tick, 1000) };
     el.busyLabel.textContent = label;
     tick();
     setLocked(true);
@@ -716,6 +846,7 @@
       form.append("image", picture.blob, state.image.name);
       form.append("mask", mask, "mask.png");
       form.append("return", returnFormat);
+      if (options.model) form.append("model", options.model);
       if (options.strategy) form.append("strategy", options.strategy);
       if (options.texture !== null) form.append("texture", String(options.texture));
       let response;
@@ -726,7 +857,9 @@
         throw new Error(`cannot reach the server (${err.message}); is dfnet serve still running?`);
       }
       if (!response.ok) throw new Error(await errorMessage(response));
+      mark("headers", { serverMs: Number(response.headers.get("X-DFNet-Elapsed-Ms")) });
       const blob = await response.blob();
+      mark("body");
       return {
         blob,
         serverMs: Number(response.headers.get("X-DFNet-Elapsed-Ms")),
@@ -756,17 +889,25 @@
   }
 
   const runOptions = () => ({
+    model: el.model.value,
     strategy: el.strategyLabel.hidden ? "" : el.strategy.value,
     texture: el.textureLabel.hidden ? null : el.texture.value,
   });
 
+  // Performance marks of an inpaint's phases, for benchmarks/bench_web_page.py (click, mask encoded,
+  // answer's headers with the server's time, answer's body, result shown).
+  const mark = (name, detail) => performance.mark(`dfnet:${name}`, { detail });
+
   async function inpaint() {
     if (!canInpaint()) return;
+    performance.clearMarks();
+    mark("click");
     clearError();
     el.runInfo.textContent = "";
     let mask;
     try {
       mask = await maskBlob();
+      mark("mask");
     } catch (err) {
       showError(err.message);
       return;
@@ -778,9 +919,11 @@
     if (!answer) return;
     const result = { blob: answer.blob, url: URL.createObjectURL(answer.blob) };
     push({ type: "inpaint", before, result, mask, options, alpha: null, raw: null });
-    el.runInfo.textContent = `Inpainted ${(100 * holeRatio).toFixed(1)}% of the picture in ${answer.seconds.toFixed(2)} s (server ${(answer.serverMs / 1000).toFixed(2)} s)`;
+    mark("pushed");
+    el.runInfo.textContent = `Inpainted ${percent(holeRatio)} of the picture in ${answer.seconds.toFixed(2)} s (server ${(answer.serverMs / 1000).toFixed(2)} s)`;
     el.compare.value = "50";
-    setView("result");
+    await setView("result");
+    mark("view");
   }
 
   // The alpha map or raw completion of an inpaint, asked for when its tab is first opened.
@@ -801,16 +944,35 @@
       if (!response.ok) return;
       const model = await response.json();
       state.limits = model.limits || null;
-      el.modelInfo.textContent = [model.name && `model: ${model.name}`, model.device && `on ${model.device}`].filter(Boolean).join(" ");
+      state.models = Array.isArray(model.models) && model.models.length ? model.models : [{ id: "", ...model }];
+      for (const served of state.models) if (served.id) el.model.add(new Option(served.id, served.id));
+      el.modelLabel.hidden = state.models.length < 2;
+      showChosenModel();
       const strategies = Array.isArray(model.strategies) ? model.strategies : [];
       if (strategies.length > 1) {
         for (const name of strategies) el.strategy.add(new Option(name, name, name === "auto", name === "auto"));
         el.strategyLabel.hidden = false;
       }
-      el.textureLabel.hidden = !model.texture; // only a model with exemplar detail has the choice
     } catch (err) {
       el.modelInfo.textContent = "";
     }
+  }
+
+  // The model chosen in the toolbar: its name and device in the status line, and the texture choice
+  // when it has exemplar detail.
+  function showChosenModel() {
+    const model = state.models.find((m) => m.id === el.model.value) || state.models[0];
+    if (!model) return;
+    el.modelInfo.textContent = [model.name && `model: ${model.name}`, model.device && `on ${model.device}`].filter(Boolean).join(" ");
+    el.textureLabel.hidden = !model.texture; // only a model with exemplar detail has the choice
+  }
+
+  // On phones the toolbar is one scrolling row: say on which side more controls are (a fade there).
+  function showToolbarOverflow() {
+    const bar = el.toolbar;
+    const left = bar.scrollLeft > 1;
+    const right = bar.scrollLeft + bar.clientWidth < bar.scrollWidth - 1;
+    bar.dataset.more = left && right ? "both" : left ? "left" : right ? "right" : "";
   }
 
   // ---------- downloads ----------
@@ -826,11 +988,30 @@
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
+  // What the tab in view shows: the result (in its own format), or the alpha map / raw completion.
   function downloadResult() {
     const step = lastInpaint();
     if (!step) return;
+    const part = state.view === "alpha" || state.view === "raw" ? state.view : "result";
+    if (part !== "result") {
+      download(step[part].blob, `${stem(state.image.name)}-${part}.png`);
+      return;
+    }
     const type = step.result.blob.type.split(";")[0];
     download(step.result.blob, `${stem(state.image.name)}-inpainted.${EXTENSIONS[type] || "png"}`);
+    step.downloaded = true;
+  }
+
+  // The mask being painted; right after an inpaint (nothing painted since) the mask that inpaint used.
+  async function downloadMask() {
+    if (!state.image) return;
+    const step = lastInpaint();
+    const used = step && !maskOps().length ? step.mask : null;
+    try {
+      download(used || (await maskBlob()), `${stem(state.image.name)}-mask.png`);
+    } catch (err) {
+      showError(err.message);
+    }
   }
 
   // ---------- theme ----------
@@ -875,6 +1056,8 @@
     el.inpaint.title = hasImage && state.holeRatio === 0 ? "Paint the area to fill first" : "Send image and mask to DFNet (Ctrl+Enter)";
     el.downloadMask.disabled = !hasImage;
     el.downloadResult.disabled = !step;
+    el.showOriginal.disabled = !step;
+    el.model.disabled = busy;
     for (const button of [el.zoomIn, el.zoomOut, el.zoomFit, el.zoomActual]) button.disabled = !hasImage;
     for (const tab of tabs) if (tab.dataset.view !== "edit") tab.disabled = !step || busy;
   }
@@ -907,34 +1090,56 @@
   el.compare.addEventListener("input", updateCompare);
   for (const tab of tabs) tab.addEventListener("click", () => setView(tab.dataset.view));
   el.downloadResult.addEventListener("click", downloadResult);
-  el.downloadMask.addEventListener("click", async () => {
-    if (!state.image) return;
-    try {
-      download(await maskBlob(), `${stem(state.image.name)}-mask.png`);
-    } catch (err) {
-      showError(err.message);
-    }
+  el.downloadMask.addEventListener("click", downloadMask);
+  el.shortcutsClose.addEventListener("click", () => toggleShortcuts(false));
+  el.model.addEventListener("change", showChosenModel);
+
+  // Keyboard focus goes back to the picture once a control has been used (a select or slider keeping it
+  // would swallow the shortcuts, a button keeping it would be pressed again by Space).
+  const focusStage = () => el.stage.focus({ preventScroll: true });
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select, input[type=range]")) focusStage();
+  });
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("button, input[type=range]")) focusStage();
   });
 
   // ---------- keyboard ----------
-  const typing = (target) => target instanceof HTMLSelectElement || (target instanceof HTMLInputElement && target.type === "text");
+  // Keys a focused control needs for itself (a select's arrows and type-ahead, a slider's arrows); every
+  // other shortcut works whatever has the focus.
+  const SELECT_KEYS = ["arrowup", "arrowdown", "arrowleft", "arrowright", "home", "end", "pageup", "pagedown", "enter", " "];
+  function ownKey(target, key, ctrl) {
+    if (target instanceof HTMLInputElement && target.type === "text") return true;
+    if (target instanceof HTMLInputElement && target.type === "range") return key.startsWith("arrow") || key === "home" || key === "end";
+    if (target instanceof HTMLSelectElement) return SELECT_KEYS.includes(key) || (!ctrl && /^[a-z]$/.test(key));
+    if (target instanceof HTMLButtonElement) return key === " " || key === "enter";
+    return false;
+  }
+  function toggleShortcuts(shown) {
+    el.shortcuts.hidden = !shown;
+    if (!shown) focusStage();
+  }
   document.addEventListener("keydown", (event) => {
-    if (typing(event.target)) return;
     const key = event.key.toLowerCase();
     const ctrl = event.ctrlKey || event.metaKey;
+    if (ownKey(event.target, key, ctrl)) return;
     let handled = true;
     if (key === " ") {
       state.spaceDown = Boolean(state.image);
       el.stage.classList.toggle("panning", state.spaceDown);
       el.cursor.hidden = true;
-    } else if (key === "escape") cancel();
+    } else if (key === "escape") {
+      if (!el.shortcuts.hidden) toggleShortcuts(false);
+      else cancel();
+    } else if (key === "?") toggleShortcuts(el.shortcuts.hidden);
+    else if (key === "\\" && !ctrl) showOriginal(true);
     else if (ctrl && key === "z" && event.shiftKey) redo();
     else if (ctrl && key === "z") undo();
     else if (ctrl && key === "y") redo();
     else if (ctrl && key === "enter") inpaint();
     else if (ctrl || event.altKey) handled = false;
-    else if (key === "[") setBrushSize(Number(el.size.value) / 1.25);
-    else if (key === "]") setBrushSize(Number(el.size.value) * 1.25 + 1);
+    else if (key === "[") setBrushSize(smallerBrush(Number(el.size.value)));
+    else if (key === "]") setBrushSize(largerBrush(Number(el.size.value)));
     else if (key === "b") setEraser(false);
     else if (key === "e") setEraser(true);
     else if (key === "+" || key === "=") zoomTo(state.zoom * ZOOM_STEP);
@@ -945,11 +1150,13 @@
     if (handled) event.preventDefault();
   });
   document.addEventListener("keyup", (event) => {
+    if (event.key === "\\") showOriginal(false);
     if (event.key !== " ") return;
     state.spaceDown = false;
     el.stage.classList.remove("panning");
   });
   window.addEventListener("blur", () => {
+    showOriginal(false);
     state.spaceDown = false;
     el.stage.classList.remove("panning");
   });
@@ -987,13 +1194,16 @@
     loadImage(file, file.name && file.name !== "image.png" ? file.name : `pasted.${ext}`);
   });
 
-  // The stage changes size with the window and whenever an error, a warning or the before/after slider
-  // appears: keep the picture fitted while the user has not zoomed, and on the stage otherwise.
+  // The stage changes size with the window only (messages float over it, the status line and footer have
+  // fixed heights): keep the picture fitted while the user has not zoomed, and on the stage otherwise.
   const relayout = () => (state.fitted ? fit() : placePicture());
-  if (typeof ResizeObserver === "function") new ResizeObserver(relayout).observe(el.stage);
-  else window.addEventListener("resize", relayout);
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(relayout).observe(el.stage);
+    new ResizeObserver(showToolbarOverflow).observe(el.toolbar);
+  } else window.addEventListener("resize", () => (relayout(), showToolbarOverflow()));
+  el.toolbar.addEventListener("scroll", showToolbarOverflow, { passive: true });
   followSystem();
   updateCursorSize();
   updateControls();
-  modelReady = showModel();
+  modelReady = showModel().then(showToolbarOverflow);
 })();
