@@ -14,6 +14,7 @@ from torch import Tensor
 
 from dfnet.baselines import METHODS, InpaintMethod
 from dfnet.choices import check_choice
+from dfnet.distributed import SINGLE, Ranks, current_ranks, gather_to_main, rank_device
 from dfnet.evaluation.inputs import EvalResize, EvaluationError, list_images, load_mask_set
 from dfnet.evaluation.plan import PairDataset, PairPlan, collate_pairs
 from dfnet.evaluation.report import (
@@ -25,7 +26,7 @@ from dfnet.evaluation.report import (
     write_report,
 )
 from dfnet.inception import FEATURE_DIM
-from dfnet.metrics import DEFAULT_BPE_BAND, MetricTotals, measure_batch
+from dfnet.metrics import DEFAULT_BPE_BAND, BatchMeasurements, MetricTotals, measure_batch
 
 
 def make_method(
@@ -112,62 +113,150 @@ def report_paths(out: str | os.PathLike, method_name: str) -> dict[str, Path]:
     return {suffix: out / f"{method_name}.{suffix}" for suffix in ("json", "csv", "md")}
 
 
-def _save_examples(dataset: PairDataset, batch: dict, composites: Tensor, out_dir: Path, budget: int) -> int:
-    """Write composites and input/result/ground-truth grids for up to ``budget`` pairs; returns how many."""
+def _save_examples(dataset: PairDataset, batch: dict, composites: Tensor, out_dir: Path, first: int) -> None:
+    """Write composites and input/result/ground-truth grids of the batch's pairs numbered below ``first``."""
     from dfnet.imageio import save_image
 
-    written = 0
-    for i in range(min(budget, composites.shape[0])):
-        name = dataset.pair_name(int(batch["pair"][i]))
+    for i, pair in enumerate(batch["pair"].tolist()):
+        if pair >= first:
+            continue
+        name = dataset.pair_name(pair)
         truth = batch["image"][i].permute(1, 2, 0).numpy()
         result = composites[i].permute(1, 2, 0).cpu().numpy()
         hole = batch["hole"][i, 0].numpy()[:, :, None]
         shown_input = np.where(hole, np.uint8(255), truth)
         save_image(out_dir / "results" / f"{name}.png", result)
         save_image(out_dir / "grids" / f"{name}.png", np.concatenate([shown_input, result, truth], axis=1))
-        written += 1
-    return written
 
 
-def run_method(method: InpaintMethod, config: EvalConfig) -> dict:
-    """Complete every planned pair with ``method`` and return the report (dict) without writing it."""
+@dataclass
+class BatchRows:
+    """One batch's per-image measurements and skipped pairs, accumulated in batch order on rank 0."""
+
+    number: int
+    measured: BatchMeasurements | None
+    bins: Tensor | None
+    skipped: list[str]
+
+
+@dataclass
+class ShardResult:
+    """What one rank measured, and what it lost when it stopped early (its error and the pairs' images)."""
+
+    rank: int
+    rows: list[BatchRows]
+    error: str | None = None
+    lost_images: list[str] = field(default_factory=list)
+
+
+def numbered_batches(count: int, batch_size: int, ranks: Ranks = SINGLE) -> list[tuple[int, list[int]]]:
+    """The pair indices of each batch this rank owns, with the batch's number; batch n goes to rank n mod world
+    size, so every batch holds the same pairs as in a single-process run."""
+    starts = range(0, count, batch_size)
+    return [(n, list(range(s, min(s + batch_size, count)))) for n, s in enumerate(starts) if ranks.owns(n)]
+
+
+def measure_shard(
+    method: InpaintMethod,
+    dataset: PairDataset,
+    config: EvalConfig,
+    nets: FeatureNetworks,
+    device: torch.device,
+    ranks: Ranks = SINGLE,
+) -> ShardResult:
+    """Complete and measure this rank's batches; with several ranks an error ends the shard and names the
+    images of the pairs it did not measure (one process lets the error through)."""
     from tqdm import tqdm
 
+    count = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    numbered = numbered_batches(count, config.batch_size, ranks)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=[pairs for _, pairs in numbered],
+        num_workers=config.workers,
+        collate_fn=collate_pairs,
+    )
+    first_saved = count if config.save_images < 0 else config.save_images
+    show = config.progress and ranks.is_main
+    result = ShardResult(ranks.rank, [])
+    try:
+        for (number, _), batch in zip(
+            numbered, tqdm(loader, desc=method.name, unit="batch", disable=not show), strict=True
+        ):
+            if "image" not in batch:
+                result.rows.append(BatchRows(number, None, None, batch["skipped"]))
+                continue
+            images_batch, holes = batch["image"].to(device), batch["hole"].to(device)
+            composites = method.complete(images_batch, holes)
+            measured = measure_batch(composites, images_batch, holes, config.bpe_band, nets.fid, nets.lpips)
+            result.rows.append(BatchRows(number, measured, batch["bin"], batch["skipped"]))
+            _save_examples(dataset, batch, composites, config.out / method.name, first_saved)
+    except Exception as err:
+        if ranks.world_size == 1:
+            raise
+        done = {rows.number for rows in result.rows}
+        lost = {dataset.images[dataset.plan[k][0]] for n, pairs in numbered if n not in done for k in pairs}
+        result.error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        result.lost_images = sorted(map(str, lost))
+    return result
+
+
+def accumulate(shards: list[ShardResult], bins: list[int], feature_dim: int | None) -> tuple[dict, list[str]]:
+    """Per-bin totals and skipped pairs of every shard, added in batch order (a single run's order)."""
+    totals = {b: MetricTotals(feature_dim) for b in [*bins, ALL_BINS]}
+    skipped: list[str] = []
+    for rows in sorted((r for shard in shards for r in shard.rows), key=lambda r: r.number):
+        skipped += rows.skipped
+        if rows.measured is None:
+            continue
+        totals[ALL_BINS].add(rows.measured)
+        for b in bins:
+            totals[b].add(rows.measured.select(rows.bins == b))
+    return totals, skipped
+
+
+def lost_work_error(shards: list[ShardResult]) -> EvaluationError | None:
+    """One line naming each rank that stopped, its error and the images it lost; None when none stopped."""
+    failed = [s for s in shards if s.error is not None]
+    if not failed:
+        return None
+    parts = [
+        f"rank {s.rank} stopped ({s.error}) and lost {len(s.lost_images)} images: {', '.join(s.lost_images)}"
+        for s in failed
+    ]
+    return EvaluationError("; ".join(parts) + "; no report written")
+
+
+def run_method(method: InpaintMethod, config: EvalConfig) -> dict | None:
+    """Complete every planned pair with ``method`` and return the report (dict) without writing it.
+
+    In a process group (torchrun, SLURM) each rank measures its share of the batches and rank 0, the only
+    one that returns the report, gathers the rows: the report is the one a single process writes.
+    """
     from dfnet.inference import resolve_device
 
-    device = resolve_device(config.device)
+    ranks = current_ranks()
+    device = resolve_device(rank_device(config.device, ranks))
     started = time.perf_counter()
     images = list_images(config.images)
     skipped_masks: list[str] = []
     check_choice("resize", config.resize, EvalResize, EvaluationError)
     masks = load_mask_set(
-        config.masks, config.size, config.progress, skipped_masks, config.resize, config.invert_mask
-    )
+        config.masks, config.size, config.progress and ranks.is_main, skipped_masks, config.resize,
+        config.invert_mask,
+    )  # fmt: skip
     plan = PairPlan(len(images), masks, config.pairing)
     dataset = PairDataset(images, masks, plan, config.size, config.resize, config.invert_mask)
-    indices = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(dataset, indices),
-        batch_size=config.batch_size,
-        num_workers=config.workers,
-        collate_fn=collate_pairs,
-    )
     nets = load_feature_networks(config, device)
-    totals = {b: MetricTotals(FEATURE_DIM if nets.fid is not None else None) for b in [*plan.bins, ALL_BINS]}
-    save_budget = len(indices) if config.save_images < 0 else config.save_images
-    skipped_pairs: list[str] = []
-    for batch in tqdm(loader, desc=method.name, unit="batch", disable=not config.progress):
-        skipped_pairs += batch["skipped"]
-        if "image" not in batch:
-            continue
-        images_batch, holes = batch["image"].to(device), batch["hole"].to(device)
-        composites = method.complete(images_batch, holes)
-        measured = measure_batch(composites, images_batch, holes, config.bpe_band, nets.fid, nets.lpips)
-        totals[ALL_BINS].add(measured)
-        for b in plan.bins:
-            totals[b].add(measured.select(batch["bin"] == b))
-        if save_budget > 0:
-            save_budget -= _save_examples(dataset, batch, composites, config.out / method.name, save_budget)
+    shard = measure_shard(method, dataset, config, nets, device, ranks)
+    if shard.error is not None:
+        print(f"rank {ranks.rank}: {lost_work_error([shard])}", file=sys.stderr)
+    shards = gather_to_main(shard, ranks)
+    if shards is None:
+        return None
+    if (lost := lost_work_error(shards)) is not None:
+        raise lost
+    totals, skipped_pairs = accumulate(shards, plan.bins, FEATURE_DIM if nets.fid is not None else None)
     if totals[ALL_BINS].count == 0:
         raise EvaluationError(
             f"no image could be read ({len(skipped_pairs)} pairs skipped, first: {skipped_pairs[0]})"
@@ -197,18 +286,22 @@ def evaluate(method: InpaintMethod, config: EvalConfig) -> dict | None:
     """Evaluate one method and write ``<out>/<name>.json/.csv/.md`` and ``<out>/table.md``.
 
     Returns the report, or None when the method's report already exists and ``force`` is off (the
-    comparison table is still refreshed). The JSON is written last, so a run killed while writing
+    comparison table is still refreshed) and on ranks other than 0, which only measure their share. The JSON is written last, so a run killed while writing
     leaves no JSON and the method is computed again on the next run.
     """
     paths = report_paths(config.out, method.name)
     report = None
+    is_main = current_ranks().is_main
     if config.force or not read_reports([paths["json"]], skip_others=True):
         report = run_method(method, config)
+        if report is None:  # a rank other than 0: rank 0 writes the report
+            return None
         write_report(report, paths)
-    elif config.progress:
+    elif config.progress and is_main:
         print(f"{paths['json']}: exists, skipping {method.name} (use --force to re-run)", file=sys.stderr)
-    write_comparison(
-        read_reports(sorted(Path(config.out).glob("*.json")), skip_others=True),
-        Path(config.out) / COMPARISON_NAME,
-    )
+    if is_main:
+        write_comparison(
+            read_reports(sorted(Path(config.out).glob("*.json")), skip_others=True),
+            Path(config.out) / COMPARISON_NAME,
+        )
     return report
