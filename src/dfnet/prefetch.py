@@ -82,8 +82,8 @@ def read_ahead(
 class BackgroundWriter:
     """Runs submitted tasks (encode and save one result) in order in one thread, at most ``depth`` queued.
 
-    :meth:`close` waits for every task; :meth:`abandon` (on Ctrl-C or an error) drops the queued tasks and
-    waits only for the one being written, so no file is left half written.
+    :meth:`close` waits for every queued task (also on Ctrl-C: what was computed is written, and no file is
+    left half written).
     """
 
     def __init__(self, depth: int = 4) -> None:
@@ -114,13 +114,3 @@ class BackgroundWriter:
         self._tasks.put(_DONE)
         self._thread.join()
         self._check()
-
-    def abandon(self) -> None:
-        """Drop the tasks not started and wait for the running one."""
-        while True:
-            try:
-                self._tasks.get_nowait()
-            except queue.Empty:
-                break
-        self._tasks.put(_DONE)
-        self._thread.join()

@@ -268,7 +268,7 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
         _run_batches(inpainter, pending, args, options, details, writer, done)
         writer.close()
     except Exception as err:
-        writer.abandon()
+        writer.close()  # the results already computed are written
         if ranks.world_size == 1:
             raise
         reason = f"lost: rank {ranks.rank} stopped ({_error_text(err)})"
@@ -277,8 +277,8 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
         for path, _ in lost:
             print(f"  {path}", file=sys.stderr)
         failures += lost
-    except BaseException:  # Ctrl-C: the file being written is finished (atomically), the queued ones dropped
-        writer.abandon()
+    except BaseException:  # Ctrl-C: the results already computed are written (atomically), nothing else
+        writer.close()
         raise
     finally:
         bar.close()
