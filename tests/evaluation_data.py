@@ -1,4 +1,5 @@
-"""Test data shared by the evaluation tests: 32x32 pictures, rectangle masks and a CLI runner."""
+"""Test data shared by the evaluation tests: 32x32 pictures, rectangle masks, the ``dataset`` fixture (a plugin that
+conftest.py loads) and a CLI runner."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def make_dataset(tmp_path: Path) -> dict[str, Path]:
     rows = ["file,hole_ratio,bin"] + [f"masks/{n}.png,0,0" for n in ("b_medium", "a_small", "c_large")]
     (tmp_path / "index.csv").write_text("\n".join(rows) + "\n")  # paths are relative to the index
     return {"images": images, "masks": masks, "out": tmp_path / "report"}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> dict[str, Path]:
+    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
+    return make_dataset(tmp_path)
 
 
 def run_eval(data: dict[str, Path], *extra: str) -> int:

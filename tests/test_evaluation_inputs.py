@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from evaluation_data import (
     MASK_RECTS,
     SIZE,
-    make_dataset,
     mask_picture,
     picture,
 )
@@ -20,12 +17,6 @@ from dfnet.evaluation import (
     list_images,
     load_mask_set,
 )
-
-
-@pytest.fixture
-def dataset(tmp_path: Path) -> dict[str, Path]:
-    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
-    return make_dataset(tmp_path)
 
 
 def test_images_are_sorted_by_relative_path(dataset):

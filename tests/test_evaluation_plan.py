@@ -5,21 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from evaluation_data import (
-    make_dataset,
-)
 
 from dfnet.evaluation import (
     EvaluationError,
     MaskEntry,
     PairPlan,
 )
-
-
-@pytest.fixture
-def dataset(tmp_path: Path) -> dict[str, Path]:
-    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
-    return make_dataset(tmp_path)
 
 
 def _entries(*bins) -> list[MaskEntry]:

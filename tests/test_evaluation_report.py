@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from evaluation_data import (
     assert_table_matches,
     load_report,
-    make_dataset,
     run_eval,
 )
 
@@ -17,12 +14,6 @@ from dfnet.evaluation import (
     markdown_table,
     read_markdown_table,
 )
-
-
-@pytest.fixture
-def dataset(tmp_path: Path) -> dict[str, Path]:
-    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
-    return make_dataset(tmp_path)
 
 
 def test_eval_compare_merges_reports_into_one_table(dataset, tmp_path, capsys):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +10,6 @@ from evaluation_data import (
     SIZE,
     assert_table_matches,
     load_report,
-    make_dataset,
     mask_picture,
     picture,
     rows_by_bin,
@@ -29,12 +26,6 @@ from dfnet.evaluation import (
     read_markdown_table,
 )
 from dfnet.texture_metrics import per_image_detail, per_image_swd
-
-
-@pytest.fixture
-def dataset(tmp_path: Path) -> dict[str, Path]:
-    """Five 32x32 images (one in a sub-folder), the masks of MASK_RECTS and an index.csv of three of them."""
-    return make_dataset(tmp_path)
 
 
 def test_telea_and_ns_end_to_end_with_saved_composites(dataset):
