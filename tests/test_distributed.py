@@ -133,20 +133,24 @@ def test_torchrun_inpaint_writes_each_image_once_as_a_single_process_does(folder
         assert (folder / "two" / name).read_bytes() == (folder / "single" / name).read_bytes(), name
 
 
+FAILING_RANK = """import os, sys
+import dfnet.baselines, dfnet.inference
+from dfnet.cli import main
+class DeviceLost(Exception):
+    pass
+def lost(*args, **kwargs):
+    raise DeviceLost("the device went away")
+if os.environ["RANK"] == "1":
+    dfnet.baselines.DFNetMethod.complete = lost
+    dfnet.inference.Inpainter.complete_arrays = lost
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_a_failing_rank_names_the_images_it_lost(folder):
     script = folder / "rank_one_fails.py"
-    script.write_text(
-        "import os, sys\n"
-        "import dfnet.baselines\n"
-        "from dfnet.cli import main\n"
-        "class DeviceLost(Exception):\n    pass\n"
-        "def complete(self, images, holes):\n"
-        "    raise DeviceLost('the device went away')\n"
-        "if os.environ['RANK'] == '1':\n"
-        "    dfnet.baselines.DFNetMethod.complete = complete\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
+    script.write_text(FAILING_RANK)
     run = _torchrun(str(script), *_eval_args(folder, folder / "out"))
     assert run.returncode != 0
     # rank 1 owns batches 1 and 3 (pairs 2-3 and 6) and fails at its first: all three are lost
@@ -154,3 +158,24 @@ def test_a_failing_rank_names_the_images_it_lost(folder):
     for name in ("p2.png", "p3.png", "p6.png"):
         assert name in run.stderr
     assert not (folder / "out" / "tiny.json").exists()
+
+    inpaint = ["inpaint", str(folder / "images"), str(folder / "masks"), "-o", str(folder / "inpainted"),
+               "--model", str(folder / "tiny.safetensors"), "--device", "cpu", "--texture", "0", "--no-progress"]  # fmt: skip
+    run = _torchrun(str(script), *inpaint)
+    assert run.returncode != 0 and "inpainted 4 of 7 images" in run.stdout  # rank 0's p0, p2, p4, p6
+    lost = [
+        line
+        for line in run.stderr.splitlines()
+        if line.endswith("lost: rank 1 stopped (DeviceLost: the device went away)")
+    ]
+    assert sorted(line.split(": lost")[0].strip().rsplit("/", 1)[-1] for line in lost) == [
+        "p1.png",
+        "p3.png",
+        "p5.png",
+    ]
+    assert sorted(p.name for p in (folder / "inpainted").iterdir()) == [
+        "p0.png",
+        "p2.png",
+        "p4.png",
+        "p6.png",
+    ]
