@@ -69,3 +69,4 @@ def test_writer_reports_a_failed_task_and_runs_no_more():
     with pytest.raises(OSError, match="disk full"):
         writer.close()
     assert done == []
+    writer.close()  # closing again (an error handler's clean-up) neither waits nor raises again

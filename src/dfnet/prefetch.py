@@ -90,6 +90,7 @@ class BackgroundWriter:
         self._tasks: queue.Queue = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._work, name="dfnet-writer", daemon=True)
         self._failure: BaseException | None = None
+        self._closed = False
         self._thread.start()
 
     def _work(self) -> None:
@@ -110,7 +111,10 @@ class BackgroundWriter:
         self._tasks.put(task)
 
     def close(self) -> None:
-        """Wait until every queued task has run; re-raise an exception a task let through."""
+        """Wait until every queued task has run; re-raise an exception a task let through (once)."""
+        if self._closed:
+            return
+        self._closed = True
         self._tasks.put(_DONE)
         self._thread.join()
         self._check()

@@ -213,7 +213,7 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
 
     from dfnet.distributed import gather_to_main, rank_device
     from dfnet.inference import Inpainter
-    from dfnet.prefetch import BackgroundWriter, read_ahead
+    from dfnet.prefetch import BackgroundWriter
 
     options = parse_options(args.set)
     check_strategy_options(args.strategy, options)
@@ -251,21 +251,8 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
             bar.update(1)
 
     writer = BackgroundWriter(depth=max(2, args.batch_size))
-    load = functools.partial(
-        load_job, invert=args.invert_mask, resize_mask=args.resize_mask, max_pixels=args.max_pixels
-    )
     try:
-        pending: list[Loaded] = []
-        for loaded in read_ahead(jobs, load, depth=2 * args.batch_size, errors=(ValueError, OSError)):
-            if loaded.error is not None:
-                done(loaded.item, loaded.error)
-                continue
-            _warn_about_hole(loaded.value, bar)
-            pending.append(loaded.value)
-            if len(pending) >= args.batch_size:
-                _run_batches(inpainter, pending, args, options, details, writer, done)
-                pending = []
-        _run_batches(inpainter, pending, args, options, details, writer, done)
+        _pipeline(inpainter, jobs, args, options, details, writer, done, bar)
         writer.close()
     except Exception as err:
         writer.close()  # the results already computed are written
@@ -287,6 +274,35 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
         return 0  # rank 0 reports every rank's failures and sets the exit status
     every_failure = sorted((f for _, fs in shards for f in fs), key=lambda f: str(f[0]))
     return _summary(len(every_job), every_failure, time.perf_counter() - started, args.output)
+
+
+def _pipeline(
+    inpainter: Inpainter,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    details: bool,
+    writer: BackgroundWriter,
+    done: Callable[..., None],
+    bar: tqdm,
+) -> None:
+    """Read ahead, inpaint in batches of ``--batch-size`` loaded images, and queue the results for writing."""
+    from dfnet.prefetch import read_ahead
+
+    load = functools.partial(
+        load_job, invert=args.invert_mask, resize_mask=args.resize_mask, max_pixels=args.max_pixels
+    )
+    pending: list[Loaded] = []
+    for loaded in read_ahead(jobs, load, depth=2 * args.batch_size, errors=(ValueError, OSError)):
+        if loaded.error is not None:
+            done(loaded.item, loaded.error)
+            continue
+        _warn_about_hole(loaded.value, bar)
+        pending.append(loaded.value)
+        if len(pending) >= args.batch_size:
+            _run_batches(inpainter, pending, args, options, details, writer, done)
+            pending = []
+    _run_batches(inpainter, pending, args, options, details, writer, done)
 
 
 def _warn_about_hole(item: Loaded, bar: tqdm) -> None:
