@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from dfnet.cli import main
-from dfnet.distributed import Ranks, ranks_from_environment
+from dfnet.distributed import Ranks, rank_device, ranks_from_environment
 from dfnet.evaluation.run import numbered_batches
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,6 +40,14 @@ def test_shares_cover_every_item_once():
     shares = [Ranks(r, 3).shard(items) for r in range(3)]
     assert shares == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8]]
     assert sorted(sum(shares, [])) == items
+
+
+def test_each_rank_on_a_node_takes_its_own_gpu(monkeypatch):
+    assert rank_device("cpu", Ranks(1, 2, 1)) == "cpu"
+    assert rank_device("cuda", Ranks(0, 1, 0)) == "cuda"  # one process: whatever device the user named
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert rank_device("cuda", Ranks(5, 8, 1)) == "cuda:1"
+    assert rank_device("cuda", Ranks(6, 12, 6)) == "cuda:2"  # more processes than GPUs: shared in turn
 
 
 def test_eval_batches_keep_the_single_run_composition():

@@ -70,7 +70,7 @@ def ranks_from_environment(environ: dict[str, str] | None = None) -> Ranks:
 def current_ranks() -> Ranks:
     """The ranks of the initialised process group, or one process when there is none."""
     if dist.is_available() and dist.is_initialized():
-        return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return Ranks(dist.get_rank(), dist.get_world_size(), ranks_from_environment().local_rank)
     return SINGLE
 
 
