@@ -14,6 +14,7 @@ from helpers import randomize_batchnorm, save_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: the released-layout reference
+pytest_plugins = ("evaluation_data",)  # tests/evaluation_data.py: the evaluation tests' `dataset` fixture
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

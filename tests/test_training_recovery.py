@@ -397,7 +397,7 @@ def test_evaluation_on_a_folder_with_bad_files_runs_to_the_end_and_reports_them(
 # Evaluation reruns: finished methods are not recomputed, unfinished ones are, outputs are atomic
 # ---------------------------------------------------------------------------------------------
 def test_evaluation_rerun_recomputes_only_unfinished_methods(tmp_path, monkeypatch, capsys):
-    import dfnet.evaluation as evaluation
+    import dfnet.evaluation.report as evaluation  # where the reports are written
     from dfnet.baselines import OpenCVInpaint
 
     images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"

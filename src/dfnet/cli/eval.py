@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dfnet.cli.common import (
     CLIError,
@@ -35,7 +36,20 @@ def _check_weight_files(args: argparse.Namespace) -> None:
             raise CLIError(f"--{option.replace('_', '-')} {path}: {what}")
 
 
+if TYPE_CHECKING:
+    from dfnet.distributed import Ranks
+
+
 def _eval(args: argparse.Namespace) -> int:
+    from dfnet.distributed import process_group
+
+    with process_group() as ranks:  # torchrun / SLURM: each rank measures a share, rank 0 writes the report
+        code = _eval_ranks(args, ranks)
+    return code
+
+
+def _eval_ranks(args: argparse.Namespace, ranks: Ranks) -> int:
+    from dfnet.distributed import rank_device
     from dfnet.evaluation import COMPARISON_NAME, EvalConfig, evaluate, make_method, report_paths
     from dfnet.files import check_outputs
     from dfnet.inference import resolve_device
@@ -65,7 +79,8 @@ def _eval(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.quiet,
     )
-    method = make_method(args.method, resolve_device(args.device), args.model, args.name, args.texture)
+    device = resolve_device(rank_device(args.device, ranks))
+    method = make_method(args.method, device, args.model, args.name, args.texture)
     multiple = getattr(getattr(method, "model", None), "config", None)
     if multiple is not None and args.size % multiple.size_multiple:
         raise CLIError(f"--size {args.size} is not a multiple of {multiple.size_multiple}, which DFNet needs")
@@ -74,6 +89,8 @@ def _eval(args: argparse.Namespace) -> int:
     written = [*paths.values(), config.out / COMPARISON_NAME, config.out / method.name]
     check_outputs(written, inputs, args.overwrite)
     report = evaluate(method, config)
+    if not ranks.is_main:
+        return 0
     if report is not None:
         fid = report["settings"].get("fid")
         if isinstance(fid, str):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,8 +29,10 @@ from dfnet.cli.common import (
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from dfnet.distributed import Ranks
     from dfnet.imageio import LoadedImage
     from dfnet.inference import Inpainter
+    from dfnet.prefetch import BackgroundWriter
     from dfnet.strategies import Completion
 
 STRATEGY_CHOICES = ("auto", "original", "resize", "crop")
@@ -229,10 +233,18 @@ def _error_text(err: BaseException) -> str:
 
 
 def _inpaint(args: argparse.Namespace) -> int:
+    from dfnet.distributed import process_group
+
+    with process_group() as ranks:  # torchrun / SLURM: each rank inpaints its share of the images
+        return _inpaint_shard(args, ranks)
+
+
+def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
     from tqdm import tqdm
 
-    from dfnet.imageio import hole_ratio
+    from dfnet.distributed import gather_to_main, rank_device
     from dfnet.inference import Inpainter
+    from dfnet.prefetch import BackgroundWriter
 
     options = parse_options(args.set)
     check_strategy_options(args.strategy, options)
@@ -247,48 +259,105 @@ def _inpaint(args: argparse.Namespace) -> int:
         if wanted
     ]
     model_file = None if args.model == "default" else args.model
-    jobs = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras, [model_file])
-    if Path(args.image).is_dir():
+    every_job = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras, [model_file])
+    if Path(args.image).is_dir() and ranks.is_main:
         for path, why in unusable_entries(Path(args.image)):
             print(f"warning: skipped {path}: {why}", file=sys.stderr)
     fetch_model_if_asked(args)
+    jobs = ranks.shard(every_job)
     precision = "fp16" if args.half else args.precision
     inpainter = Inpainter.from_pretrained(
-        args.model, device=args.device, precision=precision, engine=args.engine, texture=args.texture
+        args.model,
+        device=rank_device(args.device, ranks),
+        precision=precision,
+        engine=args.engine,
+        texture=args.texture,
     )
     failures: list[tuple[Path, str]] = []
+    finished: set[Path] = set()
+    lock = threading.Lock()
     started = time.perf_counter()
-    bar = tqdm(total=len(jobs), unit="image", file=sys.stderr, disable=args.no_progress)
+    bar = tqdm(total=len(jobs), unit="image", file=sys.stderr, disable=args.no_progress or not ranks.is_main)
 
-    def fail(job: Job, err: BaseException) -> None:
-        failures.append((job.image, _error_text(err).removeprefix(f"{job.image}: ")))  # named once
-        bar.update(1)
+    def done(job: Job, err: BaseException | None = None) -> None:
+        with lock:  # called by the writer thread too
+            if err is not None:
+                failures.append((job.image, _error_text(err).removeprefix(f"{job.image}: ")))  # named once
+            finished.add(job.image)
+            bar.update(1)
 
+    writer = BackgroundWriter(depth=max(2, args.batch_size))
+    try:
+        _pipeline(inpainter, jobs, args, options, details, writer, done, bar)
+        writer.close()
+    except Exception as err:
+        writer.close()  # the results already computed are written
+        if ranks.world_size == 1:
+            raise
+        reason = f"lost: rank {ranks.rank} stopped ({_error_text(err)})"
+        lost = [(job.image, reason) for job in jobs if job.image not in finished]
+        print(f"rank {ranks.rank}: {reason}; {len(lost)} images not inpainted:", file=sys.stderr)
+        for path, _ in lost:
+            print(f"  {path}", file=sys.stderr)
+        failures += lost
+    except BaseException:  # Ctrl-C: the results already computed are written (atomically), nothing else
+        writer.close()
+        raise
+    finally:
+        bar.close()
+    shards = gather_to_main((len(jobs), failures), ranks)
+    if shards is None:
+        return 0  # rank 0 reports every rank's failures and sets the exit status
+    every_failure = sorted((f for _, fs in shards for f in fs), key=lambda f: str(f[0]))
+    return _summary(len(every_job), every_failure, time.perf_counter() - started, args.output)
+
+
+def _pipeline(
+    inpainter: Inpainter,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    details: bool,
+    writer: BackgroundWriter,
+    done: Callable[..., None],
+    bar: tqdm,
+) -> None:
+    """Read ahead, inpaint in batches of ``--batch-size`` loaded images, and queue the results for writing."""
+    from dfnet.prefetch import read_ahead
+
+    load = functools.partial(
+        load_job, invert=args.invert_mask, resize_mask=args.resize_mask, max_pixels=args.max_pixels
+    )
     pending: list[Loaded] = []
-    for job in jobs:
-        try:
-            pending.append(load_job(job, args.invert_mask, args.resize_mask, args.max_pixels))
-        except (ValueError, OSError) as err:
-            fail(job, err)
+    for loaded in read_ahead(jobs, load, depth=2 * args.batch_size, errors=(ValueError, OSError)):
+        if loaded.error is not None:
+            done(loaded.item, loaded.error)
             continue
-        ratio = hole_ratio(pending[-1].hole)
-        if ratio == 0:
-            bar.write(
-                f"warning: {job.image.name}: the mask has no hole (hole = white, above grey level 127, or 1 "
-                "in a 0/1 mask); the image is written unchanged",
-                file=sys.stderr,
-            )
-        if ratio > HOLE_WARNING_RATIO:
-            bar.write(
-                f"warning: {job.image.name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)",
-                file=sys.stderr,
-            )
+        _warn_about_hole(loaded.value, bar)
+        pending.append(loaded.value)
         if len(pending) >= args.batch_size:
-            _run_batches(inpainter, pending, args, options, details, bar, fail)
+            _run_batches(inpainter, pending, args, options, details, writer, done)
             pending = []
-    _run_batches(inpainter, pending, args, options, details, bar, fail)
-    bar.close()
-    return _summary(len(jobs), failures, time.perf_counter() - started, args.output)
+    _run_batches(inpainter, pending, args, options, details, writer, done)
+
+
+def _warn_about_hole(item: Loaded, bar: tqdm) -> None:
+    """Warn when a mask has no hole (the image is written unchanged) or is mostly hole (inverted?)."""
+    from dfnet.imageio import hole_ratio
+
+    ratio = hole_ratio(item.hole)
+    name = item.job.image.name
+    if ratio == 0:
+        bar.write(
+            f"warning: {name}: the mask has no hole (hole = white, above grey level 127, or 1 "
+            "in a 0/1 mask); the image is written unchanged",
+            file=sys.stderr,
+        )
+    if ratio > HOLE_WARNING_RATIO:
+        bar.write(
+            f"warning: {name}: {ratio:.0%} of the mask is hole; is it inverted? (--invert-mask)",
+            file=sys.stderr,
+        )
 
 
 def _run_batches(
@@ -297,13 +366,13 @@ def _run_batches(
     args: argparse.Namespace,
     options: dict[str, Any],
     details: bool,
-    bar: tqdm,
-    fail: Callable[[Job, BaseException], None],
+    writer: BackgroundWriter,
+    done: Callable[..., None],
 ) -> None:
-    """Inpaint and save loaded jobs in same-size batches; a failing batch fails only its images."""
+    """Inpaint loaded jobs in same-size batches and queue their saving; a failing batch fails only its images."""
     for group in batches(pending, args.batch_size):
         try:
-            done = inpainter.complete_arrays(
+            completed = inpainter.complete_arrays(
                 np.stack([g.image.rgb for g in group]),
                 np.stack([g.hole for g in group]),
                 args.strategy,
@@ -313,15 +382,22 @@ def _run_batches(
             )
         except (ValueError, RuntimeError, MemoryError) as err:
             for g in group:
-                fail(g.job, err)
+                done(g.job, err)
             continue
         for i, item in enumerate(group):
-            try:
-                save_outputs(item, _pick(done, i), args)
-            except (ValueError, OSError) as err:
-                fail(item.job, err)
-                continue
-            bar.update(1)
+            writer.submit(functools.partial(_save_one, item, _pick(completed, i), args, done))
+
+
+def _save_one(
+    item: Loaded, completed: Completion, args: argparse.Namespace, done: Callable[..., None]
+) -> None:
+    """Save one result (in the writer thread) and mark its job done, or failed with the write error."""
+    try:
+        save_outputs(item, completed, args)
+    except (ValueError, OSError) as err:
+        done(item.job, err)
+    else:
+        done(item.job)
 
 
 def _pick(done: Completion, i: int) -> Completion:
