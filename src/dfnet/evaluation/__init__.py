@@ -30,6 +30,7 @@ from dfnet.evaluation.inputs import (
 from dfnet.evaluation.plan import PAIRINGS, PairDataset, PairPlan, collate_pairs
 from dfnet.evaluation.report import (
     COLUMNS,
+    COMPARISON_NAME,
     CSV_FIELDS,
     csv_text,
     markdown_table,
@@ -41,6 +42,7 @@ from dfnet.evaluation.report import (
 from dfnet.evaluation.run import EvalConfig, evaluate, make_method, report_paths, run_method
 
 __all__ = [
+    "COMPARISON_NAME",
     "COLUMNS",
     "CSV_FIELDS",
     "PAIRINGS",
