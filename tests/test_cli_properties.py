@@ -40,6 +40,14 @@ BASES: dict[str, list[str]] = {
     "masks info": ["masks", "info", "m.png"],
     "train": ["train", "--config", "smoke", "output.dir=out/runs", "--print-config"],
     "export-checkpoint": ["export-checkpoint", "tiny.safetensors", "out/e.safetensors"],
+    # places2 needs --accept-license and the mirrors (see ``offline``) are an unroutable port: never the network
+    "models list": ["models", "list"],
+    "models download": ["models", "download", "places2", "--no-progress"],
+    "models path": ["models", "path", "default"],
+    "models remove": ["models", "remove", "places2"],
+    "models hub-card": ["models", "hub-card", "tiny.safetensors", "out/hub", "--repo", "me/tiny"],
+    "data download": ["data", "download", "places365-val", "--root", "out/places2", "--no-progress"],
+    "data check": ["data", "check", "celeba", "gt"],
 }  # fmt: skip
 # Where one option needs a different base: --model of eval matters for DFNet only; --resume is not
 # read when the config is only printed.
@@ -48,6 +56,8 @@ BASE_FOR = {
     ("train", "--resume"): BASES["train"][:-1],
 }
 MISSING = "no-such-file"
+# the discard port on loopback: nothing listens there, so a connection fails at once
+UNREACHABLE = "http://127.0.0.1:9/"
 # Options that take free text: values that must be refused. Paths that do not exist, folders where a
 # file is needed, files where a folder is needed, empty text, and names that would leave --out.
 FREE_TEXT: dict[tuple[str, str], list[str]] = {
@@ -71,6 +81,9 @@ FREE_TEXT: dict[tuple[str, str], list[str]] = {
     ("masks generate", "--bins"): ["9", "a", "", "0,0", "-1", "1,,x"],
     ("train", "--config"): [f"{MISSING}.yaml", "", "gt"],
     ("train", "--resume"): [f"{MISSING}.ckpt", "gt"],
+    ("models hub-card", "--repo"): ["", " ", "tiny", "a/b/c", "/tiny", "me/", "me/ti ny", "../x", "me/a..b", ".me/x"],
+    ("models hub-card", "--license"): ["", " ", "cc by", "a\nb"],
+    ("data download", "--root"): ["", " ", "a.png"],
 }  # fmt: skip
 PATH_OPTIONS = {key for key, values in FREE_TEXT.items() if f"{MISSING}" in " ".join(values)}
 NOT_NUMBERS = ["", " ", "abc", "nan", "inf", "-inf", "1e400", "0x10", "1,5", "½", "--"]
@@ -175,6 +188,16 @@ def workspace(tmp_path_factory) -> Path:
                      "--size", "64", "--workers", "0", "--quiet"])  # fmt: skip
     assert code == 0
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline() -> Iterator[None]:
+    """Point every download at a closed loopback port, so a command that got past its checks fails at once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DFNET_MODELS_MIRROR", UNREACHABLE)
+        patch.setenv("DFNET_DATA_MIRROR", UNREACHABLE)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
 
 
 @pytest.fixture(scope="module", autouse=True)
