@@ -15,13 +15,13 @@ import math
 import string
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
-from helpers import encode
+from helpers import encode, files_in, hole_rect, mask_bytes, picture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_reliability import files_in, hole_rect, mask_bytes, picture
 
 from dfnet.checkpoint import save_model, save_released
 from dfnet.cli import build_parser, main
@@ -273,3 +273,98 @@ def test_the_bounds_themselves_are_accepted():
             else:
                 inside = math.nextafter(low, math.inf) if action.type.low_open else low
                 assert action.type(repr(float(inside))) == inside
+
+
+NUMERIC_FLAGS = [
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--batch-size", 1, 4096),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--max-pixels", 1, 2**31 - 1),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--quality", 1, 100),
+    (["export", "-o", "m.onnx"], "--size", 1, 16384),
+    (["export", "-o", "m.onnx"], "--opset", 9, 99),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--size", 1, 16384),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--batch-size", 1, 4096),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--workers", 0, 256),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--bpe-band", 1, 1024),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--limit", 1, 2**31 - 1),
+    (
+        ["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"],
+        "--save-images",
+        -1,
+        2**31 - 1,
+    ),
+    (["serve"], "--port", 0, 65535),
+    (["serve"], "--max-pixels", 1, 2**31 - 1),
+    (["serve"], "--queue-size", 1, 1024),
+    (["serve"], "--workers", 1, 256),
+    (["serve"], "--requests-per-client", 1, 1024),
+    (["masks", "generate", "out"], "--count", 1, 10_000_000),
+    (["masks", "generate", "out"], "--size", 8, 16384),
+    (["masks", "generate", "out"], "--seed", 0, 2**32 - 1),
+    (["export-checkpoint", "a.ckpt", "b.safetensors"], "--working-size", 1, 16384),
+]
+
+
+FLOAT_FLAGS = [
+    (["serve"], "--max-upload-mb", 4096.0),
+    (["serve"], "--body-timeout", 3600.0),
+    (["serve"], "--header-timeout", 3600.0),
+]
+
+
+@st.composite
+def bad_numeric_option(draw) -> tuple[list[str], str]:
+    before, flag, low, high = draw(st.sampled_from(NUMERIC_FLAGS))
+    outside = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
+    value = draw(
+        st.one_of(
+            st.sampled_from(NOT_NUMBERS), outside.map(str), st.floats(allow_nan=False).map(lambda f: f"{f}.5")
+        )
+    )
+    return [*before, f"{flag}={value}"], flag
+
+
+@st.composite
+def bad_float_option(draw) -> tuple[list[str], str]:
+    before, flag, high = draw(st.sampled_from(FLOAT_FLAGS))
+    outside = st.one_of(st.floats(max_value=0.0), st.floats(min_value=high, exclude_min=True))
+    value = draw(st.one_of(st.sampled_from(NOT_NUMBERS), outside.map(repr)))
+    return [*before, f"{flag}={value}"], flag
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(bad_numeric_option(), bad_float_option()))
+def test_a_bad_value_of_any_numeric_flag_is_refused_before_anything_runs(case, capsys):
+    argv, flag = case
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith(f"dfnet {argv[0]}") or "error" in err
+    assert f"argument {flag}:" in err.splitlines()[-1], err
+
+
+def test_every_numeric_flag_is_range_checked_and_covered_by_the_property_test():
+    import argparse
+
+    from dfnet.cli import build_parser
+
+    def commands(
+        parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+    ) -> Iterator[tuple[tuple, Any]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*prefix, name))
+            else:
+                yield prefix, action
+
+    covered = {(before[0], flag) for before, flag, *_ in NUMERIC_FLAGS + FLOAT_FLAGS}
+    covered |= {
+        ("masks generate" if b[:2] == ["masks", "generate"] else b[0], f) for b, f, *_ in NUMERIC_FLAGS
+    }
+    numeric = []
+    for path, action in commands(build_parser()):
+        assert action.type not in (int, float), f"{' '.join(path)} {action.option_strings}: unchecked number"
+        if getattr(action.type, "__name__", "") in ("integer", "number") and action.option_strings:
+            numeric.append((" ".join(path), action.option_strings[-1]))
+    assert numeric and all(entry in covered for entry in numeric), sorted(set(numeric) - covered)
