@@ -301,6 +301,7 @@ NUMERIC_FLAGS = [
     (["masks", "generate", "out"], "--size", 8, 16384),
     (["masks", "generate", "out"], "--seed", 0, 2**32 - 1),
     (["export-checkpoint", "a.ckpt", "b.safetensors"], "--working-size", 1, 16384),
+    (["data", "check", "celeba", "gt"], "--expected", 1, 2**31 - 1),
 ]
 
 
@@ -359,9 +360,7 @@ def test_every_numeric_flag_is_range_checked_and_covered_by_the_property_test():
                 yield prefix, action
 
     covered = {(before[0], flag) for before, flag, *_ in NUMERIC_FLAGS + FLOAT_FLAGS}
-    covered |= {
-        ("masks generate" if b[:2] == ["masks", "generate"] else b[0], f) for b, f, *_ in NUMERIC_FLAGS
-    }
+    covered |= {(" ".join(b[:2]), f) for b, f, *_ in NUMERIC_FLAGS}  # masks generate, data check
     numeric = []
     for path, action in commands(build_parser()):
         assert action.type not in (int, float), f"{' '.join(path)} {action.option_strings}: unchecked number"
