@@ -1,6 +1,7 @@
-"""The fault matrix of docs/reliability.md, third round: each test reproduces one hostile or unlucky
-case as a user meets it (the command line, the library or ``dfnet serve``) and checks the promised
+"""The fault matrix of docs/reliability.md: each test reproduces one hostile or unlucky case as a user
+meets it (the command line, the library or ``dfnet serve``, often all three) and checks the promised
 behaviour: a one-line error naming the file, field or option, nothing overwritten, nothing half written.
+Cases that belong to one module live in that module's test file.
 """
 
 from __future__ import annotations
