@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_batchnorm, save_picture
+from helpers import mount_tmpfs, randomize_batchnorm, save_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/reference_dfnet.py: the released-layout reference
@@ -98,3 +99,73 @@ def folder(tmp_path):
     (root / "notes.txt").write_text("not an image")
     (root / "sub" / "g.gif").write_bytes(b"GIF89a")
     return root
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """A narrow (width 1/8) DFNet saved as safetensors, for commands that take --model."""
+    from dfnet.checkpoint import save_model
+    from dfnet.model import DFNet, DFNetConfig
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(DFNet(DFNetConfig(width=0.125)).eval(), path, metadata={"working_size": 256})
+    return path
+
+
+@pytest.fixture(scope="module")
+def inpainter(model_file):
+    """The Inpainter of ``model_file`` on the CPU."""
+    from dfnet.inference import Inpainter
+
+    return Inpainter.from_pretrained(model_file, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(inpainter):
+    """A test client of ``dfnet serve``'s app around ``inpainter`` (4 MB upload limit)."""
+    from fastapi.testclient import TestClient
+
+    from dfnet.web import ServerSettings, create_app
+
+    with TestClient(create_app(inpainter, ServerSettings(max_upload_bytes=4 * 1024 * 1024))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(params=["full", "read-only"])
+def broken_folder(request, tmp_path, monkeypatch) -> Iterator[tuple[Path, str]]:
+    """A folder whose writes fail: a small tmpfs that is full or mounted read-only where this machine
+    allows mounting (root on Linux), else an injected ENOSPC / EROFS when a written file is put in place."""
+    import errno
+    import subprocess
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    reason = "No space left on device" if request.param == "full" else "Read-only file system"
+    if mount_tmpfs(folder, "size=256k" if request.param == "full" else "ro,size=64k"):
+        if request.param == "full":
+            with contextlib.suppress(OSError), open(folder / "filler", "wb") as filler:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+        try:
+            yield folder, reason
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        return
+    real_replace, real_mkdir = os.replace, Path.mkdir
+    code = errno.ENOSPC if request.param == "full" else errno.EROFS
+
+    def failing_replace(src, dst, *args, **kwargs):
+        if folder in Path(dst).resolve().parents:
+            raise OSError(code, os.strerror(code), str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    def failing_mkdir(self, *args, **kwargs):
+        if folder in Path(self).resolve().parents:
+            raise OSError(code, os.strerror(code), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    monkeypatch.setattr(Path, "mkdir", failing_mkdir)
+    yield folder, os.strerror(code)

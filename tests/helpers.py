@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
 import struct
 import threading
@@ -11,11 +12,16 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+from dfnet.cli import main
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 # A 3-layer DFNet at 32x32 (dfnet train overrides on top of the smoke config): deterministic, no progress bar.
 TINY_TRAINING = [
@@ -152,3 +158,100 @@ def save_picture(path: Path, width: int = 40, height: int = 30, seed: int = 0) -
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(ramp_picture(width, height, seed)).save(path)
     return path
+
+
+def png16_rgb(rgb16: np.ndarray) -> bytes:
+    """A 16-bit-per-channel RGB PNG of a uint16 (H, W, 3) array."""
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb16)
+    return handmade_png(rgb16.shape[1], rgb16.shape[0], 16, 2, rows)
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header is patched to declare ``width`` x ``height``."""
+    data = bytearray(encode(np.full((16, 16, 3), 90, np.uint8), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def picture(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
+    """Smooth colours plus noise, uint8 (H, W, 3)."""
+    y, x = np.mgrid[0:height, 0:width]
+    noise = np.random.default_rng(seed).integers(0, 30, (height, width, 3))
+    return np.clip(np.stack([x * 3, y * 4, (x + y) * 2], axis=2) + noise, 0, 255).astype(np.uint8)
+
+
+def hole_rect(height: int, width: int) -> np.ndarray:
+    hole = np.zeros((height, width), bool)
+    hole[height // 4 : height // 2 + 1, width // 4 : width // 2 + 1] = True
+    return hole
+
+
+def mask_bytes(hole: np.ndarray) -> bytes:
+    return encode(hole.astype(np.uint8) * 255, "PNG")
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+# Unusual but valid images: (encoded bytes, suffix, expected RGB after loading, expected alpha or None).
+def odd_images() -> dict[str, tuple[bytes, str, np.ndarray, np.ndarray | None]]:
+    rgb = picture()
+    gray = rgb[:, :, 1]
+    deep = rgb.astype(np.uint16) * 257 + 3  # the high byte of every 16-bit sample is the 8-bit value
+    palette = Image.fromarray(rgb).quantize(colors=16)
+    rgba = np.dstack([rgb, np.linspace(0, 255, 64, dtype=np.uint8)[None, :].repeat(48, 0)])
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    cmyk_bytes = encode(cmyk, "JPEG", quality=100)
+    return {
+        "png_16bit_rgb": (png16_rgb(deep), ".png", rgb, None),
+        "grayscale_png": (encode(gray, "PNG"), ".png", np.dstack([gray] * 3), None),
+        "palette_png": (encode(palette, "PNG"), ".png", np.asarray(palette.convert("RGB")), None),
+        "cmyk_jpeg": (cmyk_bytes, ".jpg", np.asarray(Image.open(io.BytesIO(cmyk_bytes)).convert("RGB")), None),
+        "rgba_png": (encode(rgba, "PNG"), ".png", rgb, rgba[:, :, 3]),
+        "tiny_1x1": (encode(rgb[:1, :1], "PNG"), ".png", rgb[:1, :1], None),
+        "tiny_7x5": (encode(rgb[:5, :7], "PNG"), ".png", rgb[:5, :7], None),
+    }  # fmt: skip
+
+
+ODD_IMAGES = odd_images()
+
+
+def post(client: TestClient, image: bytes, mask: bytes, **fields: str):
+    files = {"image": ("upload", image, "image/png"), "mask": ("mask.png", mask, "image/png")}
+    return client.post("/api/inpaint", files=files, data=fields)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, command: str, *fragments: str) -> None:
+    """stderr is one ``dfnet <command>: error: ...`` line holding every fragment, and no traceback."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"dfnet {command}: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, err)
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones included) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_nothing_half_written(folder: Path, before: dict[str, bytes]) -> None:
+    after = files_in(folder)
+    assert after == before, sorted(set(after) - set(before))  # no result, no temporary file, no 0-byte file
+
+
+def mount_tmpfs(folder: Path, options: str) -> bool:
+    import subprocess
+
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    return done.returncode == 0

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_batchnorm
+from helpers import assert_one_line_error, randomize_batchnorm, run_cli
 from reference_dfnet import ReferenceDFNet, released_test_composite
+from safetensors.torch import save_file
 
 from dfnet.checkpoint import (
     CheckpointError,
@@ -213,3 +215,51 @@ def test_pushpull_networks_have_no_released_layout():
     config = DFNetConfig(width=0.125, hole_fill="pushpull")
     with pytest.raises(CheckpointError, match="pushpull"):
         project_to_released(DFNet(config).state_dict(), config)
+
+
+def test_a_released_pth_with_missing_keys_is_one_line(tmp_path, capsys):
+    from dfnet.checkpoint import save_released
+
+    released = tmp_path / "r.pth"
+    save_released(DFNet(DFNetConfig(width=0.125, encoder_kernels=(3, 3, 3), fusion_layers=(0, 1))), released)
+    state = torch.load(released, weights_only=True)
+    for missing in [k for k in state if k.endswith("weight")]:
+        torch.save({k: v for k, v in state.items() if k != missing}, tmp_path / "cut.pth")
+        with pytest.raises(CheckpointError) as info:
+            load_model(tmp_path / "cut.pth")
+        assert "\n" not in str(info.value)
+    code, _, err = run_cli(capsys, "convert-official", tmp_path / "cut.pth", tmp_path / "out.safetensors")
+    assert code == 1
+    assert_one_line_error(err, "convert-official")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+HOSTILE_CONFIGS = {
+    "channels": ({"base_channels": 10**9}, "base_channels must be an integer in 1..4096"),
+    "layers": ({"encoder_kernels": [3] * 40, "fusion_layers": [0]}, "at most 12 layers"),
+    "kernel": ({"encoder_kernels": [99999, 3, 3], "fusion_layers": [0]}, "kernel sizes must be integers"),
+    "blend": ({"blend_channels": 10**12}, "blend_channels must be an integer in 1..4096"),
+    # within every bound but terabytes of weights: refused by comparing with the file before building
+    "huge_within_bounds": ({"base_channels": 4096, "max_channels": 4096, "width": 4},
+                           "not this DFNet architecture"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
+def test_hostile_metadata_is_refused_before_anything_is_allocated(case, tmp_path, capsys):
+    import json
+    import resource
+
+    config, message = HOSTILE_CONFIGS[case]
+    path = tmp_path / "hostile.safetensors"
+    save_file({"encoder.0.conv.conv.weight": torch.zeros(2, 4, 3, 3)}, path,
+              metadata={"format": "dfnet", "config": json.dumps(config)})  # fmt: skip
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+    assert time.monotonic() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024  # KiB: < 200 MB
+    code, _, err = run_cli(capsys, "export-checkpoint", path, tmp_path / "o.safetensors")
+    assert code == 1
+    assert_one_line_error(err, "export-checkpoint", message.split(" must")[0])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
+from helpers import ODD_IMAGES, assert_one_line_error, encode, hole_rect, mask_bytes, picture, run_cli
 from PIL import Image
 
 from dfnet.checkpoint import save_model, save_released
 from dfnet.cli import main
+from dfnet.inference import Inpainter
 
 
 @pytest.fixture
@@ -369,3 +373,82 @@ def test_console_script_runs_as_module(files):
         [sys.executable, "-m", "dfnet.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "inpaint" in proc.stdout
+
+
+def test_odd_formats_through_the_command_line_folder_mode(tmp_path, capsys, model_file):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    for name, (data, suffix, rgb, _) in ODD_IMAGES.items():
+        (images / f"{name}{suffix}").write_bytes(data)
+        hole = np.zeros(rgb.shape[:2], bool)
+        hole[rgb.shape[0] // 2, rgb.shape[1] // 2] = True
+        (masks / f"{name}.png").write_bytes(mask_bytes(hole))
+    code, stdout, err = run_cli(
+        capsys, "inpaint", images, masks, "-o", out, "--model", model_file, "--no-progress"
+    )
+    assert code == 0, err
+    assert f"inpainted {len(ODD_IMAGES)} of {len(ODD_IMAGES)} images" in stdout
+    for name, (_, suffix, rgb, alpha) in ODD_IMAGES.items():
+        written = Image.open(out / f"{name}{suffix}")
+        assert written.size == (rgb.shape[1], rgb.shape[0])
+        assert (written.mode == "RGBA") == (alpha is not None)
+        if suffix == ".png":  # lossless: known pixels are exactly the loaded ones
+            hole = np.asarray(Image.open(masks / f"{name}.png")) > 127
+            assert np.array_equal(np.asarray(written)[:, :, :3][~hole], rgb[~hole])
+
+
+def test_mask_without_hole_returns_the_input_from_the_command_line(tmp_path, capsys, model_file):
+    rgb = picture()
+    (tmp_path / "in.png").write_bytes(encode(rgb, "PNG"))
+    (tmp_path / "none.png").write_bytes(mask_bytes(np.zeros((48, 64), bool)))
+    code, _, err = run_cli(capsys, "inpaint", tmp_path / "in.png", tmp_path / "none.png", "-o", tmp_path / "o.png",
+                           "--model", model_file, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), rgb)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_one_line_everywhere(tmp_path, capsys, model_file):
+    with pytest.raises(ValueError, match="CUDA is not available on this machine"):
+        Inpainter.from_pretrained(model_file, device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        Inpainter.from_pretrained(model_file, device="gpu0")
+    photo, mask = tmp_path / "a.png", tmp_path / "m.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--device", "cuda", "--no-progress")  # fmt: skip
+    assert code == 1
+    assert_one_line_error(err, "inpaint", "CUDA is not available")
+    for device, fragment in (("cuda", "CUDA is not available"), ("tpu", "unknown device 'tpu'")):
+        code, _, err = run_cli(capsys, "serve", "--model", model_file, "--device", device, "--port", "0")
+        assert code == 1
+        assert_one_line_error(err, "serve", fragment)
+
+
+def test_serve_on_a_port_in_use_or_out_of_range_is_one_line(capsys, model_file):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = run_cli(capsys, "serve", "--model", model_file, "--port", port)
+    assert code == 1
+    assert_one_line_error(err, "serve", f"cannot listen on 127.0.0.1:{port}", "in use")
+    for port in ("70000", "-1", "http"):
+        with pytest.raises(SystemExit) as info:
+            main(["serve", "--port", port])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "argument --port:" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300"])
+def test_a_non_finite_strategy_option_is_one_line(value, tmp_path, capsys, model_file, inpainter):
+    photo, mask = tmp_path / "a.png", tmp_path / "m.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--strategy", "resize", "--set", f"max_side={value}", "--no-progress")  # fmt: skip
+    assert code == 1
+    assert_one_line_error(err, "inpaint", "max_side")
+    assert not (tmp_path / "o.png").exists()
+    with pytest.raises(ValueError, match="strategy option max_side must be"):
+        inpainter.inpaint(picture(), hole_rect(48, 64), strategy="resize", max_side=float(value))

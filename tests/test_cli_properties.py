@@ -15,13 +15,13 @@ import math
 import string
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
-from helpers import encode
+from helpers import encode, files_in, hole_rect, mask_bytes, picture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_reliability import files_in, hole_rect, mask_bytes, picture
 
 from dfnet.checkpoint import save_model, save_released
 from dfnet.cli import build_parser, main
@@ -40,6 +40,14 @@ BASES: dict[str, list[str]] = {
     "masks info": ["masks", "info", "m.png"],
     "train": ["train", "--config", "smoke", "output.dir=out/runs", "--print-config"],
     "export-checkpoint": ["export-checkpoint", "tiny.safetensors", "out/e.safetensors"],
+    # places2 needs --accept-license and the mirrors (see ``offline``) are an unroutable port: never the network
+    "models list": ["models", "list"],
+    "models download": ["models", "download", "places2", "--no-progress"],
+    "models path": ["models", "path", "default"],
+    "models remove": ["models", "remove", "places2"],
+    "models hub-card": ["models", "hub-card", "tiny.safetensors", "out/hub", "--repo", "me/tiny"],
+    "data download": ["data", "download", "places365-val", "--root", "out/places2", "--no-progress"],
+    "data check": ["data", "check", "celeba", "gt"],
 }  # fmt: skip
 # Where one option needs a different base: --model of eval matters for DFNet only; --resume is not
 # read when the config is only printed.
@@ -48,6 +56,8 @@ BASE_FOR = {
     ("train", "--resume"): BASES["train"][:-1],
 }
 MISSING = "no-such-file"
+# the discard port on loopback: nothing listens there, so a connection fails at once
+UNREACHABLE = "http://127.0.0.1:9/"
 # Options that take free text: values that must be refused. Paths that do not exist, folders where a
 # file is needed, files where a folder is needed, empty text, and names that would leave --out.
 FREE_TEXT: dict[tuple[str, str], list[str]] = {
@@ -71,6 +81,9 @@ FREE_TEXT: dict[tuple[str, str], list[str]] = {
     ("masks generate", "--bins"): ["9", "a", "", "0,0", "-1", "1,,x"],
     ("train", "--config"): [f"{MISSING}.yaml", "", "gt"],
     ("train", "--resume"): [f"{MISSING}.ckpt", "gt"],
+    ("models hub-card", "--repo"): ["", " ", "tiny", "a/b/c", "/tiny", "me/", "me/ti ny", "../x", "me/a..b", ".me/x"],
+    ("models hub-card", "--license"): ["", " ", "cc by", "a\nb"],
+    ("data download", "--root"): ["", " ", "a.png"],
 }  # fmt: skip
 PATH_OPTIONS = {key for key, values in FREE_TEXT.items() if f"{MISSING}" in " ".join(values)}
 NOT_NUMBERS = ["", " ", "abc", "nan", "inf", "-inf", "1e400", "0x10", "1,5", "½", "--"]
@@ -178,6 +191,16 @@ def workspace(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
+def offline() -> Iterator[None]:
+    """Point every download at a closed loopback port, so a command that got past its checks fails at once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DFNET_MODELS_MIRROR", UNREACHABLE)
+        patch.setenv("DFNET_DATA_MIRROR", UNREACHABLE)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
 def no_server(request) -> Iterator[None]:
     """A serve command that got past its checks would block: make that a test failure instead."""
     import uvicorn
@@ -250,3 +273,97 @@ def test_the_bounds_themselves_are_accepted():
             else:
                 inside = math.nextafter(low, math.inf) if action.type.low_open else low
                 assert action.type(repr(float(inside))) == inside
+
+
+NUMERIC_FLAGS = [
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--batch-size", 1, 4096),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--max-pixels", 1, 2**31 - 1),
+    (["inpaint", "a.png", "m.png", "-o", "o.png"], "--quality", 1, 100),
+    (["export", "-o", "m.onnx"], "--size", 1, 16384),
+    (["export", "-o", "m.onnx"], "--opset", 9, 99),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--size", 1, 16384),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--batch-size", 1, 4096),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--workers", 0, 256),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--bpe-band", 1, 1024),
+    (["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"], "--limit", 1, 2**31 - 1),
+    (
+        ["eval", "--images", "i", "--masks", "m", "--out", "o", "--method", "telea"],
+        "--save-images",
+        -1,
+        2**31 - 1,
+    ),
+    (["serve"], "--port", 0, 65535),
+    (["serve"], "--max-pixels", 1, 2**31 - 1),
+    (["serve"], "--queue-size", 1, 1024),
+    (["serve"], "--workers", 1, 256),
+    (["serve"], "--requests-per-client", 1, 1024),
+    (["masks", "generate", "out"], "--count", 1, 10_000_000),
+    (["masks", "generate", "out"], "--size", 8, 16384),
+    (["masks", "generate", "out"], "--seed", 0, 2**32 - 1),
+    (["export-checkpoint", "a.ckpt", "b.safetensors"], "--working-size", 1, 16384),
+    (["data", "check", "celeba", "gt"], "--expected", 1, 2**31 - 1),
+]
+
+
+FLOAT_FLAGS = [
+    (["serve"], "--max-upload-mb", 4096.0),
+    (["serve"], "--body-timeout", 3600.0),
+    (["serve"], "--header-timeout", 3600.0),
+]
+
+
+@st.composite
+def bad_numeric_option(draw) -> tuple[list[str], str]:
+    before, flag, low, high = draw(st.sampled_from(NUMERIC_FLAGS))
+    outside = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
+    value = draw(
+        st.one_of(
+            st.sampled_from(NOT_NUMBERS), outside.map(str), st.floats(allow_nan=False).map(lambda f: f"{f}.5")
+        )
+    )
+    return [*before, f"{flag}={value}"], flag
+
+
+@st.composite
+def bad_float_option(draw) -> tuple[list[str], str]:
+    before, flag, high = draw(st.sampled_from(FLOAT_FLAGS))
+    outside = st.one_of(st.floats(max_value=0.0), st.floats(min_value=high, exclude_min=True))
+    value = draw(st.one_of(st.sampled_from(NOT_NUMBERS), outside.map(repr)))
+    return [*before, f"{flag}={value}"], flag
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(bad_numeric_option(), bad_float_option()))
+def test_a_bad_value_of_any_numeric_flag_is_refused_before_anything_runs(case, capsys):
+    argv, flag = case
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith(f"dfnet {argv[0]}") or "error" in err
+    assert f"argument {flag}:" in err.splitlines()[-1], err
+
+
+def test_every_numeric_flag_is_range_checked_and_covered_by_the_property_test():
+    import argparse
+
+    from dfnet.cli import build_parser
+
+    def commands(
+        parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+    ) -> Iterator[tuple[tuple, Any]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*prefix, name))
+            else:
+                yield prefix, action
+
+    covered = {(before[0], flag) for before, flag, *_ in NUMERIC_FLAGS + FLOAT_FLAGS}
+    covered |= {(" ".join(b[:2]), f) for b, f, *_ in NUMERIC_FLAGS}  # masks generate, data check
+    numeric = []
+    for path, action in commands(build_parser()):
+        assert action.type not in (int, float), f"{' '.join(path)} {action.option_strings}: unchecked number"
+        if getattr(action.type, "__name__", "") in ("integer", "number") and action.option_strings:
+            numeric.append((" ".join(path), action.option_strings[-1]))
+    assert numeric and all(entry in covered for entry in numeric), sorted(set(numeric) - covered)

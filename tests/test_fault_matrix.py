@@ -1,40 +1,48 @@
-"""The fault matrix of docs/reliability.md, third round: each test reproduces one hostile or unlucky
-case as a user meets it (the command line, the library or ``dfnet serve``) and checks the promised
+"""The fault matrix of docs/reliability.md: each test reproduces one hostile or unlucky case as a user
+meets it (the command line, the library or ``dfnet serve``, often all three) and checks the promised
 behaviour: a one-line error naming the file, field or option, nothing overwritten, nothing half written.
+Cases that belong to one module live in that module's test file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
+import pickle
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import encode
-from safetensors.torch import save_file
-from test_reliability import (
-    _mount_tmpfs,
+from helpers import (
+    assert_nothing_half_written,
     assert_one_line_error,
-    broken_folder,  # noqa: F401 (a fixture)
+    encode,
     files_in,
     hole_rect,
+    jpeg_declaring,
     mask_bytes,
-    model_file,  # noqa: F401 (a fixture)
+    mount_tmpfs,
     picture,
+    png_declaring,
+    post,
     run_cli,
+    truncated,
 )
+from PIL import Image
+from safetensors.torch import save_file
 
 import dfnet
-from dfnet.checkpoint import CheckpointError, load_model, save_released
+from dfnet.checkpoint import CheckpointError, load_model, save_model, save_released
+from dfnet.imageio import ImageLoadError, load_image, load_mask
 from dfnet.inference import Inpainter
 from dfnet.model import DFNet, DFNetConfig
 
@@ -92,7 +100,7 @@ def test_eval_report_over_a_weights_file_is_refused(tmp_path, capsys):
     assert weights.read_bytes() == b"{}"
 
 
-def test_inpaint_over_its_own_weights_is_refused(tmp_path, capsys, model_file):  # noqa: F811
+def test_inpaint_over_its_own_weights_is_refused(tmp_path, capsys, model_file):
     photo, mask = photo_and_mask(tmp_path)
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(model_file.read_bytes())
@@ -159,7 +167,7 @@ def test_a_bad_working_size_in_metadata_names_file_field_and_range(value, tmp_pa
     assert not (tmp_path / "o.png").exists()
 
 
-def test_a_good_working_size_in_metadata_is_used(tmp_path, model_file):  # noqa: F811
+def test_a_good_working_size_in_metadata_is_used(tmp_path, model_file):
     assert Inpainter.from_pretrained(model_file, device="cpu").working_size == 256
 
 
@@ -224,7 +232,7 @@ def test_eval_with_a_mask_index_pointing_outside_its_folder_says_so(tmp_path, ca
     assert not (tmp_path / "r").exists()
 
 
-def test_a_folder_run_lists_write_failures_without_exception_class_names(broken_folder, tmp_path, capsys):  # noqa: F811
+def test_a_folder_run_lists_write_failures_without_exception_class_names(broken_folder, tmp_path, capsys):
     folder, reason = broken_folder
     photos = photo_folder(tmp_path / "photos")
     mask = tmp_path / "m.png"
@@ -283,7 +291,7 @@ def test_every_strategy_option_has_a_range():
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs need a POSIX system")
-def test_a_fifo_and_a_broken_link_in_an_input_folder_are_listed_as_skipped(tmp_path, capsys, model_file):  # noqa: F811
+def test_a_fifo_and_a_broken_link_in_an_input_folder_are_listed_as_skipped(tmp_path, capsys, model_file):
     photos = photo_folder(tmp_path / "photos", count=1)
     os.mkfifo(photos / "fifo.png")
     (photos / "gone.png").symlink_to(tmp_path / "deleted.png")
@@ -307,7 +315,7 @@ def disk_with_room(folder: Path, room: int, monkeypatch) -> Iterator[None]:
     """``folder`` on a tmpfs holding only ``room`` more bytes (root on Linux); elsewhere an injected
     ENOSPC when a merged picture is put in place."""
     folder.mkdir()
-    if _mount_tmpfs(folder, "size=1m"):
+    if mount_tmpfs(folder, "size=1m"):
         try:
             with contextlib.suppress(OSError), open(folder / ".filler", "wb") as filler:
                 while True:
@@ -334,7 +342,7 @@ def fail_renames_onto(monkeypatch, suffix: str, code: int) -> None:
     monkeypatch.setattr(os, "replace", failing_replace)
 
 
-def test_inpaint_merge_on_a_full_disk_leaves_neither_file(tmp_path, capsys, monkeypatch, model_file):  # noqa: F811
+def test_inpaint_merge_on_a_full_disk_leaves_neither_file(tmp_path, capsys, monkeypatch, model_file):
     photo, mask = tmp_path / "z.png", tmp_path / "m.png"
     photo.write_bytes(encode(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8), "PNG"))
     mask.write_bytes(mask_bytes(hole_rect(64, 64)))
@@ -388,7 +396,7 @@ def start_serve(model: Path, *options: str) -> tuple[subprocess.Popen, int]:
     raise AssertionError("dfnet serve did not start")
 
 
-def test_connections_whose_headers_never_finish_are_closed(model_file):  # noqa: F811
+def test_connections_whose_headers_never_finish_are_closed(model_file):
     server, port = start_serve(model_file, "--header-timeout", "1")
     try:
         slow = []
@@ -410,3 +418,228 @@ def test_connections_whose_headers_never_finish_are_closed(model_file):  # noqa:
     finally:
         server.terminate()
         server.wait(20)
+
+
+MARKER = Path("/tmp/dfnet-reliability-pwned")
+
+
+# Files that must be refused: (bytes, suffix, phrase of the library/CLI message, HTTP status).
+BAD_IMAGES: dict[str, tuple[Callable[[], bytes], str, str, int]] = {
+    "zero_byte": (lambda: b"", ".png", r"empty file \(0 bytes\)", 400),
+    "not_an_image": (lambda: b"%PDF-1.4 this is a document, not a picture", ".jpg", "not a recognised image", 415),
+    "truncated_png": (lambda: truncated(encode(picture(), "PNG")), ".png", "(?i)truncated", 400),
+    "truncated_jpeg": (lambda: truncated(encode(picture(), "JPEG")), ".jpg", "(?i)truncated", 400),
+    "decompression_bomb": (lambda: png_declaring(200_000, 200_000), ".png", "decompression bomb", 413),
+    "jpeg_20000x20000": (lambda: jpeg_declaring(20_000, 20_000), ".jpg", "decompression bomb", 413),
+}  # fmt: skip
+
+
+def grey_level_mask(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A mask picture of grey bands 0, 100, 127, 128, 200, 255 and the hole it means (> 127)."""
+    levels = np.array([0, 100, 127, 128, 200, 255], np.uint8)
+    grey = levels[(np.arange(width) * len(levels)) // width][None, :].repeat(height, 0)
+    return grey, grey > 127
+
+
+def assert_failure_names(err: str, path: Path, pattern: str) -> None:
+    """stderr lists the failed file with a reason matching ``pattern`` on one line, no traceback."""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if str(path) in line]
+    assert len(lines) == 1 and re.search(pattern, lines[0]), err
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMAGES))
+def test_bad_image_is_a_one_line_error_in_library_cli_and_server(
+    case, tmp_path, capsys, inpainter, client, model_file
+):
+    build, suffix, phrase, status = BAD_IMAGES[case]
+    data = build()
+    path = tmp_path / f"input{suffix}"
+    path.write_bytes(data)
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+
+    with pytest.raises(ImageLoadError, match=phrase) as info:  # library: loading and inpainting
+        load_image(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    with pytest.raises(ImageLoadError, match=phrase):
+        inpainter.inpaint(path, mask)
+    with pytest.raises(ImageLoadError, match=phrase):
+        load_mask(path)  # the same file given as a mask
+
+    out = tmp_path / "out.png"  # command line: exit 1, the file and the reason on stderr, nothing written
+    code, _, err = run_cli(capsys, "inpaint", path, mask, "-o", out, "--model", model_file, "--no-progress")
+    assert code == 1 and not out.exists()
+    assert_failure_names(err, path, phrase)
+
+    response = post(client, data, mask_bytes(hole_rect(48, 64)))  # server: the right 4xx, one-line detail
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    print(case, status, detail)
+    assert "\n" not in detail
+
+
+def test_grey_level_mask_means_hole_above_127_everywhere(tmp_path, capsys, inpainter, client, model_file):
+    rgb = picture()
+    grey, hole = grey_level_mask(48, 64)
+    assert np.array_equal(load_mask(encode(grey, "PNG")), hole)
+    library = inpainter.inpaint(rgb, encode(grey, "PNG"))
+    assert np.array_equal(library[~hole], rgb[~hole]) and not np.array_equal(library[hole], rgb[hole])
+    (tmp_path / "in.png").write_bytes(encode(rgb, "PNG"))
+    (tmp_path / "grey.png").write_bytes(encode(grey, "PNG"))
+    code, _, err = run_cli(capsys, "inpaint", tmp_path / "in.png", tmp_path / "grey.png", "-o", tmp_path / "o.png",
+                           "--model", model_file, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), library)
+    response = post(client, encode(rgb, "PNG"), encode(grey, "PNG"))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(response.content))), library)
+
+
+def test_all_hole_mask_is_filled_everywhere(tmp_path, capsys, inpainter, client, model_file):
+    rgb = picture()
+    everything = np.ones((48, 64), bool)
+    for strategy in ("original", "resize", "crop", "auto"):
+        result = inpainter.inpaint(rgb, everything, strategy=strategy)
+        assert result.shape == rgb.shape and result.dtype == np.uint8
+        assert not np.array_equal(result, rgb)  # every pixel comes from the network
+    response = post(client, encode(rgb, "PNG"), mask_bytes(everything))
+    assert response.status_code == 200
+    (tmp_path / "in.png").write_bytes(encode(rgb, "PNG"))
+    (tmp_path / "all.png").write_bytes(mask_bytes(everything))
+    code, _, err = run_cli(capsys, "inpaint", tmp_path / "in.png", tmp_path / "all.png", "-o", tmp_path / "o.png",
+                           "--model", model_file, "--no-progress")  # fmt: skip
+    assert code == 0 and "100% of the mask is hole; is it inverted?" in err
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+def _weights(tmp_path: Path) -> dict[str, Path]:
+    """Weight files that must be refused, each named for its flaw."""
+    model = DFNet(DFNetConfig(width=0.125))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    files = {}
+    nan = dict(state, **{"encoder.0.conv.conv.weight": state["encoder.0.conv.conv.weight"] * float("inf")})
+    files["inf_weights"] = tmp_path / "inf.safetensors"
+    save_file(nan, files["inf_weights"], metadata={"format": "dfnet", "config": '{"width": 0.125}'})
+    files["bad_config"] = tmp_path / "bad_config.safetensors"
+    save_file(state, files["bad_config"], metadata={"format": "dfnet", "config": "[1, 2"})
+    files["other_architecture"] = tmp_path / "other.safetensors"
+    save_file(state, files["other_architecture"], metadata={"config": '{"width": 0.25, "fusion": "mask"}'})
+    files["pickle_exploit"] = tmp_path / "evil.pth"
+    files["pickle_exploit"].write_bytes(pickle.dumps({"weight": _Exploit()}))
+    files["zip_exploit"] = tmp_path / "evil_zip.pth"
+    torch.save({"state_dict": {"model.x": _Exploit()}}, files["zip_exploit"])  # torch's zip format
+    files["truncated_safetensors"] = tmp_path / "cut.safetensors"
+    save_model(model, files["truncated_safetensors"])
+    files["truncated_safetensors"].write_bytes(truncated(files["truncated_safetensors"].read_bytes()))
+    return files
+
+
+WEIGHT_ERRORS = {
+    "inf_weights": "hold NaN or Inf",
+    "bad_config": "invalid DFNet config",
+    "other_architecture": "not this DFNet architecture",
+    "pickle_exploit": "refused to load",
+    "zip_exploit": "refused to load",
+    "truncated_safetensors": "not a readable safetensors file",
+}
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory) -> dict[str, Path]:
+    return _weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.mark.parametrize("case", sorted(WEIGHT_ERRORS))
+def test_bad_weights_are_refused_by_library_and_every_command(
+    case, weight_files, tmp_path, capsys, monkeypatch
+):
+    import uvicorn
+
+    MARKER.unlink(missing_ok=True)
+    path = weight_files[case]
+    with pytest.raises(CheckpointError, match=WEIGHT_ERRORS[case]) as info:
+        load_model(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("served a refused model"))
+    (tmp_path / "photos").mkdir()
+    image, mask = tmp_path / "photos" / "in.png", tmp_path / "mask.png"
+    image.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    commands = {
+        "inpaint": ["inpaint", image, mask, "-o", tmp_path / "o.png", "--model", path, "--no-progress"],
+        "serve": ["serve", "--model", path, "--port", "0"],
+        "export": ["export", "--model", path, "-o", tmp_path / "m.onnx"],
+        "export-checkpoint": ["export-checkpoint", path, tmp_path / "m.safetensors"],
+        "eval": ["eval", "--images", tmp_path / "photos", "--masks", mask, "--out", tmp_path / "e", "--method", "dfnet",
+                 "--model", path, "--quiet"],
+    }  # fmt: skip
+    for name, args in commands.items():
+        code, _, err = run_cli(capsys, *args)
+        assert code == 1, name
+        assert err.count("\n") == 1 and f"dfnet {name}: error: {path}" in err, err
+        assert WEIGHT_ERRORS[case] in err
+    assert not MARKER.exists()  # the pickle payload never ran
+
+
+def test_masks_generate_on_a_broken_disk_leaves_no_half_set(broken_folder, capsys):
+    folder, reason = broken_folder
+    before = files_in(folder)
+    code, _, err = run_cli(capsys, "masks", "generate", folder / "set", "--count", "40", "--size", "64")
+    assert code == 1
+    assert_one_line_error(err, "masks", reason)
+    assert ".tmp" not in err
+    assert_nothing_half_written(folder, before)
+
+
+def test_writing_commands_on_a_broken_disk_fail_in_one_line(broken_folder, tmp_path, capsys, model_file):
+    from dfnet.checkpoint import save_released
+
+    folder, reason = broken_folder
+    released = tmp_path / "r.pth"
+    save_released(DFNet(DFNetConfig(width=0.125, encoder_kernels=(3, 3, 3), fusion_layers=(0, 1))), released)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        (photos / f"p{i}.png").write_bytes(encode(picture(64, 64, seed=i), "PNG"))
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "m.png").write_bytes(mask_bytes(hole_rect(64, 64)))
+    before = files_in(folder)
+    cases = {
+        "convert-official": ["convert-official", released, folder / "w.safetensors"],
+        "eval": ["eval", "--images", photos, "--masks", tmp_path / "masks", "--out", folder / "report",
+                 "--method", "telea", "--size", "64", "--workers", "0", "--quiet"],
+        "train": ["train", "--config", "smoke", f"output.dir={folder}", "trainer.max_steps=1"],
+    }  # fmt: skip
+    for command, args in cases.items():
+        code, _, err = run_cli(capsys, *args)
+        assert code == 1, (command, err)
+        assert_one_line_error(err, command, reason)
+        assert ".tmp" not in err
+        assert_nothing_half_written(folder, before)
+    code, _, err = run_cli(capsys, "inpaint", photos / "p0.png", tmp_path / "masks" / "m.png", "-o", folder / "r.png",
+                           "--model", model_file, "--no-progress")  # fmt: skip
+    assert code == 1 and "Traceback" not in err and f"{photos / 'p0.png'}: " in err and reason in err
+    assert_nothing_half_written(folder, before)
+
+
+def test_a_zero_one_mask_file_means_the_same_everywhere(tmp_path, capsys, model_file, inpainter, client):
+    rgb, hole = picture(), hole_rect(48, 64)
+    photo, mask = tmp_path / "a.png", tmp_path / "m01.png"
+    photo.write_bytes(encode(rgb, "PNG"))
+    mask.write_bytes(encode(hole.astype(np.uint8), "PNG"))  # pixel values 0 and 1
+    assert np.array_equal(load_mask(mask), hole)
+    assert np.array_equal(load_mask(hole.astype(np.uint8)), hole)  # the numpy API, same rule
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--no-progress")  # fmt: skip
+    assert code == 0, err
+    by_cli = np.asarray(Image.open(tmp_path / "o.png"))
+    assert not np.array_equal(by_cli[hole], rgb[hole]) and np.array_equal(by_cli[~hole], rgb[~hole])
+    by_api = inpainter.inpaint(rgb, hole.astype(np.uint8))
+    assert np.array_equal(by_api, by_cli)
+    response = post(client, encode(rgb, "PNG"), mask.read_bytes())
+    assert response.status_code == 200
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(response.content)))[..., :3], by_cli)

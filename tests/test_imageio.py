@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
+from helpers import ODD_IMAGES, encode, hole_rect, mask_bytes, picture, png_declaring, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
+from dfnet.cli import main
 from dfnet.imageio import (
     ImageLoadError,
     encode_image,
@@ -255,3 +260,157 @@ def test_user_mask_any_size_resized_with_nearest(tmp_path):
         tmp_path / "large.jpg", quality=95
     )
     assert np.array_equal(load_mask(tmp_path / "large.jpg", size=(6, 4)), hole)  # JPEG noise binarised away
+
+
+def test_pixel_limit_is_configurable_and_governs_below_the_decoders_limit(tmp_path, capsys, model_file):
+    path = tmp_path / "big.png"
+    path.write_bytes(png_declaring(9500, 9500))  # 90 M pixels: over Pillow's warning level, under ours
+    with pytest.raises(ImageLoadError, match="9500x9500 = 90,250,000 pixels, over the limit of 80,000,000"):
+        load_image(path, max_pixels=80_000_000)
+    small = tmp_path / "small.png"
+    small.write_bytes(encode(picture(), "PNG"))
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(mask_bytes(hole_rect(48, 64)))
+    code, _, err = run_cli(
+        capsys,
+        "inpaint",
+        small,
+        mask,
+        "-o",
+        tmp_path / "o.png",
+        "--model",
+        model_file,
+        "--max-pixels",
+        "1000",
+    )
+    assert code == 1 and "64x48 = 3,072 pixels, over the limit of 1,000" in err
+    with pytest.raises(SystemExit) as info:
+        main(["inpaint", str(small), str(mask), "-o", str(tmp_path / "o.png"), "--max-pixels", "0"])
+    assert (
+        info.value.code == 2
+        and "argument --max-pixels: must be in 1..2,147,483,647, got 0" in capsys.readouterr().err
+    )
+
+
+def test_fifo_and_broken_link_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would wait forever for a writer
+    link = tmp_path / "gone.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ImageLoadError, match="not a regular file"):
+        load_image(fifo)
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(link)
+
+
+@pytest.mark.parametrize("case", sorted(ODD_IMAGES))
+def test_odd_formats_load_and_inpaint_keeping_known_pixels(case, inpainter):
+    data, _, expected_rgb, expected_alpha = ODD_IMAGES[case]
+    loaded = load_image(data)
+    assert np.array_equal(loaded.rgb, expected_rgb)
+    assert (loaded.alpha is None) == (expected_alpha is None)
+    if expected_alpha is not None:
+        assert np.array_equal(loaded.alpha, expected_alpha)
+    height, width = expected_rgb.shape[:2]
+    hole = np.zeros((height, width), bool)
+    hole[height // 2, width // 2] = True  # one hole pixel even at 1x1
+    result = inpainter.inpaint(data, hole)
+    assert result.size == (width, height) and result.mode == ("RGBA" if expected_alpha is not None else "RGB")
+    array = np.asarray(result)
+    assert np.array_equal(array[:, :, :3][~hole], expected_rgb[~hole])
+
+
+_SAMPLE_FILES = [encode(picture(9, 11), fmt) for fmt in ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.integers(0, len(_SAMPLE_FILES) - 1),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=4),
+)
+def test_damaged_files_load_or_raise_image_load_error(which, cut, flips):
+    data = bytearray(_SAMPLE_FILES[which][: max(0, round(len(_SAMPLE_FILES[which]) * cut))])
+    for where, value in flips:  # corrupt a few bytes anywhere, headers included
+        if data:
+            data[min(int(where * len(data)), len(data) - 1)] ^= value
+    for loader in (load_image, load_mask):
+        try:
+            loaded = loader(bytes(data))
+        except ImageLoadError as err:
+            assert "\n" not in str(err)
+            continue
+        shape = loaded.rgb.shape if loader is load_image else loaded.shape
+        assert 0 < shape[0] * shape[1] <= 9 * 11 * 64  # decoded, and no larger than a sane header says
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(1, 24),
+    width=st.integers(1, 24),
+    mode=st.sampled_from(["L", "RGB", "RGBA", "LA", "P"]),
+    seed=st.integers(0, 2**16),
+)
+def test_lossless_files_load_to_exactly_their_pixels(height, width, mode, seed):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    if mode == "P":
+        source = Image.fromarray(rgb).quantize(colors=8)
+        expected_rgb, expected_alpha = np.asarray(source.convert("RGB")), None
+    else:
+        channels = {
+            "L": rgb[:, :, :1],
+            "RGB": rgb,
+            "RGBA": np.dstack([rgb, alpha]),
+            "LA": np.dstack([rgb[:, :, :1], alpha]),
+        }
+        source = Image.fromarray(np.squeeze(channels[mode], axis=2) if mode == "L" else channels[mode], mode)
+        expected_rgb = np.repeat(rgb[:, :, :1], 3, axis=2) if mode in ("L", "LA") else rgb
+        expected_alpha = alpha if mode in ("RGBA", "LA") else None
+    loaded = load_image(encode(source, "PNG"))
+    assert np.array_equal(loaded.rgb, expected_rgb)
+    assert (loaded.alpha is None) == (expected_alpha is None)
+    if expected_alpha is not None:
+        assert np.array_equal(loaded.alpha, expected_alpha)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(1, 24),
+    width=st.integers(1, 24),
+    seed=st.integers(0, 2**16),
+    size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    top=st.sampled_from([1, 100, 255]),  # 0/1 masks, faint masks (no hole) and grey masks
+    factor=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+@pytest.mark.filterwarnings("ignore::dfnet.imageio.EmptyMaskWarning")
+def test_mask_files_threshold_invert_and_resize(height, width, seed, size, top, factor):
+    grey = np.random.default_rng(seed).integers(0, top + 1, (height, width), dtype=np.uint8)
+    data = encode(grey, "PNG")
+    hole = load_mask(data)
+    expected = grey == 1 if grey.max() == 1 else grey > 127  # a mask whose largest value is 1 is a 0/1 mask
+    assert hole.dtype == bool and np.array_equal(hole, expected)
+    assert np.array_equal(load_mask(data, invert=True), ~hole)
+    enlarged = load_mask(data, size=(width * factor[0], height * factor[1]))  # whole factors: exact copies
+    assert np.array_equal(enlarged, np.repeat(np.repeat(hole, factor[1], axis=0), factor[0], axis=1))
+    resized = load_mask(data, size=size)  # any size: each pixel comes from the source pixel under it
+    assert resized.shape == (size[1], size[0])
+    for r, c in np.ndindex(resized.shape):
+        y, x = int((r + 0.5) * height / size[1]), int((c + 0.5) * width / size[0])
+        assert resized[r, c] in hole[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2]
+
+
+def test_a_mask_empty_after_thresholding_warns(tmp_path, capsys, model_file):
+    from dfnet.imageio import EmptyMaskWarning
+
+    faint = hole_rect(48, 64).astype(np.uint8) * 100  # painted, but no value above 127
+    with pytest.warns(EmptyMaskWarning, match="brightest value is 100"):
+        assert not load_mask(faint).any()
+    photo, mask = tmp_path / "a.png", tmp_path / "faint.png"
+    photo.write_bytes(encode(picture(), "PNG"))
+    mask.write_bytes(encode(faint, "PNG"))
+    code, _, err = run_cli(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--model", model_file,
+                           "--no-progress")  # fmt: skip
+    assert code == 0
+    assert "warning: a.png: the mask has no hole" in err and "Traceback" not in err

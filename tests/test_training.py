@@ -15,18 +15,29 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_TRAINING
+from helpers import (
+    TINY_TRAINING,
+    assert_one_line_error,
+    encode,
+    files_in,
+    picture,
+    run_cli,
+)
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset
 
 from dfnet.checkpoint import CheckpointError, load_model, read_state_dict, save_model
 from dfnet.cli import main
 from dfnet.inference import working_size_of
+from dfnet.model import DFNet, DFNetConfig
 from dfnet.training import (
     AtomicCheckpointIO,
     ConfigError,
@@ -395,7 +406,6 @@ def test_atomic_checkpoint_io_keeps_old_file_on_failure(tmp_path: Path) -> None:
 
 
 def test_completion_grid_layout() -> None:
-    from dfnet.model import DFNet, DFNetConfig
 
     model = DFNet(DFNetConfig(encoder_kernels=(7, 5, 5, 3), fusion_layers=(0, 1, 2), width=0.125)).eval()
     image, hole = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
@@ -631,3 +641,72 @@ def test_steps_per_epoch_counts_batches_per_rank_and_accumulation() -> None:
     assert steps_per_epoch(10, config) == 2  # 3 full batches of 3 (one image dropped), 2 per step
     assert steps_per_epoch(100, config, world_size=8) == 2  # 13 per rank: 4 batches
     assert steps_per_epoch(10, load_config("smoke", ["data.batch_size=3", "data.drop_last=false"])) == 4
+
+
+def _training_fields() -> list[tuple[str, Any]]:
+    """(section.field, annotation) of every training option."""
+    import dataclasses
+    import typing
+
+    from dfnet.training import TrainConfig
+
+    found = []
+    for section, section_type in typing.get_type_hints(TrainConfig).items():
+        if dataclasses.is_dataclass(section_type):
+            found += [(f"{section}.{name}", t) for name, t in typing.get_type_hints(section_type).items()
+                      if not dataclasses.is_dataclass(t)]  # fmt: skip
+        else:
+            found.append((section, section_type))
+    return found
+
+
+TRAINING_FIELDS = _training_fields()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(TRAINING_FIELDS), value=st.sampled_from(["{a: 1}", "[[1], 2]", "abc", ".inf"]))
+def test_a_training_option_of_the_wrong_type_names_its_field_before_training(field, value, capsys):
+    import typing
+
+    name, annotation = field
+    takes_text = str in (annotation, *typing.get_args(annotation))
+    assume(not (takes_text and value in ("abc", ".inf")))  # any scalar is valid text
+    code, out, err = run_cli(capsys, "train", "--config", "smoke", f"{name}={value}", "--print-config")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "train", f"{name} must be")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=-5", "max_epochs, max_steps and num_sanity_val_steps >= -1"),
+        ("data.num_workers=100000", "num_workers is at most 256"),  # was: 100,000 loader processes forked
+        ("trainer.precision=64", "trainer.precision must be one of"),
+    ],
+)
+def test_a_training_option_out_of_range_is_refused_before_training(override, message, capsys):
+    code, out, err = run_cli(capsys, "train", "--config", "smoke", override, "--print-config")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "train", message)
+
+
+def test_a_trainer_setting_lightning_refuses_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"output.dir={tmp_path}", "trainer.accelerator=abacus"
+    )
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("dfnet train")]
+    assert "Traceback" not in err and lines == [lines[-1]] and "invalid accelerator name" in lines[-1]
+
+
+def test_a_run_directory_inside_the_training_data_is_refused(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(picture(64, 64), "PNG"))
+    before = files_in(tmp_path)
+    code, _, err = run_cli(
+        capsys, "train", "--config", "smoke", f"data.root={photos}", f"output.dir={photos}"
+    )
+    assert code == 1
+    assert_one_line_error(err, "train", "lies inside the input folder", "--overwrite")
+    assert files_in(tmp_path) == before

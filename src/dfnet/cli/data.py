@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dfnet.cli.common import non_empty, positive_int
+
 
 def _download(args: argparse.Namespace) -> int:
     from dfnet.datasets import download_places365_val
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="places365-val: the 36,500 Places365 validation images (MD5-checked)",
     )
     d.add_argument(
-        "--root", type=Path, default=Path("data/places2"), help="target folder (default data/places2)"
+        "--root", type=non_empty, default="data/places2", help="target folder (default data/places2)"
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_download)
@@ -41,5 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "name", choices=["celeba"], help="celeba: Align&Cropped CelebA (202,599 images) or CelebA-HQ (30,000)"
     )
     c.add_argument("folder", type=Path, help="the folder of images to check")
-    c.add_argument("--expected", type=int, default=None, help="number of images the folder must hold")
+    c.add_argument(
+        "--expected", type=positive_int, default=None, help="number of images the folder must hold"
+    )
     c.set_defaults(func=_check)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 ENVIRONMENT = """environment:
   DFNET_HOME=DIR            keep the cache in DIR/models (default: the platform's user cache folder)
@@ -10,7 +11,26 @@ ENVIRONMENT = """environment:
   DFNET_MODELS_MIRROR=URL   fetch every file from URL/<file name> (a local mirror)
   HF_HOME, HF_HUB_OFFLINE   huggingface_hub's cache and offline switch, for --model hf://OWNER/REPO[/FILE][@REV]
 """
+# the Hub's repository ids: OWNER/NAME of letters, digits, '-', '_' and '.', not starting with '-' or '.'
+REPO_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*")
+LICENCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # an SPDX-style id: cc-by-nc-4.0, mit, other
 NAME_HELP = "a registry name (dfnet models list): default, places2, celeba, vgg16, fid-inception"
+
+
+def repo_id(text: str) -> str:
+    """An argparse type: a Hub repository id ``OWNER/NAME`` (the card names it; a bad one would not upload)."""
+    if not REPO_ID.fullmatch(text) or ".." in text or "--" in text:
+        raise argparse.ArgumentTypeError(
+            f"expected OWNER/NAME (letters, digits, '-', '_', '.'), got {text!r}"
+        )
+    return text
+
+
+def licence_id(text: str) -> str:
+    """An argparse type: a licence id for the card's metadata, e.g. ``mit`` or ``cc-by-nc-4.0``."""
+    if not LICENCE_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected a licence id such as mit or cc-by-nc-4.0, got {text!r}")
+    return text
 
 
 def _size_text(row: dict) -> str:
@@ -103,7 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     h.add_argument("model", help="places2, celeba, default or a weights file")
     h.add_argument("out", help="folder to write (then: huggingface-cli upload REPO OUT)")
-    h.add_argument("--repo", required=True, help="OWNER/REPO the card names")
-    h.add_argument("--license", help="licence id for the card (default: the model's, else 'other')")
+    h.add_argument("--repo", type=repo_id, required=True, help="OWNER/REPO the card names")
+    h.add_argument(
+        "--license", type=licence_id, help="licence id for the card (default: the model's, else 'other')"
+    )
     h.add_argument("--overwrite", action="store_true", help="allow OUT to replace an input")
     h.set_defaults(func=_hub_card)
