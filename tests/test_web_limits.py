@@ -200,7 +200,7 @@ def test_one_client_may_hold_only_its_share_of_open_requests():
 
 
 def test_upload_budget_bounds_the_bytes_of_bodies_still_arriving():
-    from dfnet.web.app import ByteBudget, ClientCounts
+    from dfnet.web.gate import ByteBudget, ClientCounts
 
     budget, clients = ByteBudget(10), ClientCounts(1)
     assert budget.try_take(6) and not budget.try_take(5) and budget.try_take(4)

@@ -48,7 +48,7 @@ from dfnet.web.responses import (
 )
 from dfnet.web.settings import ServerSettings
 
-__all__ = ["ByteBudget", "ClientCounts", "ServerSettings", "create_app"]
+__all__ = ["ServerSettings", "create_app"]
 
 log = logging.getLogger("dfnet.web")
 STATIC_DIR = Path(__file__).with_name("static")
