@@ -265,7 +265,7 @@ def test_bf16_autocast_on_cpu_keeps_known_pixels(tiny_model, photo_256, hole_256
 
 
 def test_onnxruntime_engine_matches_torch(tmp_path, tiny_model, photo_256, hole_256):
-    from dfnet.export import export_onnx
+    from dfnet.onnx_export import export_onnx
 
     export_onnx(tiny_model, tmp_path / "m.onnx", size=256, working_size=256)
     ort_inpainter = Inpainter.from_pretrained(tmp_path / "m.onnx", engine="onnxruntime")

@@ -286,7 +286,7 @@ class _TorchEngine:
 
 
 class _OnnxEngine:
-    """Runs an exported model (see :mod:`dfnet.export`) with ONNX Runtime on CPU."""
+    """Runs an exported model (see :mod:`dfnet.onnx_export`) with ONNX Runtime on CPU."""
 
     def __init__(self, path: Path) -> None:
         import onnxruntime as ort

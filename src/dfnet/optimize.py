@@ -377,7 +377,7 @@ def onnx_bytes(net: DFNet, size: int = 256, opset: int = 17) -> bytes:
     """ONNX model of ``complete_with_details`` with dynamic batch, height and width (legacy exporter)."""
     import io
 
-    from dfnet.export import legacy_onnx_export
+    from dfnet.onnx_export import legacy_onnx_export
 
     module = DetailsModule(export_friendly(copy.deepcopy(net).cpu().float().eval()))
     buffer = io.BytesIO()

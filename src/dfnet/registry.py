@@ -276,21 +276,34 @@ def source_url(entry: ModelEntry) -> str:
 
 
 def _verify(entry: ModelEntry, url: str):
-    """The check a downloaded file must pass before it enters the cache (structure, checksum)."""
+    """The check a downloaded file must pass before it enters the cache (checksum, a weights-only state dict).
+
+    The SHA-256 prefix in the published file name identifies the file exactly; whether its tensors fit VGG16 or
+    the FID Inception is checked again when they are loaded (:mod:`dfnet.vgg`, :mod:`dfnet.inception`).
+    """
 
     def verify(path: Path) -> None:
         if entry.sha256_prefix:
             check_sha256_prefix(path, entry.sha256_prefix, url)
-        if entry.kind == "vgg16":
-            from dfnet.vgg import VGG16Features, read_vgg16_state
-
-            VGG16Features().load_weights(read_vgg16_state(path), url)
-        elif entry.kind == "fid-inception":
-            from dfnet.inception import FIDInceptionV3, check_fid_state_dict, read_fid_state
-
-            check_fid_state_dict(FIDInceptionV3(), read_fid_state(path), url)
+        _check_state_dict_file(path, url)
 
     return verify
+
+
+def _check_state_dict_file(path: Path, url: str) -> None:
+    """Refuse a file that is not a weights-only loadable mapping of tensors (a pickle, an HTML page...)."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
+        raise CheckpointError(f"{url}: not a weights file ({type(err).__name__})") from None
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise CheckpointError(f"{url}: not a state dict of tensors")
 
 
 def _convert_released(entry: ModelEntry, part: Path, url: str) -> Path:

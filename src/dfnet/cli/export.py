@@ -8,9 +8,9 @@ from dfnet.cli.common import add_download_arguments, fetch_model_if_asked, int_i
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dfnet.export import export_model, parity_error
     from dfnet.files import check_outputs
     from dfnet.inference import Inpainter
+    from dfnet.onnx_export import export_model, parity_error
 
     check_outputs([args.output], [None if args.model == "default" else args.model], args.overwrite)
     fetch_model_if_asked(args)

@@ -81,7 +81,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _hub_card(args: argparse.Namespace) -> int:
     from dfnet.files import check_outputs
-    from dfnet.hub import write_hub_card
+    from dfnet.hub_card import write_hub_card
 
     check_outputs([args.out], [args.model], args.overwrite)
     for path in write_hub_card(args.model, args.out, args.repo, args.license):

@@ -12,9 +12,9 @@ from helpers import randomize_batchnorm
 
 from dfnet.checkpoint import save_model
 from dfnet.cli import main
-from dfnet.export import CompletionModule, example_inputs, export_onnx, export_torchscript, run_exported
 from dfnet.inference import Inpainter
 from dfnet.model import composite
+from dfnet.onnx_export import CompletionModule, example_inputs, export_onnx, export_torchscript, run_exported
 
 TOLERANCE = 1e-4
 
