@@ -177,28 +177,37 @@ def _best_sources(
     generator: torch.Generator,
 ) -> Tensor:
     """Per target, a random one of its ``choices`` best sources by masked mean SSD of the detail plus guide
-    SSD (a single best would give every similar target the same tile)."""
+    SSD (a single best would give every similar target the same tile).
+
+    The cost is ranked as one matrix product per group of targets: ||a - b||² = |a|² - 2ab + |b|², with the
+    terms that are the same for every source of a target (|a|²) left out, since they do not change its
+    ranking. Windows inside the hole have no known pixels: they use the guide's columns alone."""
+    scale = guide_weight / target_guide.shape[1]
+    centre = source_guide.mean(0)  # distances are shift-invariant; centring keeps float32 sums small
+    source_guide, target_guide = source_guide - centre, target_guide - centre
+    sources = torch.cat(  # (D, S): guide, |guide|², detail², detail
+        [source_guide.T, source_guide.square().sum(1)[None], source_detail.square().T, source_detail.T]
+    )
+    guide_rows = source_guide.shape[1] + 1
+    border = target_known.sum(1) > 0
+    count = target_known[border].sum(1, keepdim=True)
+    inner_targets = torch.cat([-2.0 * scale * target_guide, torch.full((len(target_guide), 1), scale)], 1)
+    border_targets = torch.cat(
+        [inner_targets[border], target_known[border] / count, -2.0 * target_detail[border] / count], 1
+    )
+    top = torch.empty((len(target_guide), min(choices, len(source_detail))), dtype=torch.int64)
+    for rows, weights, columns in (
+        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:guide_rows]),
+        (torch.nonzero(border)[:, 0], border_targets, sources),
+    ):
+        for start in range(0, len(rows), TARGET_CHUNK):
+            part = slice(start, start + TARGET_CHUNK)
+            top[rows[part]] = (weights[part] @ columns).topk(top.shape[1], largest=False).indices
     best = []
-    source_sq = source_detail.square().T  # (D, S)
-    for start in range(0, len(target_detail), TARGET_CHUNK):
-        part = slice(start, start + TARGET_CHUNK)
-        cost = (
-            torch.cdist(target_guide[part], source_guide).square_().mul_(guide_weight / target_guide.shape[1])
-        )
-        # Only windows on the hole's border have known pixels to match (inside the hole the detail term
-        # is 0): the two large products run for those rows alone.
-        known = target_known[part]
-        border = known.sum(1) > 0
-        if border.any():
-            known = known[border]
-            detail = target_detail[part][border] * known
-            known_ssd = (
-                known @ source_sq - 2.0 * detail @ source_detail.T + detail.square().sum(1, keepdim=True)
-            )
-            cost[border] += known_ssd / known.sum(1, keepdim=True)
-        top = cost.topk(min(choices, len(source_detail)), largest=False).indices
-        pick = torch.randint(0, top.shape[1], (len(top),), generator=generator)
-        best.append(top[torch.arange(len(top)), pick])
+    for start in range(0, len(top), TARGET_CHUNK):  # the same draws as one chunk at a time
+        part = top[start : start + TARGET_CHUNK]
+        pick = torch.randint(0, part.shape[1], (len(part),), generator=generator)
+        best.append(part[torch.arange(len(part)), pick])
     return torch.cat(best)
 
 
@@ -477,9 +486,9 @@ def _add_detail_into(
         band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
         if band is None:
             continue
-        filled = completion[region].astype(np.float32) + np.float32(255.0 * options.strength) * band
-        filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-        np.copyto(result[region], filled, where=served[..., None])
+        at = np.nonzero(served)  # only the served hole pixels: the band is 0 elsewhere
+        filled = completion[region][at].astype(np.float32) + np.float32(255.0 * options.strength) * band[at]
+        result[region][at] = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
 
 
 def add_exemplar_detail(
@@ -500,10 +509,9 @@ def add_exemplar_detail_batch(
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
     options = options or ExemplarDetail()
-    result = completions.copy()
+    result = np.where(hole_masks.astype(bool, copy=False)[..., None], completions, images)
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
-        np.copyto(result[i], images[i], where=~hole_mask[..., None])
         if options.strength > 0:
             _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
     return result
