@@ -185,8 +185,8 @@ def _best_sources(
     scale = guide_weight / target_guide.shape[1]
     centre = source_guide.mean(0)  # distances are shift-invariant; centring keeps float32 sums small
     source_guide, target_guide = source_guide - centre, target_guide - centre
-    sources = torch.cat(  # (D, S): guide, |guide|², detail², detail
-        [source_guide.T, source_guide.square().sum(1)[None], source_detail.square().T, source_detail.T]
+    sources = torch.cat(  # (S, D): guide, |guide|², detail², detail
+        [source_guide, source_guide.square().sum(1, keepdim=True), source_detail.square(), source_detail], 1
     )
     guide_rows = source_guide.shape[1] + 1
     border = target_known.sum(1) > 0
@@ -197,8 +197,8 @@ def _best_sources(
     )
     top = torch.empty((len(target_guide), min(choices, len(source_detail))), dtype=torch.int64)
     for rows, weights, columns in (
-        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:guide_rows]),
-        (torch.nonzero(border)[:, 0], border_targets, sources),
+        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:, :guide_rows].T),
+        (torch.nonzero(border)[:, 0], border_targets, sources.T),
     ):
         for start in range(0, len(rows), TARGET_CHUNK):
             part = slice(start, start + TARGET_CHUNK)
