@@ -335,22 +335,24 @@ def _overlap_add(
     pixel = ((ty[:, None] + local)[:, :, None] * width + (tx[:, None] + local)[:, None, :]).ravel()
     copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, channels)
     weighted = (copied * window[None, :, :, None]).reshape(-1, channels)
-    total = np.stack(
-        [np.bincount(pixel, weighted[:, c], height * width) for c in range(channels)], axis=-1
-    ).reshape(detail.shape)
-    power = np.bincount(pixel, np.tile((window**2).ravel(), len(ty)), height * width).reshape(height, width)
-    _add_coherent_power(power, sources, targets, window)
-    return (total / np.sqrt(np.maximum(power, 1e-12))[..., None]).astype(np.float32)
+    index = torch.from_numpy(pixel)
+    total = torch.zeros(height * width, channels).index_add_(0, index, torch.from_numpy(weighted))
+    power = torch.zeros(height * width).index_add_(
+        0, index, torch.from_numpy(np.tile((window**2).ravel(), len(ty)))
+    )
+    _add_coherent_power(power, width, sources, targets, window)
+    return (total / power.clamp_min_(1e-12).sqrt_()[:, None]).reshape(detail.shape).numpy()
 
 
 def _add_coherent_power(
-    power: np.ndarray,
+    power: Tensor,
+    width: int,
     sources: tuple[np.ndarray, np.ndarray],
     targets: tuple[np.ndarray, np.ndarray],
     window: np.ndarray,
 ) -> None:
     """Add 2 w_i w_j over the overlap of every pair of target windows i, j that copy with the same offset:
-    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms."""
+    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms. ``power``: flat, rows of ``width``."""
     patch = window.shape[0]
     ty, tx = (np.asarray(a, np.int64) for a in targets)
     offset_y, offset_x = np.asarray(sources[0]) - ty, np.asarray(sources[1]) - tx
@@ -365,8 +367,8 @@ def _add_coherent_power(
         other = padded[patch - delta_y : 2 * patch - delta_y, patch - delta_x : 2 * patch - delta_x]
         cross = (2.0 * window * other).ravel()
         i = first[pick]
-        pixel = (ty[i, None] + local)[:, :, None] * power.shape[1] + (tx[i, None] + local)[:, None, :]
-        power += np.bincount(pixel.ravel(), np.tile(cross, len(i)), power.size).reshape(power.shape)
+        pixel = (ty[i, None] + local)[:, :, None] * width + (tx[i, None] + local)[:, None, :]
+        power.index_add_(0, torch.from_numpy(pixel.ravel()), torch.from_numpy(np.tile(cross, len(i))))
 
 
 def _overlapping_pairs(ty: np.ndarray, tx: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
