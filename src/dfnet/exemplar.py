@@ -287,6 +287,9 @@ def _propagate(
     index = np.full(is_target.shape, -1)
     index[is_target] = np.arange(int(is_target.sum()))
     targets = features.targets(grid_y[is_target], grid_x[is_target])  # gathered once, indexed per pair
+    current_cost = features.cost(  # of each target's offset now: kept up to date, never recomputed
+        targets, grid_y[is_target] + offsets[is_target, 0], grid_x[is_target] + offsets[is_target, 1]
+    )
     for _ in range(options.passes):
         for colour in (0, 1):
             iy, ix = np.nonzero(is_target & (parity == colour))
@@ -307,12 +310,14 @@ def _propagate(
             )
             agree = sum(here[None] & (other[None] == choices).all(2) for other, here in around)
             sy, sx = ty[None] + choices[..., 0], tx[None] + choices[..., 1]
-            which, row = np.nonzero(present & features.valid(sy, sx))
-            score = np.full(choices.shape[:2], np.inf)
-            cost = features.cost(targets, sy[which, row], sx[which, row], index[iy, ix][row])
-            score[which, row] = cost - bonus * agree[which, row]
-            best = np.argmin(score, 0)
+            usable = present & features.valid(sy, sx)
+            rows = index[iy, ix]
+            cost = np.broadcast_to(current_cost[rows], choices.shape[:2]).copy()
+            which, row = np.nonzero(usable & (choices != current[None]).any(2))  # a new offset: cost it
+            cost[which, row] = features.cost(targets, sy[which, row], sx[which, row], rows[row])
+            best = np.argmin(np.where(usable, cost - bonus * agree, np.inf), 0)
             offsets[iy, ix] = choices[best, np.arange(len(iy))]
+            current_cost[rows] = cost[best, np.arange(len(iy))]
     return offsets
 
 
