@@ -218,9 +218,10 @@ class _TargetWindows:
     known: np.ndarray
     detail: np.ndarray  # luma detail at the known pixels, 0 in the hole
     guide: np.ndarray
+    count: np.ndarray  # known pixels per window
 
     def __getitem__(self, rows: np.ndarray) -> _TargetWindows:
-        return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows])
+        return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows], self.count[rows])
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ class _Features:
         """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
         known = _window_array(self.known, ty, tx, self.patch)
         detail = _window_array(self.luma_detail, ty, tx, self.patch) * known
-        return _TargetWindows(known, detail, _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL))
+        guide = _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL)
+        return _TargetWindows(known, detail, guide, known.sum(1))
 
     def cost(
         self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray, rows: np.ndarray | None = None
@@ -253,14 +255,15 @@ class _Features:
         """Pairwise cost (the same as :func:`_best_sources` uses) of each (target ``rows[k]``, source k) pair
         (``rows`` None: target k)."""
         rows = np.arange(len(sy)) if rows is None else rows
-        guide = np.square(targets.guide[rows] - _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL))
-        cost = self.guide_weight * guide.mean(1)
-        count = targets.known.sum(1)[rows]
+        guide = targets.guide[rows]
+        guide -= _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL)
+        cost = self.guide_weight * np.square(guide, out=guide).mean(1)
+        count = targets.count[rows]
         border = np.flatnonzero(count > 0)  # inside the hole the known-detail term is 0: skip its gather
-        source = _window_array(self.luma_detail, sy[border], sx[border], self.patch)
-        known = targets.known[rows[border]]
-        known_sse = np.square(source * known - targets.detail[rows[border]]).sum(1)
-        cost[border] += known_sse / count[border]
+        error = _window_array(self.luma_detail, sy[border], sx[border], self.patch)
+        error *= targets.known[rows[border]]
+        error -= targets.detail[rows[border]]
+        cost[border] += np.square(error, out=error).sum(1) / count[border]
         return cost
 
 
