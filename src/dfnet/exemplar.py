@@ -109,10 +109,11 @@ def describe_texture(options: ExemplarDetail | None) -> dict | None:
     return None if options is None else dataclasses.asdict(options)
 
 
-def split_detail(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """(smooth base, detail band) of a float (H, W, C) image: Gaussian blur and image minus blur."""
+def split_detail(image: np.ndarray, sigma: float, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(smooth base, detail band) of a float (H, W, C) image: Gaussian blur and image minus blur
+    (``overwrite``: the band is written over ``image``, one full-size array fewer)."""
     smooth = cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return smooth, image - smooth
+    return smooth, np.subtract(image, smooth, out=image if overwrite else None)
 
 
 def hann_window(side: int) -> np.ndarray:
@@ -413,8 +414,9 @@ def exemplar_detail_band(
     patch = options.patch
     if height < patch or width < patch or not hole_mask.any():
         return None
-    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32) / np.float32(255.0)
-    smooth, detail = split_detail(composite, options.sigma)
+    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32)
+    composite /= np.float32(255.0)  # in place: every large temporary costs page faults
+    smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
     cells = _cells(smooth)
     hole_at = _hole_in_windows(hole_mask, patch)
@@ -457,7 +459,8 @@ def exemplar_detail_band(
     offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options)
     oy, ox = offsets[is_target].T
     band = _overlap_add(detail, (ty + oy, tx + ox), (ty, tx), patch)
-    return band * border_ramp(hole_mask, options.feather)[..., None]
+    band *= border_ramp(hole_mask, options.feather)[..., None]
+    return band
 
 
 def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
