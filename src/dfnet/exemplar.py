@@ -273,6 +273,7 @@ NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 def _propagate(
     features: _Features,
+    targets: _TargetWindows,
     grid_y: np.ndarray,
     grid_x: np.ndarray,
     is_target: np.ndarray,
@@ -281,7 +282,8 @@ def _propagate(
 ) -> np.ndarray:
     """Let target windows take a neighbour's offset (PatchMatch's propagation, red-black order) or move their
     own by ``refine`` px (a local search) when its cost, less a bonus of ``coherence`` grey levels squared per
-    agreeing neighbour, is lower: copies come in coherent pieces, not repeated tiles."""
+    agreeing neighbour, is lower: copies come in coherent pieces, not repeated tiles. ``targets``: the windows
+    at (grid_y, grid_x)[is_target], in that order."""
     rows, cols = is_target.shape
     bonus = (options.coherence / 255.0) ** 2  # a neighbour that copies the same way is worth this much SSD
     step = options.refine
@@ -290,7 +292,6 @@ def _propagate(
     parity = np.add.outer(np.arange(rows), np.arange(cols)) % 2
     index = np.full(is_target.shape, -1)
     index[is_target] = np.arange(int(is_target.sum()))
-    targets = features.targets(grid_y[is_target], grid_x[is_target])  # gathered once, indexed per pair
     current_cost = features.cost(  # of each target's offset now: kept up to date, never recomputed
         targets, grid_y[is_target] + offsets[is_target, 0], grid_x[is_target] + offsets[is_target, 1]
     )
@@ -343,7 +344,8 @@ def _overlap_add(
     local = np.arange(patch)
     pixel = ((ty[:, None] + local)[:, :, None] * width + (tx[:, None] + local)[:, None, :]).ravel()
     copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, channels)
-    weighted = (copied * window[None, :, :, None]).reshape(-1, channels)
+    copied *= window[None, :, :, None]
+    weighted = copied.reshape(-1, channels)
     index = torch.from_numpy(pixel)
     total = torch.zeros(height * width, channels).index_add_(0, index, torch.from_numpy(weighted))
     power = torch.zeros(height * width).index_add_(
@@ -444,10 +446,11 @@ def exemplar_detail_band(
 
     known = (~hole_mask).astype(np.float32)
     features = _Features(luma_detail, known, cells, hole_at, patch, options.guide_weight)
+    targets = features.targets(ty, tx)  # gathered once for the search and the propagation
     chosen = _best_sources(
-        _windows(luma_detail * known, ty, tx, patch),
-        _windows(known, ty, tx, patch),
-        _guide_features(cells, ty, tx, patch),
+        torch.from_numpy(targets.detail),
+        torch.from_numpy(targets.known),
+        torch.from_numpy(targets.guide),
         _windows(luma_detail, sy, sx, patch),
         _guide_features(cells, sy, sx, patch),
         options.guide_weight,
@@ -456,7 +459,7 @@ def exemplar_detail_band(
     ).numpy()
     offsets = np.zeros((*grid_shape, 2), np.int64)
     offsets[is_target] = np.stack([sy[chosen] - ty, sx[chosen] - tx], 1)
-    offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options)
+    offsets = _propagate(features, targets, grid_y, grid_x, is_target, offsets, options)
     oy, ox = offsets[is_target].T
     band = _overlap_add(detail, (ty + oy, tx + ox), (ty, tx), patch)
     band *= border_ramp(hole_mask, options.feather)[..., None]
