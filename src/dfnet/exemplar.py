@@ -203,13 +203,27 @@ def _best_sources(
     ):
         for start in range(0, len(rows), TARGET_CHUNK):
             part = slice(start, start + TARGET_CHUNK)
-            top[rows[part]] = (weights[part] @ columns).topk(top.shape[1], largest=False).indices
+            top[rows[part]] = _smallest(weights[part] @ columns, top.shape[1])
     best = []
     for start in range(0, len(top), TARGET_CHUNK):  # the same draws as one chunk at a time
         part = top[start : start + TARGET_CHUNK]
         pick = torch.randint(0, part.shape[1], (len(part),), generator=generator)
         best.append(part[torch.arange(len(part)), pick])
     return torch.cat(best)
+
+
+def _smallest(cost: Tensor, k: int) -> Tensor:
+    """Column indices of the ``k`` smallest costs per row, in ascending order (as ``topk``), found among the
+    ``k`` column groups with the smallest minima: a group without one of the k smallest has k groups below it."""
+    rows, columns = cost.shape
+    groups = columns // k
+    if groups < 2 * k:
+        return cost.topk(min(k, columns), largest=False).indices
+    minima = cost[:, : k * groups].view(rows, k, groups).amin(1)  # group g: columns g, g + groups, ...
+    best = minima.topk(k, largest=False, sorted=False).indices
+    candidates = (best[:, None, :] + groups * torch.arange(k)[:, None]).reshape(rows, -1)
+    candidates = torch.cat([candidates, torch.arange(k * groups, columns).expand(rows, -1)], 1)
+    return candidates.gather(1, cost.gather(1, candidates).topk(k, largest=False).indices)
 
 
 @dataclass(frozen=True)
