@@ -430,7 +430,9 @@ def exemplar_detail_band(
     patch = options.patch
     if height < patch or width < patch or not hole_mask.any():
         return None
-    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32)
+    composite = np.where(hole_mask[..., None], completion, image).astype(
+        np.float32, order="C"
+    )  # any input layout
     composite /= np.float32(255.0)  # in place: every large temporary costs page faults
     smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
