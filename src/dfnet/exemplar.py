@@ -430,9 +430,8 @@ def exemplar_detail_band(
     patch = options.patch
     if height < patch or width < patch or not hole_mask.any():
         return None
-    composite = np.where(hole_mask[..., None], completion, image).astype(
-        np.float32, order="C"
-    )  # any input layout
+    # C order whatever the inputs' layout: gathers from channel-planar arrays are slow
+    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32, order="C")
     composite /= np.float32(255.0)  # in place: every large temporary costs page faults
     smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
