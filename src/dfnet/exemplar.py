@@ -327,17 +327,23 @@ def _propagate(
             present = np.stack(
                 [np.ones(len(iy), bool)] + [p for _, p in around] + [np.ones(len(iy), bool)] * len(jitters)
             )
-            agree = sum(here[None] & (other[None] == choices).all(2) for other, here in around)
+            key = _offset_key(choices)  # (C, n): compared as one integer per offset
+            agree = sum(here[None] & (_offset_key(other)[None] == key) for other, here in around)
             sy, sx = ty[None] + choices[..., 0], tx[None] + choices[..., 1]
             usable = present & features.valid(sy, sx)
             rows = index[iy, ix]
             cost = np.broadcast_to(current_cost[rows], choices.shape[:2]).copy()
-            which, row = np.nonzero(usable & (choices != current[None]).any(2))  # a new offset: cost it
+            which, row = np.nonzero(usable & (key != key[0][None]))  # a new offset: cost it
             cost[which, row] = features.cost(targets, sy[which, row], sx[which, row], rows[row])
             best = np.argmin(np.where(usable, cost - bonus * agree, np.inf), 0)
             offsets[iy, ix] = choices[best, np.arange(len(iy))]
             current_cost[rows] = cost[best, np.arange(len(iy))]
     return offsets
+
+
+def _offset_key(offsets: np.ndarray) -> np.ndarray:
+    """One int64 per (dy, dx) pair (last axis), equal exactly where the offsets are."""
+    return offsets[..., 0] * (1 << 32) + offsets[..., 1]
 
 
 def _overlap_add(
