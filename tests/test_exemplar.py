@@ -285,3 +285,13 @@ def test_unrelated_copies_keep_their_contrast():
     sy, sx = rng.integers(0, 1984, (2, len(ty)))  # every window from somewhere else
     band = exemplar._overlap_add(detail, (sy, sx), (ty, tx), 16)
     assert band[8:56, 8:56].std() == pytest.approx(1.0, abs=0.06)
+
+
+def test_smallest_costs_match_a_full_selection():
+    """The grouped selection of the search returns exactly topk's k smallest, in order, wide or narrow."""
+    generator = torch.Generator().manual_seed(0)
+    for columns in (2739, 1000, 300, 40):
+        cost = torch.rand(64, columns, generator=generator)
+        cost[:5, :32] -= 2.0  # rows whose best all sit in a few neighbouring columns
+        expected = cost.topk(16, largest=False).indices
+        assert torch.equal(exemplar._smallest(cost, 16), expected)

@@ -109,10 +109,11 @@ def describe_texture(options: ExemplarDetail | None) -> dict | None:
     return None if options is None else dataclasses.asdict(options)
 
 
-def split_detail(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """(smooth base, detail band) of a float (H, W, C) image: Gaussian blur and image minus blur."""
+def split_detail(image: np.ndarray, sigma: float, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(smooth base, detail band) of a float (H, W, C) image: Gaussian blur and image minus blur
+    (``overwrite``: the band is written over ``image``, one full-size array fewer)."""
     smooth = cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return smooth, image - smooth
+    return smooth, np.subtract(image, smooth, out=image if overwrite else None)
 
 
 def hann_window(side: int) -> np.ndarray:
@@ -177,29 +178,52 @@ def _best_sources(
     generator: torch.Generator,
 ) -> Tensor:
     """Per target, a random one of its ``choices`` best sources by masked mean SSD of the detail plus guide
-    SSD (a single best would give every similar target the same tile)."""
+    SSD (a single best would give every similar target the same tile).
+
+    The cost is ranked as one matrix product per group of targets: ||a - b||² = |a|² - 2ab + |b|², with the
+    terms that are the same for every source of a target (|a|²) left out, since they do not change its
+    ranking. Windows inside the hole have no known pixels: they use the guide's columns alone."""
+    scale = guide_weight / target_guide.shape[1]
+    centre = source_guide.mean(0)  # distances are shift-invariant; centring keeps float32 sums small
+    source_guide, target_guide = source_guide - centre, target_guide - centre
+    sources = torch.cat(  # (S, D): guide, |guide|², detail², detail
+        [source_guide, source_guide.square().sum(1, keepdim=True), source_detail.square(), source_detail], 1
+    )
+    guide_rows = source_guide.shape[1] + 1
+    border = target_known.sum(1) > 0
+    count = target_known[border].sum(1, keepdim=True)
+    inner_targets = torch.cat([-2.0 * scale * target_guide, torch.full((len(target_guide), 1), scale)], 1)
+    border_targets = torch.cat(
+        [inner_targets[border], target_known[border] / count, -2.0 * target_detail[border] / count], 1
+    )
+    top = torch.empty((len(target_guide), min(choices, len(source_detail))), dtype=torch.int64)
+    for rows, weights, columns in (
+        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:, :guide_rows].T),
+        (torch.nonzero(border)[:, 0], border_targets, sources.T),
+    ):
+        for start in range(0, len(rows), TARGET_CHUNK):
+            part = slice(start, start + TARGET_CHUNK)
+            top[rows[part]] = _smallest(weights[part] @ columns, top.shape[1])
     best = []
-    source_sq = source_detail.square().T  # (D, S)
-    for start in range(0, len(target_detail), TARGET_CHUNK):
-        part = slice(start, start + TARGET_CHUNK)
-        cost = (
-            torch.cdist(target_guide[part], source_guide).square_().mul_(guide_weight / target_guide.shape[1])
-        )
-        # Only windows on the hole's border have known pixels to match (inside the hole the detail term
-        # is 0): the two large products run for those rows alone.
-        known = target_known[part]
-        border = known.sum(1) > 0
-        if border.any():
-            known = known[border]
-            detail = target_detail[part][border] * known
-            known_ssd = (
-                known @ source_sq - 2.0 * detail @ source_detail.T + detail.square().sum(1, keepdim=True)
-            )
-            cost[border] += known_ssd / known.sum(1, keepdim=True)
-        top = cost.topk(min(choices, len(source_detail)), largest=False).indices
-        pick = torch.randint(0, top.shape[1], (len(top),), generator=generator)
-        best.append(top[torch.arange(len(top)), pick])
+    for start in range(0, len(top), TARGET_CHUNK):  # the same draws as one chunk at a time
+        part = top[start : start + TARGET_CHUNK]
+        pick = torch.randint(0, part.shape[1], (len(part),), generator=generator)
+        best.append(part[torch.arange(len(part)), pick])
     return torch.cat(best)
+
+
+def _smallest(cost: Tensor, k: int) -> Tensor:
+    """Column indices of the ``k`` smallest costs per row, in ascending order (as ``topk``), found among the
+    ``k`` column groups with the smallest minima: a group without one of the k smallest has k groups below it."""
+    rows, columns = cost.shape
+    groups = columns // k
+    if groups < 2 * k:
+        return cost.topk(min(k, columns), largest=False).indices
+    minima = cost[:, : k * groups].view(rows, k, groups).amin(1)  # group g: columns g, g + groups, ...
+    best = minima.topk(k, largest=False, sorted=False).indices
+    candidates = (best[:, None, :] + groups * torch.arange(k)[:, None]).reshape(rows, -1)
+    candidates = torch.cat([candidates, torch.arange(k * groups, columns).expand(rows, -1)], 1)
+    return candidates.gather(1, cost.gather(1, candidates).topk(k, largest=False).indices)
 
 
 @dataclass(frozen=True)
@@ -209,9 +233,10 @@ class _TargetWindows:
     known: np.ndarray
     detail: np.ndarray  # luma detail at the known pixels, 0 in the hole
     guide: np.ndarray
+    count: np.ndarray  # known pixels per window
 
     def __getitem__(self, rows: np.ndarray) -> _TargetWindows:
-        return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows])
+        return _TargetWindows(self.known[rows], self.detail[rows], self.guide[rows], self.count[rows])
 
 
 @dataclass(frozen=True)
@@ -236,7 +261,8 @@ class _Features:
         """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
         known = _window_array(self.known, ty, tx, self.patch)
         detail = _window_array(self.luma_detail, ty, tx, self.patch) * known
-        return _TargetWindows(known, detail, _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL))
+        guide = _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL)
+        return _TargetWindows(known, detail, guide, known.sum(1))
 
     def cost(
         self, targets: _TargetWindows, sy: np.ndarray, sx: np.ndarray, rows: np.ndarray | None = None
@@ -244,14 +270,15 @@ class _Features:
         """Pairwise cost (the same as :func:`_best_sources` uses) of each (target ``rows[k]``, source k) pair
         (``rows`` None: target k)."""
         rows = np.arange(len(sy)) if rows is None else rows
-        guide = np.square(targets.guide[rows] - _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL))
-        cost = self.guide_weight * guide.mean(1)
-        count = targets.known.sum(1)[rows]
+        guide = targets.guide[rows]
+        guide -= _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL)
+        cost = self.guide_weight * np.square(guide, out=guide).mean(1)
+        count = targets.count[rows]
         border = np.flatnonzero(count > 0)  # inside the hole the known-detail term is 0: skip its gather
-        source = _window_array(self.luma_detail, sy[border], sx[border], self.patch)
-        known = targets.known[rows[border]]
-        known_sse = np.square(source * known - targets.detail[rows[border]]).sum(1)
-        cost[border] += known_sse / count[border]
+        error = _window_array(self.luma_detail, sy[border], sx[border], self.patch)
+        error *= targets.known[rows[border]]
+        error -= targets.detail[rows[border]]
+        cost[border] += np.square(error, out=error).sum(1) / count[border]
         return cost
 
 
@@ -260,6 +287,7 @@ NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 def _propagate(
     features: _Features,
+    targets: _TargetWindows,
     grid_y: np.ndarray,
     grid_x: np.ndarray,
     is_target: np.ndarray,
@@ -268,7 +296,8 @@ def _propagate(
 ) -> np.ndarray:
     """Let target windows take a neighbour's offset (PatchMatch's propagation, red-black order) or move their
     own by ``refine`` px (a local search) when its cost, less a bonus of ``coherence`` grey levels squared per
-    agreeing neighbour, is lower: copies come in coherent pieces, not repeated tiles."""
+    agreeing neighbour, is lower: copies come in coherent pieces, not repeated tiles. ``targets``: the windows
+    at (grid_y, grid_x)[is_target], in that order."""
     rows, cols = is_target.shape
     bonus = (options.coherence / 255.0) ** 2  # a neighbour that copies the same way is worth this much SSD
     step = options.refine
@@ -277,7 +306,9 @@ def _propagate(
     parity = np.add.outer(np.arange(rows), np.arange(cols)) % 2
     index = np.full(is_target.shape, -1)
     index[is_target] = np.arange(int(is_target.sum()))
-    targets = features.targets(grid_y[is_target], grid_x[is_target])  # gathered once, indexed per pair
+    current_cost = features.cost(  # of each target's offset now: kept up to date, never recomputed
+        targets, grid_y[is_target] + offsets[is_target, 0], grid_x[is_target] + offsets[is_target, 1]
+    )
     for _ in range(options.passes):
         for colour in (0, 1):
             iy, ix = np.nonzero(is_target & (parity == colour))
@@ -296,15 +327,23 @@ def _propagate(
             present = np.stack(
                 [np.ones(len(iy), bool)] + [p for _, p in around] + [np.ones(len(iy), bool)] * len(jitters)
             )
-            agree = sum(here[None] & (other[None] == choices).all(2) for other, here in around)
+            key = _offset_key(choices)  # (C, n): compared as one integer per offset
+            agree = sum(here[None] & (_offset_key(other)[None] == key) for other, here in around)
             sy, sx = ty[None] + choices[..., 0], tx[None] + choices[..., 1]
-            which, row = np.nonzero(present & features.valid(sy, sx))
-            score = np.full(choices.shape[:2], np.inf)
-            cost = features.cost(targets, sy[which, row], sx[which, row], index[iy, ix][row])
-            score[which, row] = cost - bonus * agree[which, row]
-            best = np.argmin(score, 0)
+            usable = present & features.valid(sy, sx)
+            rows = index[iy, ix]
+            cost = np.broadcast_to(current_cost[rows], choices.shape[:2]).copy()
+            which, row = np.nonzero(usable & (key != key[0][None]))  # a new offset: cost it
+            cost[which, row] = features.cost(targets, sy[which, row], sx[which, row], rows[row])
+            best = np.argmin(np.where(usable, cost - bonus * agree, np.inf), 0)
             offsets[iy, ix] = choices[best, np.arange(len(iy))]
+            current_cost[rows] = cost[best, np.arange(len(iy))]
     return offsets
+
+
+def _offset_key(offsets: np.ndarray) -> np.ndarray:
+    """One int64 per (dy, dx) pair (last axis), equal exactly where the offsets are."""
+    return offsets[..., 0] * (1 << 32) + offsets[..., 1]
 
 
 def _overlap_add(
@@ -325,23 +364,26 @@ def _overlap_add(
     local = np.arange(patch)
     pixel = ((ty[:, None] + local)[:, :, None] * width + (tx[:, None] + local)[:, None, :]).ravel()
     copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, channels)
-    weighted = (copied * window[None, :, :, None]).reshape(-1, channels)
-    total = np.stack(
-        [np.bincount(pixel, weighted[:, c], height * width) for c in range(channels)], axis=-1
-    ).reshape(detail.shape)
-    power = np.bincount(pixel, np.tile((window**2).ravel(), len(ty)), height * width).reshape(height, width)
-    _add_coherent_power(power, sources, targets, window)
-    return (total / np.sqrt(np.maximum(power, 1e-12))[..., None]).astype(np.float32)
+    copied *= window[None, :, :, None]
+    weighted = copied.reshape(-1, channels)
+    index = torch.from_numpy(pixel)
+    total = torch.zeros(height * width, channels).index_add_(0, index, torch.from_numpy(weighted))
+    power = torch.zeros(height * width).index_add_(
+        0, index, torch.from_numpy(np.tile((window**2).ravel(), len(ty)))
+    )
+    _add_coherent_power(power, width, sources, targets, window)
+    return (total / power.clamp_min_(1e-12).sqrt_()[:, None]).reshape(detail.shape).numpy()
 
 
 def _add_coherent_power(
-    power: np.ndarray,
+    power: Tensor,
+    width: int,
     sources: tuple[np.ndarray, np.ndarray],
     targets: tuple[np.ndarray, np.ndarray],
     window: np.ndarray,
 ) -> None:
     """Add 2 w_i w_j over the overlap of every pair of target windows i, j that copy with the same offset:
-    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms."""
+    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms. ``power``: flat, rows of ``width``."""
     patch = window.shape[0]
     ty, tx = (np.asarray(a, np.int64) for a in targets)
     offset_y, offset_x = np.asarray(sources[0]) - ty, np.asarray(sources[1]) - tx
@@ -356,8 +398,8 @@ def _add_coherent_power(
         other = padded[patch - delta_y : 2 * patch - delta_y, patch - delta_x : 2 * patch - delta_x]
         cross = (2.0 * window * other).ravel()
         i = first[pick]
-        pixel = (ty[i, None] + local)[:, :, None] * power.shape[1] + (tx[i, None] + local)[:, None, :]
-        power += np.bincount(pixel.ravel(), np.tile(cross, len(i)), power.size).reshape(power.shape)
+        pixel = (ty[i, None] + local)[:, :, None] * width + (tx[i, None] + local)[:, None, :]
+        power.index_add_(0, torch.from_numpy(pixel.ravel()), torch.from_numpy(np.tile(cross, len(i))))
 
 
 def _overlapping_pairs(ty: np.ndarray, tx: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -394,8 +436,10 @@ def exemplar_detail_band(
     patch = options.patch
     if height < patch or width < patch or not hole_mask.any():
         return None
-    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32) / np.float32(255.0)
-    smooth, detail = split_detail(composite, options.sigma)
+    # C order whatever the inputs' layout: gathers from channel-planar arrays are slow
+    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32, order="C")
+    composite /= np.float32(255.0)  # in place: every large temporary costs page faults
+    smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
     cells = _cells(smooth)
     hole_at = _hole_in_windows(hole_mask, patch)
@@ -423,10 +467,11 @@ def exemplar_detail_band(
 
     known = (~hole_mask).astype(np.float32)
     features = _Features(luma_detail, known, cells, hole_at, patch, options.guide_weight)
+    targets = features.targets(ty, tx)  # gathered once for the search and the propagation
     chosen = _best_sources(
-        _windows(luma_detail * known, ty, tx, patch),
-        _windows(known, ty, tx, patch),
-        _guide_features(cells, ty, tx, patch),
+        torch.from_numpy(targets.detail),
+        torch.from_numpy(targets.known),
+        torch.from_numpy(targets.guide),
         _windows(luma_detail, sy, sx, patch),
         _guide_features(cells, sy, sx, patch),
         options.guide_weight,
@@ -435,10 +480,11 @@ def exemplar_detail_band(
     ).numpy()
     offsets = np.zeros((*grid_shape, 2), np.int64)
     offsets[is_target] = np.stack([sy[chosen] - ty, sx[chosen] - tx], 1)
-    offsets = _propagate(features, grid_y, grid_x, is_target, offsets, options)
+    offsets = _propagate(features, targets, grid_y, grid_x, is_target, offsets, options)
     oy, ox = offsets[is_target].T
     band = _overlap_add(detail, (ty + oy, tx + ox), (ty, tx), patch)
-    return band * border_ramp(hole_mask, options.feather)[..., None]
+    band *= border_ramp(hole_mask, options.feather)[..., None]
+    return band
 
 
 def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
@@ -477,9 +523,9 @@ def _add_detail_into(
         band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
         if band is None:
             continue
-        filled = completion[region].astype(np.float32) + np.float32(255.0 * options.strength) * band
-        filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-        np.copyto(result[region], filled, where=served[..., None])
+        at = np.nonzero(served)  # only the served hole pixels: the band is 0 elsewhere
+        filled = completion[region][at].astype(np.float32) + np.float32(255.0 * options.strength) * band[at]
+        result[region][at] = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
 
 
 def add_exemplar_detail(
@@ -500,10 +546,9 @@ def add_exemplar_detail_batch(
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
     options = options or ExemplarDetail()
-    result = completions.copy()
+    result = np.where(hole_masks.astype(bool, copy=False)[..., None], completions, images)
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
-        np.copyto(result[i], images[i], where=~hole_mask[..., None])
         if options.strength > 0:
             _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
     return result
