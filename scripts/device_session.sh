@@ -63,7 +63,8 @@
 #        .venv/bin/python scripts/pack_device_data.py
 #   What travels (tracked files, about 13 MB, plus the carried paths) must stay under 64 MiB.
 #
-# Try it here first, on the CPU at tiny sizes, every step (OUT defaults to /tmp/device-out):
+# Try it here first, on the CPU at tiny sizes, every step (OUT defaults to /tmp/device-out; PYTHON names
+# another interpreter than .venv/bin/python, e.g. a checkout's shared virtualenv):
 #   DRY_RUN=1 nice -n 10 bash scripts/device_session.sh checks
 #   DRY_RUN=1 OUT=/tmp/device-out-train nice -n 10 bash scripts/device_session.sh train
 
