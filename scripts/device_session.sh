@@ -8,6 +8,8 @@
 #                             each optimisation in turn, the whole fast path with torch.compile; the peak
 #                             memory of each; the reference and the fastest variant profiled (profile.txt)
 #            bench_inference  the H100 command of docs/benchmarks.md (latency, throughput, memory)
+#            bench_peers      DFNet beside LaMa and MI-GAN at 512x512, batch 1 (its markdown rows, in
+#                             session.log: the script writes no JSON)
 #            bench_train_bN   the largest batch that fits (from the measured memory): reference against the
 #                             compiled fast path, or the eager variants when too little time is left to compile
 #            tests            the whole suite with the time that is left (tests.xml even when cut short)
@@ -32,25 +34,37 @@
 # tests.xml), and no step runs past the mode's budget.
 #
 # Prepare on the development machine before the calls (both paths are git-ignored and never committed):
-#   1. Wheels of the Python packages the GPU image lacks: fastapi and what it needs, for tests/test_web.py
-#      and tests/test_reliability.py (the image has anyio, click, h11, httpx, annotated-doc, psutil,
-#      pytest-xdist and pytest-timeout already). The versions of .venv (`.venv/bin/pip list`), for
-#      Python 3.12 on x86-64, about 3 MB:
-#        echo /.whl/ >> .git/info/exclude
+#   1. Wheels of the Python packages the GPU image may lack: the runtime dependencies beyond the image's
+#      torch, numpy, pillow, scipy, opencv-python-headless, lightning, torchmetrics, tensorboard, tqdm,
+#      safetensors, pyyaml, onnx and onnxruntime (fastapi, uvicorn and python-multipart for tests/test_web*.py;
+#      omegaconf for the configs; gdown, huggingface_hub, platformdirs and filelock for the downloads), with
+#      what they need, and hypothesis for the property tests (the image has anyio, click, h11, httpx, psutil,
+#      pytest, pytest-xdist and pytest-timeout). The versions of .venv (`.venv/bin/pip list`), for Python 3.12
+#      on x86-64, about 7 MB:
+#        echo /.whl/ >> "$(git rev-parse --git-common-dir)/info/exclude"
 #        .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #          --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #          --platform manylinux2014_x86_64 -d .whl fastapi==0.165.0 starlette==1.10.0 pydantic==2.14.4 \
-#          pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 uvicorn==0.54.0 \
-#          python-multipart==0.0.34 opentelemetry-api==1.45.2 typing_extensions==4.16.0
-#      (fastapi 0.165 requires opentelemetry-api; pydantic 2.14 requires typing_extensions >= 4.16.) They are
-#      installed with pip --target /tmp/site, ahead of the image's packages on PYTHONPATH. The image has
-#      opencv-python-headless, not opencv-contrib (too large to carry): the tests of the cv2.xphoto baselines
-#      (shift-map, FSR) are skipped there.
+#          pydantic-core==2.50.5 annotated-types==0.8.0 annotated-doc==0.0.7 typing-inspection==0.4.5 \
+#          uvicorn==0.55.0 python-multipart==0.0.34 opentelemetry-api==1.45.3 typing_extensions==4.16.0 \
+#          omegaconf==2.4.0 gdown==5.2.2 beautifulsoup4==4.15.0 soupsieve==4.1.4 requests==2.34.2 \
+#          urllib3==2.8.0 idna==3.21 certifi==2026.10.19.post1 PySocks==1.7.1 huggingface_hub==0.36.2 \
+#          fsspec==2026.9.0 filelock==4.3.2 platformdirs==4.14.9 packaging==26.4 hypothesis==6.170.27 \
+#          sortedcontainers==2.4.0
+#        .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#          --implementation py --abi none --platform any -d .whl charset-normalizer==3.5.3
+#      (charset-normalizer's pure-Python wheel: its compiled one needs glibc 2.28.)
+#      (fastapi 0.165 requires opentelemetry-api; pydantic 2.14 requires typing_extensions >= 4.16; omegaconf
+#      2.4 needs only PyYAML; huggingface_hub's optional hf-xet, 4 MB, is left out: the tests download from
+#      local stand-ins over plain HTTP.) They are installed with pip --target /tmp/site, ahead of the image's
+#      packages on PYTHONPATH. The image has opencv-python-headless, not opencv-contrib (too large to carry):
+#      the tests of the cv2.xphoto baselines (shift-map, FSR) are skipped there.
 #   2. The training photos, about 36 MiB (data/ is git-ignored, so the train call carries data/device):
 #        .venv/bin/python scripts/pack_device_data.py
 #   What travels (tracked files, about 13 MB, plus the carried paths) must stay under 64 MiB.
 #
-# Try it here first, on the CPU at tiny sizes, every step (OUT defaults to /tmp/device-out):
+# Try it here first, on the CPU at tiny sizes, every step (OUT defaults to /tmp/device-out; PYTHON names
+# another interpreter than .venv/bin/python, e.g. a checkout's shared virtualenv):
 #   DRY_RUN=1 nice -n 10 bash scripts/device_session.sh checks
 #   DRY_RUN=1 OUT=/tmp/device-out-train nice -n 10 bash scripts/device_session.sh train
 
@@ -147,14 +161,16 @@ step environment 40 bash -c "
   date -u; echo \"nproc: \$(nproc --all) (nproc: \$(nproc))\"; uname -a
   nvidia-smi || echo 'nvidia-smi: not available'
   $PY - <<'EOF'
-import platform, sys
+import importlib, platform, sys
 import torch
 print('python', platform.python_version(), sys.executable)
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())
 print('cuda available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')
-for name in ('lightning', 'cv2', 'onnxruntime', 'fastapi', 'pydantic', 'pytest', 'xdist', 'pytest_timeout', 'hypothesis'):
+for name in ('lightning', 'cv2', 'onnx', 'onnxruntime', 'fastapi', 'pydantic', 'uvicorn', 'multipart', 'omegaconf',
+             'gdown', 'huggingface_hub', 'platformdirs', 'filelock', 'pytest', 'xdist', 'pytest_timeout',
+             'hypothesis', 'dfnet.onnx_export', 'dfnet.web.app'):
     try:
-        module = __import__(name)
+        module = importlib.import_module(name)
         print(name, getattr(module, '__version__', '?'), module.__file__)
     except Exception as error:
         print(name, 'NOT IMPORTABLE:', type(error).__name__, error)
@@ -174,6 +190,7 @@ checks() {
       --json "$OUT/bench_train.json" --profile "$OUT/profile.txt"
     step bench_inference 240 "$PY" benchmarks/bench_inference.py --device cpu --width 0.125 --size 256 \
       --repeats 1 --warmup 0 --threads 1 --json "$OUT/bench_inference.json"
+    step bench_peers 120 "$PY" benchmarks/bench_peers.py --device cpu --threads 1 --rounds 1
     large_batch cpu "${LARGE_BATCHES:-4 2}" --width 0.125 --size 256 --loss structure --steps 1 --warmup 0 \
       --threads 1 --no-compile
     step tests 240 "$PY" -m pytest -q -p no:cacheprovider "${xdist[@]}" --timeout 120 --durations=10 \
@@ -193,6 +210,8 @@ checks() {
   # (3) Inference: the H100 command of docs/benchmarks.md (latency at batch 1, throughput, peak memory).
   step bench_inference 90 "$PY" benchmarks/bench_inference.py --device cuda --batches 1,16,64 --repeats 5 \
     --json "$OUT/bench_inference.json"
+  # (3b) The peers (LaMa, MI-GAN) beside DFNet at 512x512, batch 1: markdown rows in session.log.
+  step bench_peers 60 "$PY" benchmarks/bench_peers.py --device cuda --rounds 5
   # (2b) The largest batch that fits (a new shape: compiled again when the time allows).
   large_batch cuda "${LARGE_BATCHES:-}" --width 1.0 --size 512 --loss full
   # (1) The whole suite; -n 8 workers x 2 torch threads (tests/conftest.py) = the 16 cores.
