@@ -117,12 +117,12 @@ def split_detail(image: np.ndarray, sigma: float, overwrite: bool = False) -> tu
 
 
 def select_pixels(hole_mask: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
-    """``inside`` where the bool ``hole_mask`` (..., H, W) is set, else ``outside`` (..., H, W, C): as
+    """``inside`` where the bool ``hole_mask`` (H, W) is set, else ``outside`` (H, W, C): as
     ``np.where`` with the mask broadcast over channels, by bit masks for uint8 (several times faster)."""
-    if inside.dtype != np.uint8 or outside.dtype != np.uint8:
+    if inside.dtype != np.uint8 or outside.dtype != np.uint8 or hole_mask.ndim != 2:
         return np.where(hole_mask[..., None], inside, outside)
-    bits = np.repeat(hole_mask.astype(np.uint8)[..., None] * np.uint8(255), outside.shape[-1], axis=-1)
-    return outside ^ ((outside ^ inside) & bits)
+    bits = cv2.merge([hole_mask.astype(np.uint8) * np.uint8(255)] * outside.shape[-1])
+    return outside ^ ((outside ^ inside) & bits.reshape(outside.shape))
 
 
 def hann_window(side: int) -> np.ndarray:
@@ -556,9 +556,10 @@ def add_exemplar_detail_batch(
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
     options = options or ExemplarDetail()
-    result = select_pixels(hole_masks.astype(bool, copy=False), completions, images)
+    result = np.empty(images.shape, np.result_type(images, completions))
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
+        result[i] = select_pixels(hole_mask, completions[i], images[i])
         if options.strength > 0:
             _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
     return result
