@@ -195,10 +195,8 @@ def _best_sources(
     scale = guide_weight / target_guide.shape[1]
     centre = source_guide.mean(0)  # distances are shift-invariant; centring keeps float32 sums small
     source_guide, target_guide = source_guide - centre, target_guide - centre
-    sources = torch.cat(  # (S, D): guide, |guide|², detail², detail
-        [source_guide, source_guide.square().sum(1, keepdim=True), source_detail.square(), source_detail], 1
-    )
-    guide_rows = source_guide.shape[1] + 1
+    guide_columns = torch.cat([source_guide, source_guide.square().sum(1, keepdim=True)], 1)
+    sources = torch.cat([guide_columns, source_detail.square(), source_detail], 1)  # (S, D)
     border = target_known.sum(1) > 0
     count = target_known[border].sum(1, keepdim=True)
     inner_targets = torch.cat([-2.0 * scale * target_guide, torch.full((len(target_guide), 1), scale)], 1)
@@ -207,7 +205,7 @@ def _best_sources(
     )
     top = torch.empty((len(target_guide), min(choices, len(source_detail))), dtype=torch.int64)
     for rows, weights, columns in (
-        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:, :guide_rows].T),
+        (torch.nonzero(~border)[:, 0], inner_targets[~border], guide_columns.T),  # contiguous: faster
         (torch.nonzero(border)[:, 0], border_targets, sources.T),
     ):
         for start in range(0, len(rows), TARGET_CHUNK):
