@@ -574,6 +574,7 @@ __all__ = [
     "detail_windows",
     "exemplar_detail_band",
     "hann_window",
+    "select_pixels",
     "split_detail",
     "window_starts",
 ]
