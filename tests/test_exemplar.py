@@ -295,3 +295,14 @@ def test_smallest_costs_match_a_full_selection():
         cost[:5, :32] -= 2.0  # rows whose best all sit in a few neighbouring columns
         expected = cost.topk(16, largest=False).indices
         assert torch.equal(exemplar._smallest(cost, 16), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_select_pixels_matches_np_where(dtype):
+    rng = np.random.default_rng(3)
+    hole_mask = rng.random((9, 7)) < 0.4
+    inside = rng.integers(0, 256, (9, 7, 3)).astype(dtype)
+    outside = rng.integers(0, 256, (9, 7, 3)).astype(dtype)[:, ::-1]  # a non-contiguous view works too
+    selected = exemplar.select_pixels(hole_mask, inside, outside)
+    np.testing.assert_array_equal(selected, np.where(hole_mask[..., None], inside, outside))
+    assert selected.dtype == dtype

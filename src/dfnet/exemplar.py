@@ -116,6 +116,15 @@ def split_detail(image: np.ndarray, sigma: float, overwrite: bool = False) -> tu
     return smooth, np.subtract(image, smooth, out=image if overwrite else None)
 
 
+def select_pixels(hole_mask: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """``inside`` where the bool ``hole_mask`` (H, W) is set, else ``outside`` (H, W, C): as
+    ``np.where`` with the mask broadcast over channels, by bit masks for uint8 (several times faster)."""
+    if inside.dtype != np.uint8 or outside.dtype != np.uint8 or hole_mask.ndim != 2:
+        return np.where(hole_mask[..., None], inside, outside)
+    bits = cv2.merge([hole_mask.astype(np.uint8) * np.uint8(255)] * outside.shape[-1])
+    return outside ^ ((outside ^ inside) & bits.reshape(outside.shape))
+
+
 def hann_window(side: int) -> np.ndarray:
     """Separable sin² window (side, side); at half overlap its shifted copies sum to 1 along each axis."""
     ramp = np.sin(np.pi * (np.arange(side) + 0.5) / side) ** 2
@@ -186,10 +195,8 @@ def _best_sources(
     scale = guide_weight / target_guide.shape[1]
     centre = source_guide.mean(0)  # distances are shift-invariant; centring keeps float32 sums small
     source_guide, target_guide = source_guide - centre, target_guide - centre
-    sources = torch.cat(  # (S, D): guide, |guide|², detail², detail
-        [source_guide, source_guide.square().sum(1, keepdim=True), source_detail.square(), source_detail], 1
-    )
-    guide_rows = source_guide.shape[1] + 1
+    guide_columns = torch.cat([source_guide, source_guide.square().sum(1, keepdim=True)], 1)
+    sources = torch.cat([guide_columns, source_detail.square(), source_detail], 1)  # (S, D)
     border = target_known.sum(1) > 0
     count = target_known[border].sum(1, keepdim=True)
     inner_targets = torch.cat([-2.0 * scale * target_guide, torch.full((len(target_guide), 1), scale)], 1)
@@ -198,7 +205,7 @@ def _best_sources(
     )
     top = torch.empty((len(target_guide), min(choices, len(source_detail))), dtype=torch.int64)
     for rows, weights, columns in (
-        (torch.nonzero(~border)[:, 0], inner_targets[~border], sources[:, :guide_rows].T),
+        (torch.nonzero(~border)[:, 0], inner_targets[~border], guide_columns.T),  # contiguous: faster
         (torch.nonzero(border)[:, 0], border_targets, sources.T),
     ):
         for start in range(0, len(rows), TARGET_CHUNK):
@@ -437,7 +444,7 @@ def exemplar_detail_band(
     if height < patch or width < patch or not hole_mask.any():
         return None
     # C order whatever the inputs' layout: gathers from channel-planar arrays are slow
-    composite = np.where(hole_mask[..., None], completion, image).astype(np.float32, order="C")
+    composite = select_pixels(hole_mask, completion, image).astype(np.float32, order="C")
     composite /= np.float32(255.0)  # in place: every large temporary costs page faults
     smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
@@ -523,9 +530,10 @@ def _add_detail_into(
         band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
         if band is None:
             continue
-        at = np.nonzero(served)  # only the served hole pixels: the band is 0 elsewhere
-        filled = completion[region][at].astype(np.float32) + np.float32(255.0 * options.strength) * band[at]
-        result[region][at] = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+        filled = completion[region].astype(np.float32)  # dense: cheaper than gathering the served pixels
+        filled += np.float32(255.0 * options.strength) * band
+        filled = np.clip(np.rint(filled, out=filled), 0, 255, out=filled).astype(np.uint8)
+        result[region] = select_pixels(served, filled, result[region])
 
 
 def add_exemplar_detail(
@@ -546,9 +554,10 @@ def add_exemplar_detail_batch(
 ) -> np.ndarray:
     """:func:`add_exemplar_detail` on each image of uint8 (N, H, W, 3) batches with bool holes (N, H, W)."""
     options = options or ExemplarDetail()
-    result = np.where(hole_masks.astype(bool, copy=False)[..., None], completions, images)
+    result = np.empty(images.shape, np.result_type(images, completions))
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
+        result[i] = select_pixels(hole_mask, completions[i], images[i])
         if options.strength > 0:
             _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
     return result
@@ -565,6 +574,7 @@ __all__ = [
     "detail_windows",
     "exemplar_detail_band",
     "hann_window",
+    "select_pixels",
     "split_detail",
     "window_starts",
 ]
