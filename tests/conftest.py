@@ -82,12 +82,19 @@ def loopback():
     server.close()
 
 
+# A closed port on this machine: a download that a test did not point at its own loopback server fails at once
+# instead of reaching the internet.
+UNREACHABLE_MIRROR = "http://127.0.0.1:9/"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_model_cache(tmp_path_factory, monkeypatch):
-    """Every test sees an empty model cache (DFNET_HOME) and no mirror, whatever the machine has cached."""
+    """Every test sees an empty model cache (DFNET_HOME), no licence acceptance and downloads that can only go to
+    the loopback server a test names (the mirrors default to a closed loopback port), whatever the machine has."""
     monkeypatch.setenv("DFNET_HOME", str(tmp_path_factory.mktemp("dfnet_home")))
-    for name in ("DFNET_MODELS_MIRROR", "DFNET_DATA_MIRROR", "DFNET_ACCEPT_LICENSE"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DFNET_ACCEPT_LICENSE", raising=False)
+    for name in ("DFNET_MODELS_MIRROR", "DFNET_DATA_MIRROR"):
+        monkeypatch.setenv(name, UNREACHABLE_MIRROR)
 
 
 @pytest.fixture

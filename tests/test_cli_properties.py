@@ -40,7 +40,7 @@ BASES: dict[str, list[str]] = {
     "masks info": ["masks", "info", "m.png"],
     "train": ["train", "--config", "smoke", "output.dir=out/runs", "--print-config"],
     "export-checkpoint": ["export-checkpoint", "tiny.safetensors", "out/e.safetensors"],
-    # places2 needs --accept-license and the mirrors (see ``offline``) are an unroutable port: never the network
+    # places2 needs --accept-license and the mirrors are a closed loopback port (conftest): never the network
     "models list": ["models", "list"],
     "models download": ["models", "download", "places2", "--no-progress"],
     "models path": ["models", "path", "default"],
@@ -56,8 +56,6 @@ BASE_FOR = {
     ("train", "--resume"): BASES["train"][:-1],
 }
 MISSING = "no-such-file"
-# the discard port on loopback: nothing listens there, so a connection fails at once
-UNREACHABLE = "http://127.0.0.1:9/"
 # Options that take free text: values that must be refused. Paths that do not exist, folders where a
 # file is needed, files where a folder is needed, empty text, and names that would leave --out.
 FREE_TEXT: dict[tuple[str, str], list[str]] = {
@@ -192,10 +190,8 @@ def workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def offline() -> Iterator[None]:
-    """Point every download at a closed loopback port, so a command that got past its checks fails at once."""
+    """The Hub offline too (the model and data mirrors point at a closed loopback port for every test: conftest)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DFNET_MODELS_MIRROR", UNREACHABLE)
-        patch.setenv("DFNET_DATA_MIRROR", UNREACHABLE)
         patch.setenv("HF_HUB_OFFLINE", "1")
         yield
 
