@@ -123,12 +123,13 @@ License: GPL-2+
 
 
 @contextlib.contextmanager
-def live_server(app) -> Iterator[int]:
-    """``app`` under uvicorn on a free port of 127.0.0.1 in a background thread; yields the port."""
+def live_server(app, config=None) -> Iterator[int]:
+    """``app`` (or a ready ``uvicorn.Config``) under uvicorn on a free port of 127.0.0.1 in a background thread;
+    yields the port."""
     import uvicorn
 
     sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
+from helpers import live_server
 
 from dfnet.web.guard import TIMEOUT_RESPONSE, header_deadline_protocol, server_config
 
@@ -22,22 +19,9 @@ async def hello(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@contextlib.contextmanager
-def serving(header_timeout_s: float) -> Iterator[int]:
-    """Run ``hello`` behind the header deadline on a free loopback port; yields the port."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(server_config(hello, header_timeout_s=header_timeout_s, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def serving(header_timeout_s: float):
+    """``hello`` behind the header deadline on a free loopback port; the context yields the port."""
+    return live_server(hello, server_config(hello, header_timeout_s=header_timeout_s, log_level="warning"))
 
 
 def read_all(conn: socket.socket) -> bytes:
