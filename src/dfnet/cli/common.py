@@ -146,3 +146,13 @@ def fetch_model_if_asked(args: argparse.Namespace) -> None:
 
         for name in [args.model] if isinstance(args.model, str) else args.model:
             resolve_model(name, download=True, accept_license=args.accept_license)
+
+
+def model_file_read(model: str | None) -> str | None:
+    """The weights file ``--model`` reads, for the output guard: None for the bundled model, a registry name
+    (its file is in the model cache) or an ``hf://`` reference (in the Hub's cache)."""
+    from dfnet.registry import is_model_name
+
+    if model is None or is_model_name(model) or model.startswith("hf://"):
+        return None
+    return model

@@ -14,6 +14,7 @@ from dfnet.cli.common import (
     fetch_model_if_asked,
     file_name,
     int_in,
+    model_file_read,
     non_empty,
     positive_int,
 )
@@ -23,7 +24,7 @@ def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
     """Every path eval reads: images, masks (an index's folder too: its masks lie there), weights."""
     masks = Path(args.masks)
     mask_set = masks.parent if masks.suffix.lower() == ".csv" else masks
-    weights = [args.model, args.fid_weights, args.lpips_weights, args.vgg_weights]
+    weights = [model_file_read(args.model), args.fid_weights, args.lpips_weights, args.vgg_weights]
     return [args.images, masks, mask_set, *weights]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dfnet.cli.common import add_download_arguments, fetch_model_if_asked, int_in, non_empty
+from dfnet.cli.common import add_download_arguments, fetch_model_if_asked, int_in, model_file_read, non_empty
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -12,7 +12,7 @@ def _export(args: argparse.Namespace) -> int:
     from dfnet.inference import Inpainter
     from dfnet.onnx_export import export_model, parity_error
 
-    check_outputs([args.output], [None if args.model == "default" else args.model], args.overwrite)
+    check_outputs([args.output], [model_file_read(args.model)], args.overwrite)
     fetch_model_if_asked(args)
     source = Inpainter.from_pretrained(args.model, device="cpu", precision="fp32")
     info = export_model(

@@ -22,6 +22,7 @@ from dfnet.cli.common import (
     add_texture_argument,
     fetch_model_if_asked,
     int_in,
+    model_file_read,
     non_empty,
     positive_int,
 )
@@ -258,8 +259,9 @@ def _inpaint_shard(args: argparse.Namespace, ranks: Ranks) -> int:
         for name, wanted in (("raw", args.save_raw), ("alpha", args.save_alpha), ("merged", args.merge))
         if wanted
     ]
-    model_file = None if args.model == "default" else args.model
-    every_job = collect_jobs(args.image, args.mask, args.output, args.overwrite, extras, [model_file])
+    every_job = collect_jobs(
+        args.image, args.mask, args.output, args.overwrite, extras, [model_file_read(args.model)]
+    )
     if Path(args.image).is_dir() and ranks.is_main:
         for path, why in unusable_entries(Path(args.image)):
             print(f"warning: skipped {path}: {why}", file=sys.stderr)
