@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -19,7 +20,7 @@ from helpers import (
 )
 from PIL import Image
 
-from dfnet.files import atomic_write, atomic_write_bytes, atomic_write_text
+from dfnet.files import atomic_write, atomic_write_bytes, atomic_write_text, file_sha256
 from dfnet.model import DFNet, DFNetConfig
 
 
@@ -141,3 +142,11 @@ def test_masks_generate_into_a_file_says_so_without_suggesting_overwrite(tmp_pat
     assert_one_line_error(err, "masks", f"{target}: exists and is not a folder")
     assert "--overwrite" not in err
     assert target.read_text() == "x"
+
+
+def test_file_sha256_reads_in_chunks(tmp_path: Path) -> None:
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert file_sha256(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    big = bytes(range(256)) * 5000  # 1.28 MB: more than one 1 MiB chunk
+    (tmp_path / "big").write_bytes(big)
+    assert file_sha256(tmp_path / "big") == hashlib.sha256(big).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from dfnet.inception import (
     FIDInceptionV3,
     FIDWeightsError,
     check_fid_state_dict,
-    file_sha256,
     load_fid_inception,
 )
 
@@ -185,14 +183,6 @@ def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path: Path) -> None:
     torch.save([torch.zeros(1)], tmp_path / "list.pth")
     with pytest.raises(FIDWeightsError, match=r"list.pth: not a state dict$"):
         load_fid_inception(tmp_path / "list.pth")
-
-
-def test_file_sha256_reads_in_chunks(tmp_path: Path) -> None:
-    (tmp_path / "abc").write_bytes(b"abc")
-    assert file_sha256(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    big = bytes(range(256)) * 5000  # 1.28 MB: more than one 1 MiB chunk
-    (tmp_path / "big").write_bytes(big)
-    assert file_sha256(tmp_path / "big") == hashlib.sha256(big).hexdigest()
 
 
 def test_every_batchnorm_uses_eps_1e_3_and_the_network_has_no_dropout(network: FIDInceptionV3) -> None:

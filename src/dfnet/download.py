@@ -12,7 +12,6 @@ download: the second waits and then finds the file in place.
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
 import os
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
+
+from dfnet.files import file_digest, file_sha256
 
 CHUNK = 1 << 20
 RETRIES = 3
@@ -38,22 +39,9 @@ class OfflineError(DownloadError):
     """The source could not be reached at all (no network, DNS failure, connection refused)."""
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_md5(path: str | os.PathLike) -> str:
-    """Hex MD5 of a file (the checksum dataset authors publish), read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex MD5 of a file (the checksum dataset authors publish)."""
+    return file_digest(path, "md5")
 
 
 def looks_like_html(path: str | os.PathLike) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -145,3 +146,17 @@ def check_outputs(
                     f"{output}: the output lies inside the input folder {source}; results would mix with "
                     f"the inputs (choose another output, or pass {option})"
                 )
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (``sha256``, ``md5``...), read in 1 MiB chunks so that large weights stay out of memory."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (weights checksums)."""
+    return file_digest(path, "sha256")

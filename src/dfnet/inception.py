@@ -21,7 +21,6 @@ download fid-inception``), and returns None when it is absent.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Mapping
@@ -30,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dfnet.files import file_sha256
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
@@ -269,15 +270,6 @@ def check_fid_state_dict(model: FIDInceptionV3, state: Mapping[str, Tensor], sou
             raise FIDWeightsError(
                 f"{source}: not the FID Inception weights ({len(keys)} {problem} keys, e.g. {keys[0]})"
             )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hub_checkpoint_path() -> Path:

@@ -80,13 +80,8 @@ class FeatureNetworks:
 
 def load_feature_networks(config: EvalConfig, device: torch.device) -> FeatureNetworks:
     """Load the FID Inception and LPIPS networks from local files; skip each with a message if absent."""
-    from dfnet.inception import (
-        FID_WEIGHTS_ENV,
-        FID_WEIGHTS_NAME,
-        file_sha256,
-        find_fid_weights,
-        load_fid_inception,
-    )
+    from dfnet.files import file_sha256
+    from dfnet.inception import FID_WEIGHTS_ENV, FID_WEIGHTS_NAME, find_fid_weights, load_fid_inception
     from dfnet.metrics import load_lpips_vgg
 
     nets = FeatureNetworks()
