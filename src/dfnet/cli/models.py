@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from dfnet.cli.common import model_file_read
+
 ENVIRONMENT = """environment:
   DFNET_HOME=DIR            keep the cache in DIR/models (default: the platform's user cache folder)
   DFNET_ACCEPT_LICENSE=1    accept the non-commercial licence of places2 and celeba (as --accept-license)
@@ -83,7 +85,7 @@ def _hub_card(args: argparse.Namespace) -> int:
     from dfnet.files import check_outputs
     from dfnet.hub_card import write_hub_card
 
-    check_outputs([args.out], [args.model], args.overwrite)
+    check_outputs([args.out], [model_file_read(args.model)], args.overwrite)
     for path in write_hub_card(args.model, args.out, args.repo, args.license):
         print(path)
     print(f"upload with: huggingface-cli upload {args.repo} {args.out}")
