@@ -158,8 +158,30 @@ def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step
 
 
 def _cells(smooth: np.ndarray) -> np.ndarray:
-    """GUIDE_CELL × GUIDE_CELL means of a (H, W, 3) image, kept at full resolution (cell at its top-left)."""
-    return cv2.boxFilter(smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    """GUIDE_CELL × GUIDE_CELL means of a (H, W, 3) image (cell at its top-left) for every pixel, arranged by
+    phase: ``[y % G, x % G, y // G, x // G]`` (G = GUIDE_CELL), so that a window's cells, every G-th row and
+    column, are G·3 adjacent floats per row (see :func:`_guide_windows`)."""
+    means = cv2.boxFilter(smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    height, width, channels = means.shape
+    pad_y, pad_x = -height % GUIDE_CELL, -width % GUIDE_CELL  # rows and columns no window reaches
+    means = np.pad(means, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge") if pad_y or pad_x else means
+    blocks = means.reshape((height + pad_y) // GUIDE_CELL, GUIDE_CELL, (width + pad_x) // GUIDE_CELL, GUIDE_CELL, -1)
+    return np.ascontiguousarray(blocks.transpose(1, 3, 0, 2, 4))
+
+
+def _guide_windows(cells: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
+    """The window's smooth base as its grid of cell means, from :func:`_cells`: (n, (patch / G)² · 3)."""
+    phase_y, phase_x, rows, cols, channels = cells.shape
+    side = patch // GUIDE_CELL
+    strides = cells.strides
+    view = np.lib.stride_tricks.as_strided(  # [phase y, phase x, cell row, cell col, window row, window col, c]
+        cells,
+        (phase_y, phase_x, rows - side + 1, cols - side + 1, side, side, channels),
+        (*strides[:4], *strides[2:]),
+        writeable=False,
+    )
+    ys, xs = np.asarray(ys), np.asarray(xs)
+    return view[ys % GUIDE_CELL, xs % GUIDE_CELL, ys // GUIDE_CELL, xs // GUIDE_CELL].reshape(len(ys), -1)
 
 
 def _hole_in_windows(hole_mask: np.ndarray, patch: int) -> np.ndarray:
@@ -169,11 +191,6 @@ def _hole_in_windows(hole_mask: np.ndarray, patch: int) -> np.ndarray:
         counts[patch:, patch:] - counts[:-patch, patch:] - counts[patch:, :-patch] + counts[:-patch, :-patch]
     )
     return inside > 0
-
-
-def _guide_features(cells: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> Tensor:
-    """The window's smooth base as its grid of cell means: (n, (patch / GUIDE_CELL)² · 3)."""
-    return _windows(cells, ys, xs, patch, step=GUIDE_CELL)
 
 
 def _best_sources(
@@ -268,7 +285,7 @@ class _Features:
         """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
         known = _window_array(self.known, ty, tx, self.patch)
         detail = _window_array(self.luma_detail, ty, tx, self.patch) * known
-        guide = _window_array(self.cells, ty, tx, self.patch, GUIDE_CELL)
+        guide = _guide_windows(self.cells, ty, tx, self.patch)
         return _TargetWindows(known, detail, guide, known.sum(1))
 
     def cost(
@@ -278,7 +295,7 @@ class _Features:
         (``rows`` None: target k)."""
         rows = np.arange(len(sy)) if rows is None else rows
         guide = targets.guide[rows]
-        guide -= _window_array(self.cells, sy, sx, self.patch, GUIDE_CELL)
+        guide -= _guide_windows(self.cells, sy, sx, self.patch)
         cost = self.guide_weight * np.square(guide, out=guide).mean(1)
         count = targets.count[rows]
         border = np.flatnonzero(count > 0)  # inside the hole the known-detail term is 0: skip its gather
@@ -480,7 +497,7 @@ def exemplar_detail_band(
         torch.from_numpy(targets.known),
         torch.from_numpy(targets.guide),
         _windows(luma_detail, sy, sx, patch),
-        _guide_features(cells, sy, sx, patch),
+        torch.from_numpy(_guide_windows(cells, sy, sx, patch)),
         options.guide_weight,
         options.choices,
         torch.Generator().manual_seed(options.seed),
@@ -530,9 +547,9 @@ def _add_detail_into(
         band = exemplar_detail_band(image[region], hole_mask[region], completion[region], options)
         if band is None:
             continue
-        filled = completion[region].astype(np.float32)  # dense: cheaper than gathering the served pixels
-        filled += np.float32(255.0 * options.strength) * band
-        filled = np.clip(np.rint(filled, out=filled), 0, 255, out=filled).astype(np.uint8)
+        band *= np.float32(255.0 * options.strength)
+        # dense (cheaper than gathering the served pixels); rounded half to even and saturated to uint8
+        filled = cv2.add(completion[region], band, dtype=cv2.CV_8U)
         result[region] = select_pixels(served, filled, result[region])
 
 
@@ -557,10 +574,22 @@ def add_exemplar_detail_batch(
     result = np.empty(images.shape, np.result_type(images, completions))
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
-        result[i] = select_pixels(hole_mask, completions[i], images[i])
+        image, completion = pixel_order(images[i]), pixel_order(completions[i])
+        result[i] = select_pixels(hole_mask, completion, image)
         if options.strength > 0:
-            _add_detail_into(result[i], images[i], hole_mask, completions[i], options)
+            _add_detail_into(result[i], image, hole_mask, completion, options)
     return result
+
+
+def pixel_order(image: np.ndarray) -> np.ndarray:
+    """A (H, W, C) image in C order (pixels' channels adjacent): every later step reads it that way, and a
+    channel-planar view (an (C, H, W) tensor's ``permute(1, 2, 0)``) is interleaved in one fast pass."""
+    if image.flags.c_contiguous:
+        return image
+    planes = [image[..., c] for c in range(image.shape[-1])]
+    if image.dtype == np.uint8 and 1 < len(planes) <= 4 and all(p.flags.c_contiguous for p in planes):
+        return cv2.merge(planes)
+    return np.ascontiguousarray(image)
 
 
 __all__ = [
