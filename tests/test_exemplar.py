@@ -209,9 +209,9 @@ def test_the_search_and_the_propagation_score_a_copy_alike():
     best = exemplar._best_sources(
         exemplar._windows(luma_detail * known, ty, tx, patch),
         exemplar._windows(known, ty, tx, patch),
-        exemplar._guide_features(cells, ty, tx, patch),
+        torch.from_numpy(exemplar._guide_windows(cells, ty, tx, patch)),
         exemplar._windows(luma_detail, sy, sx, patch),
-        exemplar._guide_features(cells, sy, sx, patch),
+        torch.from_numpy(exemplar._guide_windows(cells, sy, sx, patch)),
         guide_weight=0.7,
         choices=1,
         generator=torch.Generator().manual_seed(0),
@@ -285,6 +285,51 @@ def test_unrelated_copies_keep_their_contrast():
     sy, sx = rng.integers(0, 1984, (2, len(ty)))  # every window from somewhere else
     band = exemplar._overlap_add(detail, (sy, sx), (ty, tx), 16)
     assert band[8:56, 8:56].std() == pytest.approx(1.0, abs=0.06)
+
+
+def test_windows_added_in_blocks_match_one_window_at_a_time():
+    """_add_at_windows: overlapping windows on the search grid, the last row and column off its lattice (a
+    50-px image with 16-px windows every 8 px ends at 34), add exactly as a loop over the windows."""
+    rng = np.random.default_rng(4)
+    starts = window_starts(50, 16, 8)
+    assert starts[-1] == 34 and starts[-2] == 32
+    ys, xs = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    keep = rng.random(len(ys)) < 0.7
+    ys, xs = ys[keep], xs[keep]
+    values = rng.normal(0, 1, (len(ys), 16, 16, 3)).astype(np.float32)
+    expected = np.zeros((50, 50, 3), np.float32)
+    for y, x, value in zip(ys, xs, values, strict=True):
+        expected[y : y + 16, x : x + 16] += value
+    canvas = np.zeros((50, 50, 3), np.float32)
+    exemplar._add_at_windows(canvas, ys, xs, values)
+    np.testing.assert_allclose(canvas, expected, atol=1e-5)
+    counts = np.zeros((50, 50), np.float32)  # one shared value for every window: coverage counts
+    exemplar._add_at_windows(counts, ys, xs, np.ones((16, 16), np.float32))
+    np.testing.assert_array_equal(counts, _coverage(ys, xs, 16, 50))
+
+
+def _coverage(ys: np.ndarray, xs: np.ndarray, patch: int, size: int) -> np.ndarray:
+    covered = np.zeros((size, size), np.float32)
+    for y, x in zip(ys, xs, strict=True):
+        covered[y : y + patch, x : x + patch] += 1
+    return covered
+
+
+def test_guide_cells_are_gathered_as_the_box_means_every_fourth_pixel():
+    """_cells / _guide_windows: a window's guide is the 4 x 4 box means at its rows and columns 0, 4, 8, 12,
+    whatever the top-left's phase, also for image sides that are not multiples of 4."""
+    rng = np.random.default_rng(5)
+    smooth = rng.random((37, 42, 3)).astype(np.float32)
+    cells = exemplar._cells(smooth)
+    ys, xs = np.array([0, 3, 21, 5, 18]), np.array([0, 26, 1, 13, 7])
+    got = exemplar._guide_windows(cells, ys, xs, 16)
+    for k, (y, x) in enumerate(zip(ys, xs, strict=True)):
+        means = [
+            smooth[y + 4 * a : y + 4 * a + 4, x + 4 * b : x + 4 * b + 4].mean((0, 1))
+            for a in range(4)
+            for b in range(4)
+        ]
+        np.testing.assert_allclose(got[k], np.concatenate(means), rtol=1e-5)
 
 
 def test_smallest_costs_match_a_full_selection():

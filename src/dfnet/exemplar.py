@@ -161,11 +161,15 @@ def _cells(smooth: np.ndarray) -> np.ndarray:
     """GUIDE_CELL × GUIDE_CELL means of a (H, W, 3) image (cell at its top-left) for every pixel, arranged by
     phase: ``[y % G, x % G, y // G, x // G]`` (G = GUIDE_CELL), so that a window's cells, every G-th row and
     column, are G·3 adjacent floats per row (see :func:`_guide_windows`)."""
-    means = cv2.boxFilter(smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    means = cv2.boxFilter(
+        smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE
+    )
     height, width, channels = means.shape
     pad_y, pad_x = -height % GUIDE_CELL, -width % GUIDE_CELL  # rows and columns no window reaches
     means = np.pad(means, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge") if pad_y or pad_x else means
-    blocks = means.reshape((height + pad_y) // GUIDE_CELL, GUIDE_CELL, (width + pad_x) // GUIDE_CELL, GUIDE_CELL, -1)
+    blocks = means.reshape(
+        (height + pad_y) // GUIDE_CELL, GUIDE_CELL, (width + pad_x) // GUIDE_CELL, GUIDE_CELL, -1
+    )
     return np.ascontiguousarray(blocks.transpose(1, 3, 0, 2, 4))
 
 
@@ -383,31 +387,48 @@ def _overlap_add(
     each pixel is divided by the root of the sum, over its distinct offsets, of the squared summed weight.
     """
     window = hann_window(patch)
-    height, width, channels = detail.shape
     ty, tx = (np.asarray(a, np.int64) for a in targets)
-    local = np.arange(patch)
-    pixel = ((ty[:, None] + local)[:, :, None] * width + (tx[:, None] + local)[:, None, :]).ravel()
-    copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, channels)
-    copied *= window[None, :, :, None]
-    weighted = copied.reshape(-1, channels)
-    index = torch.from_numpy(pixel)
-    total = torch.zeros(height * width, channels).index_add_(0, index, torch.from_numpy(weighted))
-    power = torch.zeros(height * width).index_add_(
-        0, index, torch.from_numpy(np.tile((window**2).ravel(), len(ty)))
-    )
-    _add_coherent_power(power, width, sources, targets, window)
-    return (total / power.clamp_min_(1e-12).sqrt_()[:, None]).reshape(detail.shape).numpy()
+    copied = _window_array(detail, *sources, patch).reshape(len(ty), patch, patch, detail.shape[2])
+    copied *= window[:, :, None]
+    total = np.zeros(detail.shape, np.float32)
+    _add_at_windows(total, ty, tx, copied)
+    power = np.zeros(detail.shape[:2], np.float32)
+    _add_at_windows(power, ty, tx, np.square(window))
+    _add_coherent_power(power, sources, targets, window)
+    np.sqrt(np.maximum(power, 1e-12, out=power), out=power)
+    total /= power[:, :, None]
+    return total
+
+
+def _add_at_windows(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, values: np.ndarray) -> None:
+    """``canvas[y : y + p, x : x + p] += values[k]`` for the (p × p) windows at top-lefts (ys[k], xs[k]), which
+    may overlap (``values``: (n, p, p, ...) or one (p, p, ...) for all). Windows whose top-lefts agree modulo p
+    never overlap: each such group is one indexed add into a view of the canvas as p × p blocks."""
+    per_window = values.ndim > canvas.ndim
+    patch = values.shape[1] if per_window else values.shape[0]
+    height, width = canvas.shape[:2]
+    strides = canvas.strides
+    residues = (ys % patch) * patch + xs % patch
+    for residue in np.unique(residues):
+        pick = residues == residue
+        top, left = divmod(int(residue), patch)
+        blocks = np.lib.stride_tricks.as_strided(  # [block row, row, block col, col, ...] from (top, left)
+            canvas[top:, left:],
+            ((height - top) // patch, patch, (width - left) // patch, patch, *canvas.shape[2:]),
+            (patch * strides[0], strides[0], patch * strides[1], strides[1], *strides[2:]),
+        )
+        block_y, block_x = ys[pick] // patch, xs[pick] // patch
+        blocks[block_y, :, block_x] += values[pick] if per_window else values
 
 
 def _add_coherent_power(
-    power: Tensor,
-    width: int,
+    power: np.ndarray,
     sources: tuple[np.ndarray, np.ndarray],
     targets: tuple[np.ndarray, np.ndarray],
     window: np.ndarray,
 ) -> None:
     """Add 2 w_i w_j over the overlap of every pair of target windows i, j that copy with the same offset:
-    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms. ``power``: flat, rows of ``width``."""
+    (sum of w over a coherent group)^2 = sum of w^2 + the cross terms. ``power``: (H, W)."""
     patch = window.shape[0]
     ty, tx = (np.asarray(a, np.int64) for a in targets)
     offset_y, offset_x = np.asarray(sources[0]) - ty, np.asarray(sources[1]) - tx
@@ -416,14 +437,11 @@ def _add_coherent_power(
     first, second = first[same], second[same]
     dy, dx = ty[second] - ty[first], tx[second] - tx[first]  # dy >= 0
     padded = np.pad(window, patch)  # window j seen from window i's pixels: 0 outside it
-    local = np.arange(patch)
     for delta_y, delta_x in set(zip(dy.tolist(), dx.tolist(), strict=True)):
         pick = (dy == delta_y) & (dx == delta_x)
         other = padded[patch - delta_y : 2 * patch - delta_y, patch - delta_x : 2 * patch - delta_x]
-        cross = (2.0 * window * other).ravel()
         i = first[pick]
-        pixel = (ty[i, None] + local)[:, :, None] * width + (tx[i, None] + local)[:, None, :]
-        power.index_add_(0, torch.from_numpy(pixel.ravel()), torch.from_numpy(np.tile(cross, len(i))))
+        _add_at_windows(power, ty[i], tx[i], 2.0 * window * other)
 
 
 def _overlapping_pairs(ty: np.ndarray, tx: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
