@@ -196,7 +196,7 @@ def test_the_search_and_the_propagation_score_a_copy_alike():
     rng = np.random.default_rng(3)
     patch, size = 16, 48
     luma_detail = rng.normal(0, 0.05, (size, size)).astype(np.float32)
-    cells = exemplar._cells(rng.random((size, size, 3)).astype(np.float32))
+    cells = exemplar.GuideCells(rng.random((size, size, 3)).astype(np.float32))
     hole = np.zeros((size, size), bool)
     hole[20:30, 18:34] = True
     known = (~hole).astype(np.float32)
@@ -209,9 +209,9 @@ def test_the_search_and_the_propagation_score_a_copy_alike():
     best = exemplar._best_sources(
         exemplar._windows(luma_detail * known, ty, tx, patch),
         exemplar._windows(known, ty, tx, patch),
-        torch.from_numpy(exemplar._guide_windows(cells, ty, tx, patch)),
+        torch.from_numpy(cells.windows(ty, tx, patch)),
         exemplar._windows(luma_detail, sy, sx, patch),
-        torch.from_numpy(exemplar._guide_windows(cells, sy, sx, patch)),
+        torch.from_numpy(cells.windows(sy, sx, patch)),
         guide_weight=0.7,
         choices=1,
         generator=torch.Generator().manual_seed(0),
@@ -316,13 +316,14 @@ def _coverage(ys: np.ndarray, xs: np.ndarray, patch: int, size: int) -> np.ndarr
 
 
 def test_guide_cells_are_gathered_as_the_box_means_every_fourth_pixel():
-    """_cells / _guide_windows: a window's guide is the 4 x 4 box means at its rows and columns 0, 4, 8, 12,
+    """GuideCells: a window's guide is the 4 x 4 box means at its rows and columns 0, 4, 8, 12,
     whatever the top-left's phase, also for image sides that are not multiples of 4."""
     rng = np.random.default_rng(5)
     smooth = rng.random((37, 42, 3)).astype(np.float32)
-    cells = exemplar._cells(smooth)
-    ys, xs = np.array([0, 3, 21, 5, 18]), np.array([0, 26, 1, 13, 7])
-    got = exemplar._guide_windows(cells, ys, xs, 16)
+    cells = exemplar.GuideCells(smooth)
+    ys, xs = np.array([0, 3, 21, 5, 18, 4]), np.array([0, 26, 1, 13, 7, 8])  # phase (0, 0) twice
+    got = cells.windows(ys, xs, 16)
+    np.testing.assert_array_equal(cells.windows(ys[:1], xs[:1], 16), got[:1])  # one phase alone
     for k, (y, x) in enumerate(zip(ys, xs, strict=True)):
         means = [
             smooth[y + 4 * a : y + 4 * a + 4, x + 4 * b : x + 4 * b + 4].mean((0, 1))

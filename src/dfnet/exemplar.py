@@ -157,35 +157,37 @@ def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step
     return torch.from_numpy(_window_array(array, ys, xs, patch, step))
 
 
-def _cells(smooth: np.ndarray) -> np.ndarray:
-    """GUIDE_CELL × GUIDE_CELL means of a (H, W, 3) image (cell at its top-left) for every pixel, arranged by
-    phase: ``[y % G, x % G, y // G, x // G]`` (G = GUIDE_CELL), so that a window's cells, every G-th row and
-    column, are G·3 adjacent floats per row (see :func:`_guide_windows`)."""
-    means = cv2.boxFilter(
-        smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE
-    )
-    height, width, channels = means.shape
-    pad_y, pad_x = -height % GUIDE_CELL, -width % GUIDE_CELL  # rows and columns no window reaches
-    means = np.pad(means, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge") if pad_y or pad_x else means
-    blocks = means.reshape(
-        (height + pad_y) // GUIDE_CELL, GUIDE_CELL, (width + pad_x) // GUIDE_CELL, GUIDE_CELL, -1
-    )
-    return np.ascontiguousarray(blocks.transpose(1, 3, 0, 2, 4))
+class GuideCells:
+    """The smooth base's GUIDE_CELL × GUIDE_CELL means (cell at its top-left), gathered as windows' guides.
 
+    A window's guide is its cells every GUIDE_CELL-th row and column. They are read from a plane per phase
+    (top-left modulo GUIDE_CELL) in which a window's row is adjacent floats; a plane is built on first use
+    (a sixteenth of the image; windows on the search grid use one or two phases)."""
 
-def _guide_windows(cells: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
-    """The window's smooth base as its grid of cell means, from :func:`_cells`: (n, (patch / G)² · 3)."""
-    phase_y, phase_x, rows, cols, channels = cells.shape
-    side = patch // GUIDE_CELL
-    strides = cells.strides
-    view = np.lib.stride_tricks.as_strided(  # [phase y, phase x, cell row, cell col, window row, window col, c]
-        cells,
-        (phase_y, phase_x, rows - side + 1, cols - side + 1, side, side, channels),
-        (*strides[:4], *strides[2:]),
-        writeable=False,
-    )
-    ys, xs = np.asarray(ys), np.asarray(xs)
-    return view[ys % GUIDE_CELL, xs % GUIDE_CELL, ys // GUIDE_CELL, xs // GUIDE_CELL].reshape(len(ys), -1)
+    def __init__(self, smooth: np.ndarray) -> None:
+        self.means = cv2.boxFilter(
+            smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE
+        )
+        self._planes: dict[tuple[int, int], np.ndarray] = {}
+
+    def windows(self, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
+        """Guides of the (patch × patch) windows at top-lefts (ys, xs): (n, (patch / GUIDE_CELL)² · 3)."""
+        ys, xs = np.asarray(ys), np.asarray(xs)
+        phases = (ys % GUIDE_CELL) * GUIDE_CELL + xs % GUIDE_CELL
+        present = np.unique(phases)
+        if len(present) == 1:
+            return self._gather(int(present[0]), ys, xs, patch)
+        guides = np.empty((len(ys), (patch // GUIDE_CELL) ** 2 * self.means.shape[2]), np.float32)
+        for phase in present:
+            pick = phases == phase
+            guides[pick] = self._gather(int(phase), ys[pick], xs[pick], patch)
+        return guides
+
+    def _gather(self, phase: int, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
+        if phase not in self._planes:
+            row, col = divmod(phase, GUIDE_CELL)
+            self._planes[phase] = np.ascontiguousarray(self.means[row::GUIDE_CELL, col::GUIDE_CELL])
+        return _window_array(self._planes[phase], ys // GUIDE_CELL, xs // GUIDE_CELL, patch // GUIDE_CELL)
 
 
 def _hole_in_windows(hole_mask: np.ndarray, patch: int) -> np.ndarray:
@@ -273,7 +275,7 @@ class _Features:
 
     luma_detail: np.ndarray
     known: np.ndarray
-    cells: np.ndarray
+    cells: GuideCells
     hole_at: np.ndarray  # per top-left: does that window hold a hole pixel
     patch: int
     guide_weight: float
@@ -289,7 +291,7 @@ class _Features:
         """The target side of :meth:`cost` for windows at top-lefts (ty, tx)."""
         known = _window_array(self.known, ty, tx, self.patch)
         detail = _window_array(self.luma_detail, ty, tx, self.patch) * known
-        guide = _guide_windows(self.cells, ty, tx, self.patch)
+        guide = self.cells.windows(ty, tx, self.patch)
         return _TargetWindows(known, detail, guide, known.sum(1))
 
     def cost(
@@ -299,7 +301,7 @@ class _Features:
         (``rows`` None: target k)."""
         rows = np.arange(len(sy)) if rows is None else rows
         guide = targets.guide[rows]
-        guide -= _guide_windows(self.cells, sy, sx, self.patch)
+        guide -= self.cells.windows(sy, sx, self.patch)
         cost = self.guide_weight * np.square(guide, out=guide).mean(1)
         count = targets.count[rows]
         border = np.flatnonzero(count > 0)  # inside the hole the known-detail term is 0: skip its gather
@@ -483,7 +485,7 @@ def exemplar_detail_band(
     composite /= np.float32(255.0)  # in place: every large temporary costs page faults
     smooth, detail = split_detail(composite, options.sigma, overwrite=True)
     luma_detail = detail @ np.asarray(LUMA_WEIGHTS, np.float32)
-    cells = _cells(smooth)
+    cells = GuideCells(smooth)
     hole_at = _hole_in_windows(hole_mask, patch)
 
     grid_y, grid_x = np.meshgrid(
@@ -515,7 +517,7 @@ def exemplar_detail_band(
         torch.from_numpy(targets.known),
         torch.from_numpy(targets.guide),
         _windows(luma_detail, sy, sx, patch),
-        torch.from_numpy(_guide_windows(cells, sy, sx, patch)),
+        torch.from_numpy(cells.windows(sy, sx, patch)),
         options.guide_weight,
         options.choices,
         torch.Generator().manual_seed(options.seed),
