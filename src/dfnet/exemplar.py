@@ -542,6 +542,9 @@ def border_ramp(hole_mask: np.ndarray, feather: float) -> np.ndarray:
 def detail_windows(hole_mask: np.ndarray, options: ExemplarDetail) -> list[tuple[Box, np.ndarray]]:
     """(context window (y0, y1, x0, x1), the hole pixels inside it that take their detail from it) per
     distinct window: one per 8-connected hole region, regions with the same window share it."""
+    height, width = hole_mask.shape
+    if max(height, width) <= options.window:  # every region's window is the whole picture
+        return [((0, height, 0, width), hole_mask.astype(bool, copy=False))] if hole_mask.any() else []
     labels, boxes = hole_regions(np.ascontiguousarray(hole_mask, dtype=bool))
     served: dict[Box, list[int]] = {}
     for label, box in enumerate(boxes, start=1):
