@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -58,12 +59,22 @@ def test_input_conventions():
 def test_full_size_peers_have_the_published_parameter_counts():
     assert _parameters(BigLama()) == pytest.approx(51.0e6, rel=0.01)  # LaMa big-lama: 51 M
     assert _parameters(MIGAN(512)) == pytest.approx(5.97e6, rel=0.01)  # MI-GAN 512: about 6 M
+
+
+def test_full_size_mat_has_the_parameters_and_macs_of_its_source():
+    """Built and run on the meta device (shapes only; a tensor made on another device inside would fail):
+    fenglinglwb/MAT @ d273d89, Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=512, img_channels=3),
+    has 61,562,518 parameters and does 287,373,042,656 multiply-accumulates per 512x512 image (their module
+    summed and run under torch.utils.flop_counter)."""
     with torch.device("meta"):
-        mat = MAT(512)
-    # fenglinglwb/MAT @ d273d89: Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=512, img_channels=3)
-    # has 61,562,518 parameters (summed over its modules); the mapping network is 8 x (512 x 512 + 512)
+        mat = MAT(512).eval()
+        inputs = torch.empty(1, 3, 512, 512), torch.empty(1, 1, 512, 512), torch.empty(1, 512)
     assert _parameters(mat) == 61_562_518
-    assert _parameters(mat.mapping) == 8 * (512 * 512 + 512)
+    assert _parameters(mat.mapping) == 8 * (512 * 512 + 512)  # 8 fully connected 512 -> 512 layers
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        out = mat(*inputs)
+    assert out.shape == (1, 3, 512, 512) and out.device.type == "meta"
+    assert counter.get_total_flops() == 2 * 287_373_042_656
 
 
 def test_mat_fills_the_hole_from_the_known_pixels_only(one_thread):
