@@ -1,10 +1,12 @@
-"""DFNet beside the networks users would pick instead: LaMa big-lama and MI-GAN 512 (random weights).
+"""DFNet beside the networks users would pick instead: LaMa big-lama, MAT and MI-GAN 512 (random weights).
 
 Inference cost does not depend on the weights, so every network is built with seeded random weights from
 ``benchmarks/peer_models.py`` (own minimal definitions; the source files and configurations are named there).
 Rows, timed in the same process in interleaved rounds after a warm-up, one 512x512 image (batch 1):
 
 - LaMa big-lama, eager fp32 (``FFCResNetGenerator``, 18 FFC residual blocks);
+- MAT 512, eager fp32 (``Generator``: mask-aware transformer and refinement stage; a random z,
+  ``noise_mode="const"``, ``truncation_psi=1``);
 - MI-GAN 512, eager fp32, and the same graph on ONNX Runtime (CPU: the CPU execution provider; ``--device cuda``:
   the CUDA provider when installed);
 - DFNet full width, eager (``Inpainter``, ``engine="torch"``) and the product path (``Inpainter`` prepared by
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # helpers.randomize_batchnorm
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from helpers import randomize_batchnorm  # noqa: E402
-from peer_models import MIGAN, BigLama, lama_input, migan_input  # noqa: E402
+from peer_models import MAT, MIGAN, BigLama, lama_input, mat_input, migan_input  # noqa: E402
 
 from dfnet.inference import Inpainter  # noqa: E402
 from dfnet.model import DFNet, DFNetConfig  # noqa: E402
@@ -84,10 +86,10 @@ def synchronised(call: Callable[[], object], device: torch.device) -> Callable[[
     return run
 
 
-def eager(module: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+def eager(module: nn.Module, *inputs: torch.Tensor) -> Callable[[], object]:
     def run() -> torch.Tensor:
         with torch.inference_mode():
-            return module(x)
+            return module(*inputs)
 
     return run
 
@@ -136,15 +138,23 @@ def build(
     lama = randomize_batchnorm(BigLama()).eval().to(device)
     torch.manual_seed(0)
     migan = MIGAN(SIZE).eval().to(device)
+    torch.manual_seed(0)
+    mat = MAT(SIZE).eval().to(device)
     lama_x, migan_x = lama_input(rgb, hole), migan_input(rgb, hole)
+    mat_x = (
+        *mat_input(rgb, hole),
+        torch.randn(1, mat.z_dim, generator=torch.Generator().manual_seed(0)).to(device),
+    )
     dfnet = DFNet(DFNetConfig()).eval().to(device)
     sizes = {
         "LaMa big-lama": (parameters(lama), macs(lambda: lama(lama_x))),
+        "MAT 512": (parameters(mat), macs(lambda: mat(*mat_x))),
         "MI-GAN 512": (parameters(migan), macs(lambda: migan(migan_x))),
         "DFNet": (parameters(dfnet), macs(lambda: dfnet.complete(rgb, hole))),  # the finest fusion block
     }
     calls = {
         "LaMa big-lama eager": eager(lama, lama_x),
+        "MAT 512 eager": eager(mat, *mat_x),
         "MI-GAN 512 eager": eager(migan, migan_x),
         "MI-GAN 512 ONNX Runtime": onnxruntime_call(migan, migan_x, device, folder),
         **dfnet_calls(device, rgb, hole),
