@@ -352,3 +352,22 @@ def test_select_pixels_matches_np_where(dtype):
     selected = exemplar.select_pixels(hole_mask, inside, outside)
     np.testing.assert_array_equal(selected, np.where(hole_mask[..., None], inside, outside))
     assert selected.dtype == dtype
+
+
+def test_hole_pixels_are_written_in_place_around_the_holes_only():
+    """write_hole_pixels changes exactly the hole pixels of the array it is given (a view into a larger one),
+    and nothing for an empty mask."""
+    rng = np.random.default_rng(6)
+    picture = rng.integers(0, 256, (300, 400, 3)).astype(np.uint8)
+    before = picture.copy()
+    inside = rng.integers(0, 256, (100, 120, 3)).astype(np.uint8)
+    hole_mask = np.zeros((100, 120), bool)
+    hole_mask[40:45, 70:90] = True
+    hole_mask[90, 3] = True
+    view = picture[50:150, 100:220]
+    exemplar.write_hole_pixels(view, hole_mask, inside)
+    expected = before.copy()
+    expected[50:150, 100:220] = np.where(hole_mask[..., None], inside, before[50:150, 100:220])
+    np.testing.assert_array_equal(picture, expected)
+    exemplar.write_hole_pixels(view, np.zeros((100, 120), bool), inside)
+    np.testing.assert_array_equal(picture, expected)

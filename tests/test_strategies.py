@@ -16,6 +16,8 @@ from dfnet.strategies import (
     context_window,
     crop_windows,
     hole_boxes,
+    hole_extent,
+    hole_regions,
     merge_boxes,
     pad_amounts,
     reflect_pad,
@@ -100,6 +102,25 @@ def test_hole_boxes_are_8_connected():
     hole[1, 1] = hole[2, 2] = True  # diagonal neighbours: one region
     hole[6:8, 5:9] = True
     assert sorted(hole_boxes(hole)) == [(1, 3, 1, 3), (6, 8, 5, 9)]
+
+
+def test_hole_regions_label_only_the_holes_extent():
+    """A large mask with two small regions: boxes in picture coordinates, labels over the box around the holes,
+    and the pixels of chosen regions for a window that reaches past that box."""
+    hole = np.zeros((400, 600), dtype=bool)
+    hole[100:110, 200:220] = True
+    hole[150:152, 300:303] = True
+    assert hole_extent(hole) == (100, 152, 200, 303)
+    assert hole_extent(np.zeros((5, 5), bool)) is None
+    regions = hole_regions(hole)
+    assert regions.boxes == [(100, 110, 200, 220), (150, 152, 300, 303)]
+    assert regions.labels.shape == (52, 103)
+    window = (90, 160, 190, 310)
+    first, both = regions.pixels_of([1], window), regions.pixels_of([1, 2], window)
+    np.testing.assert_array_equal(first, hole[90:160, 190:310] & (np.arange(400)[90:160, None] < 120))
+    np.testing.assert_array_equal(both, hole[90:160, 190:310])
+    assert not regions.pixels_of([2], (0, 50, 0, 50)).any()  # a window beside the extent
+    assert hole_regions(np.zeros((5, 5), bool)).boxes == []
 
 
 def test_context_window_by_hand():

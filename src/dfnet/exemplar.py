@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfnet.strategies import Box, context_window, hole_regions
+from dfnet.strategies import Box, context_window, hole_extent, hole_regions
 from dfnet.texture_metrics import LUMA_WEIGHTS
 
 # The guide (smooth base) is compared on a grid of GUIDE_CELL × GUIDE_CELL pixel means inside each window.
@@ -117,12 +117,29 @@ def split_detail(image: np.ndarray, sigma: float, overwrite: bool = False) -> tu
 
 
 def select_pixels(hole_mask: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
-    """``inside`` where the bool ``hole_mask`` (H, W) is set, else ``outside`` (H, W, C): as
-    ``np.where`` with the mask broadcast over channels, by bit masks for uint8 (several times faster)."""
+    """``inside`` where the bool ``hole_mask`` (H, W) is set, else ``outside`` (H, W, C): as ``np.where`` with
+    the mask broadcast over channels (for uint8, a copy of ``outside`` written by :func:`write_hole_pixels`)."""
     if inside.dtype != np.uint8 or outside.dtype != np.uint8 or hole_mask.ndim != 2:
         return np.where(hole_mask[..., None], inside, outside)
-    bits = cv2.merge([hole_mask.astype(np.uint8) * np.uint8(255)] * outside.shape[-1])
-    return outside ^ ((outside ^ inside) & bits.reshape(outside.shape))
+    result = outside.copy()
+    write_hole_pixels(result, hole_mask, inside)
+    return result
+
+
+def write_hole_pixels(out: np.ndarray, hole_mask: np.ndarray, inside: np.ndarray) -> None:
+    """Set the pixels of ``out`` (H, W, C) where the bool ``hole_mask`` (H, W) is set to ``inside``'s,
+    over the box around the mask's pixels only (a large photo with small holes); uint8 by bit masks (several
+    times faster than a boolean index or ``np.copyto`` with a broadcast mask)."""
+    extent = hole_extent(hole_mask)
+    if extent is None:
+        return
+    region = (slice(extent[0], extent[1]), slice(extent[2], extent[3]))
+    mask, target, source = hole_mask[region], out[region], inside[region]
+    if target.dtype != np.uint8 or source.dtype != np.uint8:
+        np.copyto(target, source, where=mask[..., None], casting="unsafe")
+        return
+    bits = cv2.merge([mask.astype(np.uint8) * np.uint8(255)] * target.shape[-1]).reshape(target.shape)
+    target ^= (target ^ source) & bits
 
 
 def hann_window(side: int) -> np.ndarray:
@@ -545,16 +562,13 @@ def detail_windows(hole_mask: np.ndarray, options: ExemplarDetail) -> list[tuple
     height, width = hole_mask.shape
     if max(height, width) <= options.window:  # every region's window is the whole picture
         return [((0, height, 0, width), hole_mask.astype(bool, copy=False))] if hole_mask.any() else []
-    labels, boxes = hole_regions(np.ascontiguousarray(hole_mask, dtype=bool))
+    regions = hole_regions(hole_mask)
     served: dict[Box, list[int]] = {}
-    for label, box in enumerate(boxes, start=1):
+    for number, box in enumerate(regions.boxes, start=1):
         served.setdefault(context_window(box, hole_mask.shape, options.context, options.window), []).append(
-            label
+            number
         )
-    return [
-        (window, np.isin(labels[window[0] : window[1], window[2] : window[3]], region_labels))
-        for window, region_labels in served.items()
-    ]
+    return [(window, regions.pixels_of(numbers, window)) for window, numbers in served.items()]
 
 
 def _add_detail_into(
@@ -573,7 +587,7 @@ def _add_detail_into(
         band *= np.float32(255.0 * options.strength)
         # dense (cheaper than gathering the served pixels); rounded half to even and saturated to uint8
         filled = cv2.add(completion[region], band, dtype=cv2.CV_8U)
-        result[region] = select_pixels(served, filled, result[region])
+        write_hole_pixels(result[region], served, filled)
 
 
 def add_exemplar_detail(
@@ -598,7 +612,8 @@ def add_exemplar_detail_batch(
     for i, hole_mask in enumerate(hole_masks):
         hole_mask = hole_mask.astype(bool, copy=False)
         image, completion = pixel_order(images[i]), pixel_order(completions[i])
-        result[i] = select_pixels(hole_mask, completion, image)
+        result[i] = image
+        write_hole_pixels(result[i], hole_mask, completion)
         if options.strength > 0:
             _add_detail_into(result[i], image, hole_mask, completion, options)
     return result
@@ -627,6 +642,7 @@ __all__ = [
     "exemplar_detail_band",
     "hann_window",
     "select_pixels",
+    "write_hole_pixels",
     "split_detail",
     "window_starts",
 ]

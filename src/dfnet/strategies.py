@@ -279,16 +279,52 @@ def inpaint_resize(
 # ---------------------------------------------------------------------------------------------
 # crop: one context window per hole region
 # ---------------------------------------------------------------------------------------------
-def hole_regions(hole: np.ndarray) -> tuple[np.ndarray, list[Box]]:
-    """(labels: 0 = known, k = the k-th 8-connected hole region; the regions' bounding boxes in label order)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.view(np.uint8), connectivity=8)
-    boxes = [(int(y), int(y + h), int(x), int(x + w)) for x, y, w, h, _ in stats[1:count]]
-    return labels, boxes
+@dataclass(frozen=True)
+class HoleRegions:
+    """The 8-connected hole regions of a mask: their bounding boxes, and labels over the holes' extent only
+    (a large photo with small holes is labelled in the box around its holes, not over the whole picture)."""
+
+    boxes: list[Box]  # region k (1-based) has boxes[k - 1]
+    labels: np.ndarray  # over `extent`: 0 = known, k = region k
+    extent: Box
+
+    def pixels_of(self, region_numbers: list[int], window: Box) -> np.ndarray:
+        """Bool mask over ``window``: the pixels of the regions numbered ``region_numbers`` (1-based)."""
+        y0, y1, x0, x1 = window
+        top, bottom, left, right = self.extent
+        inside = np.zeros((y1 - y0, x1 - x0), bool)
+        rows, cols = slice(max(y0, top), min(y1, bottom)), slice(max(x0, left), min(x1, right))
+        if rows.start < rows.stop and cols.start < cols.stop:
+            labels = self.labels[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
+            inside[rows.start - y0 : rows.stop - y0, cols.start - x0 : cols.stop - x0] = np.isin(
+                labels, region_numbers
+            )
+        return inside
+
+
+def hole_extent(hole: np.ndarray) -> Box | None:
+    """Bounding box (y0, y1, x0, x1) of the set pixels of a bool mask, None when it has none."""
+    x, y, width, height = cv2.boundingRect(np.ascontiguousarray(hole, dtype=bool).view(np.uint8))
+    return (y, y + height, x, x + width) if width else None
+
+
+def hole_regions(hole: np.ndarray) -> HoleRegions:
+    """The 8-connected regions of a bool hole mask (boxes in label order; see :class:`HoleRegions`)."""
+    extent = hole_extent(hole)
+    if extent is None:
+        return HoleRegions([], np.zeros((0, 0), np.int32), (0, 0, 0, 0))
+    top, _, left, _ = extent
+    crop = np.ascontiguousarray(hole[extent[0] : extent[1], extent[2] : extent[3]], dtype=bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(crop.view(np.uint8), connectivity=8)
+    boxes = [
+        (int(top + y), int(top + y + h), int(left + x), int(left + x + w)) for x, y, w, h, _ in stats[1:count]
+    ]
+    return HoleRegions(boxes, labels, extent)
 
 
 def hole_boxes(hole: np.ndarray) -> list[Box]:
     """Bounding boxes of the 8-connected hole regions of one mask."""
-    return hole_regions(np.ascontiguousarray(hole, dtype=bool))[1]
+    return hole_regions(hole).boxes
 
 
 def _window_axis(start: int, stop: int, side: int, size: int) -> tuple[int, int]:
