@@ -34,7 +34,7 @@ from dfnet.imageio import ImageSource, LoadedImage, load_image, load_mask
 from dfnet.model import DFNet, composite
 from dfnet.optimize import cpu_flags, int8_suited, onnxruntime_available, prepare_for_inference
 from dfnet.safe_load import read_json
-from dfnet.strategies import Completion, Filled, Network, run_strategy
+from dfnet.strategies import Completion, Filled, Network, run_strategy, stack_arrays
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 DEFAULT_WORKING_SIZE = 512
@@ -235,11 +235,6 @@ def _details_as_kind(array: np.ndarray | None, kind: str) -> Any:
     if array is None or kind == "numpy":
         return array
     return Image.fromarray(array, "RGB")
-
-
-def _stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """Stack into a batch; a single array becomes a view, not a copy (large photos)."""
-    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
 def merge_panels(rgb: np.ndarray, hole_mask: np.ndarray, completion: Completion) -> np.ndarray:
@@ -559,8 +554,8 @@ class Inpainter:
         if len(shapes) > 1:
             raise ValueError(f"inpaint_batch needs images of one size, got {sorted(s[:2] for s in shapes)}")
         done = self.complete_arrays(
-            _stack([loaded.rgb for _, loaded, _ in inputs]),
-            _stack(holes),
+            stack_arrays([loaded.rgb for _, loaded, _ in inputs]),
+            stack_arrays(holes),
             strategy,
             return_details,
             batch_size,

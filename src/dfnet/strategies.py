@@ -497,12 +497,17 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{key} must be a positive number of pixels, got {value}")
 
 
+def stack_arrays(arrays: list[np.ndarray]) -> np.ndarray:
+    """Stack into a batch; a single array becomes a view, not a copy (a large photo is one image)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
 def stack_completions(parts: list[Completion]) -> Completion:
-    """Stack single-image completions (leading axis 1 or none) into one batch."""
+    """Stack single-image completions (no leading axis) into one batch."""
 
     def stack(field: str) -> np.ndarray | None:
         arrays = [getattr(p, field) for p in parts]
-        return None if arrays[0] is None else np.stack(arrays)
+        return None if arrays[0] is None else stack_arrays(arrays)
 
     return Completion(stack("result"), stack("raw"), stack("alpha"))
 
