@@ -287,6 +287,27 @@ def test_unrelated_copies_keep_their_contrast():
     assert band[8:56, 8:56].std() == pytest.approx(1.0, abs=0.06)
 
 
+def test_the_band_does_not_depend_on_torch_vector_math(monkeypatch):
+    """The overlap-add's normalisation is numpy's correctly rounded float32 arithmetic. torch's sqrt goes through a
+    vector-math library whose code path differed between threads on a process's first call (a 12-bit-like
+    approximation, up to 3e-4 relative error on half the picture), so the first photo of a run sometimes got other
+    grey levels: the band must stay bit-identical when torch's square roots are that far off."""
+    rng = np.random.default_rng(3)
+    detail = rng.normal(0, 0.05, (64, 64, 3)).astype(np.float32)
+    starts = window_starts(48, 16, 8)
+    ty, tx = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    sources = tuple(rng.integers(0, 49, (2, len(ty))))  # unrelated copies: overlaps are normalised
+    expected = exemplar._overlap_add(detail, sources, (ty, tx), 16)
+
+    def off_by_3e_4(exact):
+        return lambda self, *args, **kwargs: exact(self, *args, **kwargs) * (1 + 3e-4)
+
+    for name in ("sqrt", "sqrt_", "rsqrt", "rsqrt_"):
+        monkeypatch.setattr(torch.Tensor, name, off_by_3e_4(getattr(torch.Tensor, name)))
+    monkeypatch.setattr(torch, "sqrt", off_by_3e_4(torch.sqrt))
+    assert np.array_equal(exemplar._overlap_add(detail, sources, (ty, tx), 16), expected)
+
+
 def test_smallest_costs_match_a_full_selection():
     """The grouped selection of the search returns exactly topk's k smallest, in order, wide or narrow."""
     generator = torch.Generator().manual_seed(0)

@@ -379,7 +379,16 @@ def _overlap_add(
         0, index, torch.from_numpy(np.tile((window**2).ravel(), len(ty)))
     )
     _add_coherent_power(power, width, sources, targets, window)
-    return (total / power.clamp_min_(1e-12).sqrt_()[:, None]).reshape(detail.shape).numpy()
+    return _normalise(total.numpy(), power.numpy()).reshape(detail.shape)
+
+
+def _normalise(total: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """``total`` (N, C) divided by the root of ``power`` (N,), in place, with numpy's correctly rounded
+    float32 square root: torch's ``sqrt`` goes through a vector-math library whose code path can differ
+    between its threads on a process's first call (up to 3e-4 off on part of the picture, a grey level in
+    the result), so the same photo would not always get the same texture."""
+    root = np.sqrt(np.maximum(power, np.float32(1e-12), out=power), out=power)
+    return np.divide(total, root[:, None], out=total)
 
 
 def _add_coherent_power(
