@@ -4,6 +4,8 @@ time, errors per image, and Ctrl-C leaving only whole files."""
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,35 @@ def test_ctrl_c_leaves_only_whole_results(folder, monkeypatch):
     assert written == ["p0.png", "p1.jpg", "p2.png", "p3.jpg"]  # two batches, whole; no temporary file
     for name in written:
         assert (folder / "out" / name).read_bytes() == (folder / "reference" / name).read_bytes()
+
+
+def test_two_runs_write_byte_identical_files_first_one_included(tmp_path, tiny_model):
+    """Exemplar detail is seeded: two fresh processes inpainting the same folder write the same bytes for every
+    image, the first included (a process's first texture step once took another code path of torch's vector
+    math and came out a grey level off in places)."""
+    from dfnet.checkpoint import save_model
+
+    rng = np.random.default_rng(4)
+    for name in ("photos", "masks"):
+        (tmp_path / name).mkdir()
+    for i in range(2):
+        y, x = np.mgrid[0:256, 0:256]
+        rgb = np.stack([x, y, (x + y) // 2], axis=2) + rng.integers(0, 40, (256, 256, 3))
+        Image.fromarray(rgb.clip(0, 255).astype(np.uint8)).save(tmp_path / "photos" / f"p{i}.png")
+        hole = np.zeros((256, 256), np.uint8)
+        hole[60 + 20 * i : 180, 40:200] = 255
+        Image.fromarray(hole).save(tmp_path / "masks" / f"p{i}.png")
+    save_model(tiny_model, tmp_path / "tiny.safetensors")
+    for out in ("run1", "run2"):
+        subprocess.run(
+            [sys.executable, "-m", "dfnet.cli", "inpaint", str(tmp_path / "photos"), str(tmp_path / "masks"),
+             "-o", str(tmp_path / out), "--model", str(tmp_path / "tiny.safetensors"), "--device", "cpu",
+             "--engine", "torch", "--texture", "fine", "--no-progress"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    for i in range(2):
+        first, second = (np.asarray(Image.open(tmp_path / out / f"p{i}.png")) for out in ("run1", "run2"))
+        assert not np.array_equal(first, np.asarray(Image.open(tmp_path / "photos" / f"p{i}.png")))
+        assert (tmp_path / "run1" / f"p{i}.png").read_bytes() == (
+            tmp_path / "run2" / f"p{i}.png"
+        ).read_bytes()

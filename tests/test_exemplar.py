@@ -333,6 +333,51 @@ def test_guide_cells_are_gathered_as_the_box_means_every_fourth_pixel():
         np.testing.assert_allclose(got[k], np.concatenate(means), rtol=1e-5)
 
 
+def test_the_band_does_not_depend_on_torch_vector_math(monkeypatch):
+    """The overlap-add's normalisation is numpy's correctly rounded float32 arithmetic. torch's sqrt goes through a
+    vector-math library whose code path differed between threads on a process's first call (a 12-bit-like
+    approximation, up to 3e-4 relative error on half the picture), so the first photo of a run sometimes got other
+    grey levels: the band must stay bit-identical when torch's square roots are that far off."""
+    rng = np.random.default_rng(3)
+    detail = rng.normal(0, 0.05, (64, 64, 3)).astype(np.float32)
+    starts = window_starts(48, 16, 8)
+    ty, tx = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    sources = tuple(rng.integers(0, 49, (2, len(ty))))  # unrelated copies: overlaps are normalised
+    expected = exemplar._overlap_add(detail, sources, (ty, tx), 16)
+
+    def off_by_3e_4(exact):
+        return lambda self, *args, **kwargs: exact(self, *args, **kwargs) * (1 + 3e-4)
+
+    for name in ("sqrt", "sqrt_", "rsqrt", "rsqrt_"):
+        monkeypatch.setattr(torch.Tensor, name, off_by_3e_4(getattr(torch.Tensor, name)))
+    monkeypatch.setattr(torch, "sqrt", off_by_3e_4(torch.sqrt))
+    assert np.array_equal(exemplar._overlap_add(detail, sources, (ty, tx), 16), expected)
+
+
+def test_a_lone_window_is_copied_exactly():
+    """One window alone is divided by the root of its own squared weight: with correctly rounded arithmetic
+    sqrt(w·w) is w again, so power-of-two detail (w·d exact) comes back bit for bit."""
+    rng = np.random.default_rng(5)
+    detail = (rng.choice([-1.0, 1.0], (40, 40, 3)) * 2.0 ** rng.integers(-7, 0, (40, 40, 3))).astype(
+        np.float32
+    )
+    band = exemplar._overlap_add(detail, (np.array([20]), np.array([9])), (np.array([0]), np.array([4])), 16)
+    assert np.array_equal(band[:16, 4:20], detail[20:36, 9:25])
+    assert not band[16:].any() and not band[:, :4].any() and not band[:, 20:].any()
+
+
+def test_a_photo_one_window_wide_gets_its_detail():
+    """A 16x24 photo whose hole lies in a single target window (no neighbours to propagate from or overlap
+    with) gets detail from the one fully known window, and its known pixels stay as they were."""
+    noise = np.random.default_rng(6).integers(-40, 41, (16, 24, 1))
+    image = np.clip(np.asarray(GRASS) + noise, 0, 255).astype(np.uint8)
+    hole = block_hole(24, 4, 8, 2, 6)[:16]  # only the window at x = 0 holds it; the one at x = 8 is known
+    completion = np.where(hole[..., None], np.uint8(GRASS), image)
+    out = add_exemplar_detail(image, hole, completion, ExemplarDetail())
+    assert np.array_equal(out[~hole], image[~hole])
+    assert not np.array_equal(out[hole], completion[hole])
+
+
 def test_smallest_costs_match_a_full_selection():
     """The grouped selection of the search returns exactly topk's k smallest, in order, wide or narrow."""
     generator = torch.Generator().manual_seed(0)

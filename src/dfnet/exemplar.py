@@ -166,7 +166,8 @@ def _window_array(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int,
         (strides[0], strides[1], step * strides[0], step * strides[1], *strides[2:]),
         writeable=False,
     )
-    return view[ys, xs].reshape(len(ys), -1)  # one gather of exactly the samples needed
+    samples = side * side * int(np.prod(array.shape[2:]))  # spelled out: no windows is (0, samples) too
+    return view[ys, xs].reshape(len(ys), samples)  # one gather of exactly the samples needed
 
 
 def _windows(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int, step: int = 1) -> Tensor:
@@ -414,7 +415,10 @@ def _overlap_add(
     power = np.zeros(detail.shape[:2], np.float32)
     _add_at_windows(power, ty, tx, np.square(window))
     _add_coherent_power(power, sources, targets, window)
-    np.sqrt(np.maximum(power, 1e-12, out=power), out=power)
+    # numpy's float32 root and division, correctly rounded: torch's sqrt runs through a vector-math library whose
+    # code path can differ between its threads on a process's first call (up to 3e-4 off on part of the picture,
+    # a grey level in the result), so the same photo would not always get the same texture
+    np.sqrt(np.maximum(power, np.float32(1e-12), out=power), out=power)
     total /= power[:, :, None]
     return total
 
@@ -473,7 +477,7 @@ def _overlapping_pairs(ty: np.ndarray, tx: np.ndarray, patch: int) -> tuple[np.n
     )
     at = np.full((len(rows) + reach, len(cols) + 2 * reach), -1)
     at[row, col + reach] = np.arange(len(ty))
-    firsts, seconds = [], []
+    firsts, seconds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]  # a lone window has no pairs
     for dr in range(reach):
         for dc in range(-reach + 1, reach):
             if dr == 0 and dc <= 0:
