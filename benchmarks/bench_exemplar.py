@@ -28,22 +28,40 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_baseline(revision: str):
-    """``dfnet.exemplar`` as it was at ``revision``, as a module of its own."""
+# The dfnet modules dfnet.exemplar imports from: the baseline gets them as they were at its revision too.
+EXEMPLAR_IMPORTS = ("strategies", "texture_metrics")
+
+
+def _module_at(revision: str, name: str, module_name: str):
+    """``src/dfnet/<name>.py`` as it was at ``revision``, executed as a module called ``module_name``."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:src/dfnet/exemplar.py"],
+        ["git", "show", f"{revision}:src/dfnet/{name}.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "exemplar_baseline.py"
+    path = Path(tempfile.mkdtemp()) / f"{module_name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("exemplar_baseline", path)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def load_baseline(revision: str):
+    """``dfnet.exemplar`` as it was at ``revision`` (and the dfnet modules it imports, as they were then), as a
+    module of its own; this process's own ``dfnet`` modules are left as they are."""
+    import dfnet.exemplar  # noqa: F401  (the current modules load first, so they are restored below)
+
+    current = {name: sys.modules[f"dfnet.{name}"] for name in EXEMPLAR_IMPORTS}
+    try:
+        for name in EXEMPLAR_IMPORTS:
+            sys.modules[f"dfnet.{name}"] = _module_at(revision, name, f"{name}_baseline")
+        return _module_at(revision, "exemplar", "exemplar_baseline")
+    finally:
+        sys.modules.update({f"dfnet.{name}": module for name, module in current.items()})
 
 
 def pairs(images: str | None, masks: str | None, size: int, limit: int) -> list[tuple[np.ndarray, ...]]:
