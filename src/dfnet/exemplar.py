@@ -186,7 +186,7 @@ class GuideCells:
         self.means = cv2.boxFilter(
             smooth, -1, (GUIDE_CELL, GUIDE_CELL), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE
         )
-        self._planes: dict[tuple[int, int], np.ndarray] = {}
+        self._planes: dict[int, np.ndarray] = {}  # by phase: (y % G) * G + x % G
 
     def windows(self, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
         """Guides of the (patch × patch) windows at top-lefts (ys, xs): (n, (patch / GUIDE_CELL)² · 3)."""
