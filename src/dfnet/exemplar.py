@@ -136,7 +136,7 @@ def write_hole_pixels(out: np.ndarray, hole_mask: np.ndarray, inside: np.ndarray
     region = (slice(extent[0], extent[1]), slice(extent[2], extent[3]))
     mask, target, source = hole_mask[region], out[region], inside[region]
     if target.dtype != np.uint8 or source.dtype != np.uint8:
-        np.copyto(target, source, where=mask[..., None], casting="unsafe")
+        np.copyto(target, source, where=mask[..., None])
         return
     bits = cv2.merge([mask.astype(np.uint8) * np.uint8(255)] * target.shape[-1]).reshape(target.shape)
     target ^= (target ^ source) & bits
